@@ -1,0 +1,10 @@
+"""Hackatime Desktop agent: capture, store, deliver and count coding heartbeats.
+
+This package never imports Qt; the tray app (``app``) talks to it only through
+the local control API (see ``agent.control``).
+"""
+
+__version__ = "0.1.0"
+APP_NAME = "hackatime-desktop"
+
+__all__ = ["APP_NAME", "__version__"]

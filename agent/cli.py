@@ -1,0 +1,296 @@
+"""``hackatime-agent``: run the agent, inspect its queue, deliver now, print stats.
+
+Exit codes (stable, documented in README.md):
+  0 success · 1 failure · 2 usage · 3 API key rejected · 4 server unreachable ·
+  5 rate limited, heartbeats still waiting · 6 no API key configured ·
+  7 another agent already runs for this data dir
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from . import __version__
+from .config import Config, Flags, load_config
+from .control import TOKEN_FILE
+from .lock import AlreadyRunning, InstanceLock
+from .logs import setup_logging
+from .outbox import Outcome
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_AUTH, EXIT_UNREACHABLE, EXIT_RATE_LIMITED, EXIT_NO_KEY, EXIT_RUNNING = range(8)
+_OUTCOME_EXIT = {
+    Outcome.IDLE.value: EXIT_OK,
+    Outcome.DELIVERED.value: EXIT_OK,
+    Outcome.AUTH_REJECTED.value: EXIT_AUTH,
+    Outcome.NO_KEY.value: EXIT_NO_KEY,
+    Outcome.RATE_LIMITED.value: EXIT_RATE_LIMITED,
+    Outcome.UNREACHABLE.value: EXIT_UNREACHABLE,
+    Outcome.BACKING_OFF.value: EXIT_UNREACHABLE,
+    Outcome.STOPPED.value: EXIT_FAIL,
+}
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = EXIT_FAIL) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hackatime-agent", description="Hackatime Desktop's heartbeat agent.")
+    parser.add_argument("--data-dir", type=Path, help="where the store, token and logs live")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the agent: capture, intake and delivery")
+    run.add_argument("--port", type=int, help="local intake port (0: any free port)")
+    run.add_argument("--watch", type=Path, action="append", default=[], help="record saves in this folder")
+    run.add_argument("--no-watch", action="store_true", help="watch no folders, whatever the settings say")
+    run.add_argument("--api-url", help="upload to this WakaTime-compatible API URL")
+
+    status = sub.add_parser("status", help="queue, delivery and key state")
+    status.add_argument("--json", action="store_true")
+
+    sync = sub.add_parser("sync", help="deliver everything deliverable now, then exit")
+    sync.add_argument("--json", action="store_true")
+    sync.add_argument("--api-url", help="upload to this WakaTime-compatible API URL")
+
+    stats = sub.add_parser("stats", help="coding time computed locally with Hackatime's rules")
+    stats.add_argument("--json", action="store_true")
+    stats.add_argument("--range", choices=("today", "7d", "30d", "all"), default="today")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(_COMMANDS[args.command](args))
+    except CliError as exc:
+        print(f"hackatime-agent: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return EXIT_FAIL
+
+
+def _flags(args: argparse.Namespace) -> Flags:
+    return Flags(
+        data_dir=args.data_dir,
+        port=getattr(args, "port", None),
+        api_url=getattr(args, "api_url", None),
+        watch=tuple(getattr(args, "watch", ()) or ()),
+        no_watch=bool(getattr(args, "no_watch", False)),
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .daemon import Agent
+
+    flags = _flags(args)
+    config = load_config(flags)
+    setup_logging(config.log_dir, verbose=args.verbose)
+    agent = Agent(config, key_loader=lambda: load_config(flags).api_key)
+    try:
+        agent.start()
+    except AlreadyRunning as exc:
+        raise CliError(str(exc), EXIT_RUNNING) from None
+    except OSError as exc:
+        raise CliError(f"could not listen on 127.0.0.1:{config.port}: {exc.strerror or exc}") from None
+
+    def _on_signal(signum: int, frame: Any) -> None:
+        agent._stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    print(f"hackatime-agent {__version__}: intake listening on {agent.intake_url}", flush=True)
+    if not config.api_key:
+        print("hackatime-agent: no API key configured; heartbeats are kept until one is set", file=sys.stderr)
+    try:
+        agent.wait()
+    finally:
+        agent.stop()
+    return EXIT_OK
+
+
+def _control(config: Config) -> tuple[str, str] | None:
+    """(url, token) of a running agent for this data dir, or None."""
+    from .daemon import read_runtime_file
+
+    info = read_runtime_file(config.data_dir)
+    if not info:
+        return None
+    try:
+        token = (config.data_dir / TOKEN_FILE).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return str(info["url"]), token
+
+
+def _call(control: tuple[str, str], method: str, path: str, timeout: float = 600) -> Any:
+    url, token = control
+    response = httpx.request(method, url + path, headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
+    response.raise_for_status()
+    return response.json()
+
+
+def _agent_is_running(config: Config) -> bool:
+    lock = InstanceLock(config.data_dir / "agent.lock")
+    try:
+        lock.acquire()
+    except AlreadyRunning:
+        return True
+    lock.release()
+    return False
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    config = load_config(_flags(args))
+    status: dict[str, Any]
+    control = _control(config) if _agent_is_running(config) else None
+    if control:
+        try:
+            status = _call(control, "GET", "/agent/v1/status", timeout=10)
+            status["agent_running"] = True
+        except httpx.HTTPError:
+            control = None
+    if not control:
+        from .daemon import STORE_FILE, build_status
+        from .store import Store
+
+        if not (config.data_dir / STORE_FILE).exists():
+            status = {"destinations": [], "notices": [], "agent_running": False, "data_dir": str(config.data_dir)}
+        else:
+            with Store(config.data_dir / STORE_FILE) as store:
+                status = build_status(store, config)
+            status["agent_running"] = False
+    if args.json:
+        print(json.dumps(status, indent=2))
+    else:
+        print(_format_status(status))
+    return EXIT_OK
+
+
+def _ago(ts: float | None) -> str:
+    if not ts:
+        return "never"
+    seconds = max(0, time.time() - ts)
+    if seconds < 90:
+        return f"{seconds:.0f} s ago"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min ago"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h ago"
+    return f"{seconds / 86400:.0f} days ago"
+
+
+def _format_status(status: dict[str, Any]) -> str:
+    lines = [f"agent: {'running' if status.get('agent_running') else 'not running'} (data in {status['data_dir']})"]
+    if "api_key" in status:
+        lines.append(f"key: {status['api_key']} from {status.get('key_source') or 'nowhere'}")
+    for d in status["destinations"]:
+        lines.append(f"{d['name']} → {d['url']}")
+        lines.append(
+            f"  pending {d['pending']} · in flight {d['in_flight']} · sent {d['sent']} · dead {d['dead']}"
+        )
+        if d["oldest_pending"]:
+            lines.append(f"  oldest pending heartbeat: {time.ctime(d['oldest_pending'])}")
+        lines.append(f"  last success: {_ago(d['last_success'])} · key: {d['auth_state']}")
+        if d["last_error"]:
+            lines.append(f"  last error ({_ago(d['last_error_at'])}): {d['last_error']}")
+        if d["backoff_until"] and d["backoff_until"] > time.time():
+            lines.append(f"  next try in {d['backoff_until'] - time.time():.0f} s")
+    for notice in status.get("notices", []):
+        lines.append(f"{notice['level']}: {notice['message']}")
+    return "\n".join(lines)
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    config = load_config(_flags(args))
+    if _agent_is_running(config):
+        control = _control(config)
+        if control is None:
+            raise CliError("an agent holds this data dir but its control file is missing; try again shortly")
+        try:
+            result = _call(control, "POST", "/agent/v1/sync")
+        except httpx.HTTPError as exc:
+            raise CliError(f"the running agent did not answer: {exc}") from None
+    else:
+        result = _sync_in_process(config, args.verbose)
+    code = _OUTCOME_EXIT.get(result["outcome"], EXIT_FAIL)
+    if code == EXIT_OK and result["pending"]:
+        code = EXIT_FAIL
+        result["error"] = result.get("error") or f"{result['pending']} heartbeats are still waiting"
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"delivered {result['delivered']} · dead {result['dead']} · still waiting {result['pending']}")
+    if code != EXIT_OK:
+        print(f"hackatime-agent: sync incomplete: {result.get('error') or result['outcome']}", file=sys.stderr)
+    return code
+
+
+def _sync_in_process(config: Config, verbose: bool) -> dict[str, Any]:
+    from .daemon import Agent
+
+    setup_logging(config.log_dir, verbose=verbose, stderr=verbose)
+    agent = Agent(config, watch=False)
+    try:
+        agent.start()
+    except AlreadyRunning as exc:
+        raise CliError(str(exc), EXIT_RUNNING) from None
+    except OSError:
+        # The intake port is taken (another program): sync needs no listener.
+        agent = Agent(_without_port(config), watch=False)
+        agent.start()
+    try:
+        return agent.sync_now()
+    finally:
+        agent.stop()
+
+
+def _without_port(config: Config) -> Config:
+    from dataclasses import replace
+
+    return replace(config, port=0)
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from .daemon import STORE_FILE
+    from .stats import StatsService
+    from .store import Store
+
+    config = load_config(_flags(args))
+    if not (config.data_dir / STORE_FILE).exists():
+        raise CliError(f"no heartbeats recorded yet (no store in {config.data_dir})")
+    with Store(config.data_dir / STORE_FILE) as store:
+        figures = StatsService(store, client=None).local(args.range)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return EXIT_OK
+    print(f"{args.range}: {_hm(figures['total_seconds'])} (local, {figures['timezone']})")
+    for key in ("projects", "languages", "editors"):
+        if figures.get(key):
+            print(f"{key}:")
+            for entry in figures[key][:10]:
+                print(f"  {entry['name']:<30} {_hm(entry['total_seconds'])}")
+    return EXIT_OK
+
+
+def _hm(seconds: int) -> str:
+    hours, rest = divmod(int(seconds), 3600)
+    return f"{hours}h {rest // 60:02d}m"
+
+
+_COMMANDS = {"run": cmd_run, "status": cmd_status, "sync": cmd_sync, "stats": cmd_stats}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,334 @@
+"""Configuration: command-line flags → environment → app settings → ``~/.wakatime.cfg``.
+
+A Hackatime user already has a working ``~/.wakatime.cfg`` (``api_url`` and
+``api_key``); with nothing else configured the agent must work from it alone.
+That file is only ever read here, never written.
+"""
+
+from __future__ import annotations
+
+import configparser
+import ipaddress
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import platformdirs
+
+from . import APP_NAME
+from .secrets import SecretError, mask, read_keyring, remember_secret, run_vault_command
+from .settings import AppSettings
+
+DEFAULT_API_URL = "https://hackatime.hackclub.com/api/hackatime/v1"
+DEFAULT_PORT = 47325  # the local intake; documented in README.md
+DEFAULT_TIMEOUT = 30.0
+MAX_BATCH = 100  # Hackatime rejects bulk requests over 100 items (hackatime-api.md §4.2)
+
+ENV_API_KEY = "WAKATIME_API_KEY"
+ENV_API_URL = "HACKATIME_API_URL"
+ENV_DATA_DIR = "HACKATIME_DESKTOP_DATA_DIR"
+ENV_CONFIG_DIR = "HACKATIME_DESKTOP_CONFIG_DIR"
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0", ""}
+
+
+class ConfigError(ValueError):
+    """A configuration value is unusable; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class CaptureSettings:
+    """What the watcher and the privacy rules need (wakatime-cli semantics)."""
+
+    exclude: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()
+    hide_file_names: bool | tuple[str, ...] = False
+    hide_project_names: bool | tuple[str, ...] = False
+    hide_branch_names: bool | tuple[str, ...] = False
+    exclude_unknown_project: bool = False
+    include_only_with_project_file: bool = False
+    projectmap: tuple[tuple[str, str], ...] = ()
+    watch_dirs: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class Flags:
+    """Values given on the command line; None means "not given"."""
+
+    data_dir: Path | None = None
+    port: int | None = None
+    api_url: str | None = None
+    api_key: str | None = None
+    watch: tuple[Path, ...] = ()
+    no_watch: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    log_dir: Path
+    config_dir: Path
+    api_url: str
+    api_key: str | None
+    key_source: str | None
+    machine: str
+    port: int
+    proxy: str | None
+    verify_ssl: bool
+    timeout: float
+    batch_size: int
+    pacing: bool
+    capture: CaptureSettings
+    wakatime_cfg: Path
+    notices: tuple[str, ...] = field(default=())
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-safe summary with the key masked."""
+        return {
+            "data_dir": str(self.data_dir),
+            "api_url": self.api_url,
+            "api_key": mask(self.api_key),
+            "key_source": self.key_source,
+            "machine": self.machine,
+            "port": self.port,
+            "wakatime_cfg": str(self.wakatime_cfg),
+            "watch_dirs": [str(p) for p in self.capture.watch_dirs],
+            "notices": list(self.notices),
+        }
+
+
+def wakatime_cfg_path(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    home = env.get("WAKATIME_HOME")
+    base = Path(home).expanduser() if home else Path.home()
+    return base / ".wakatime.cfg"
+
+
+def read_wakatime_cfg(path: Path) -> tuple[configparser.ConfigParser, str | None]:
+    """Parse the INI file the way wakatime-cli does; a broken file is reported, not fatal."""
+    parser = configparser.ConfigParser(interpolation=None, strict=False, comment_prefixes=("#", ";"))
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # keep regex keys as written
+    if not path.exists():
+        return parser, None
+    try:
+        parser.read(path, encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError, OSError) as exc:
+        return configparser.ConfigParser(interpolation=None), f"{path} could not be parsed: {exc}"
+    return parser, None
+
+
+def _bool(value: str, name: str) -> bool:
+    v = value.strip().lower()
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be true or false, not {value!r}")
+
+
+def _lines(value: str) -> tuple[str, ...]:
+    return tuple(line.strip() for line in value.splitlines() if line.strip())
+
+
+def _bool_or_patterns(value: str) -> bool | tuple[str, ...]:
+    v = value.strip().lower()
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    return _lines(value)
+
+
+def is_self_url(url: str, port: int) -> bool:
+    """True when ``url`` points at this agent's own intake (a loop we must never follow)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if host == "localhost":
+        loopback = True
+    else:
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+    if not loopback:
+        return False
+    return (parts.port or (443 if parts.scheme == "https" else 80)) == port
+
+
+def default_dirs(flags: Flags, env: Mapping[str, str]) -> tuple[Path, Path, Path]:
+    if flags.data_dir is not None:
+        data = flags.data_dir
+    elif env.get(ENV_DATA_DIR):
+        data = Path(env[ENV_DATA_DIR])
+    else:
+        data = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    if env.get(ENV_CONFIG_DIR):
+        conf = Path(env[ENV_CONFIG_DIR])
+    elif flags.data_dir is not None or env.get(ENV_DATA_DIR):
+        # An explicit data dir is a self-contained installation (tests, portable use).
+        conf = data
+    else:
+        conf = Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+    if flags.data_dir is not None or env.get(ENV_DATA_DIR):
+        logs = data / "logs"
+    else:
+        logs = Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
+    return data, logs, conf
+
+
+def load_config(flags: Flags | None = None, env: Mapping[str, str] | None = None) -> Config:
+    flags = flags or Flags()
+    env = os.environ if env is None else env
+    notices: list[str] = []
+    data_dir, log_dir, config_dir = default_dirs(flags, env)
+    settings = AppSettings(config_dir / "settings.json")
+    if settings.problem:
+        notices.append(settings.problem)
+
+    cfg_path = wakatime_cfg_path(env)
+    cfg, cfg_problem = read_wakatime_cfg(cfg_path)
+    if cfg_problem:
+        notices.append(cfg_problem)
+    section: Mapping[str, str] = cfg["settings"] if cfg.has_section("settings") else {}
+
+    port = flags.port if flags.port is not None else (settings.get("port") or DEFAULT_PORT)
+
+    # api_url: flag → env → settings → wakatime.cfg → Hackatime. A cfg api_url that
+    # points at this very agent (editors configured to use it) is skipped, not followed.
+    api_url = DEFAULT_API_URL
+    for candidate, origin in (
+        (flags.api_url, "--api-url"),
+        (env.get(ENV_API_URL), ENV_API_URL),
+        (settings.get("api_url"), "settings"),
+        (section.get("api_url"), str(cfg_path)),
+    ):
+        if not candidate:
+            continue
+        candidate = candidate.strip().rstrip("/")
+        if is_self_url(candidate, port):
+            notices.append(
+                f"api_url from {origin} points at this agent ({candidate}); uploading to {DEFAULT_API_URL} "
+                f"instead (set {ENV_API_URL} or the app's API URL setting to change it)"
+            )
+            continue
+        api_url = candidate
+        break
+
+    api_key, key_source = _resolve_key(flags, env, settings, section, notices)
+
+    hostname = settings.get("hostname") or section.get("hostname", "").strip() or socket.gethostname()
+
+    try:
+        timeout = float(section.get("timeout", "") or DEFAULT_TIMEOUT)
+    except ValueError:
+        notices.append(f"timeout in {cfg_path} is not a number; using {DEFAULT_TIMEOUT:.0f} s")
+        timeout = DEFAULT_TIMEOUT
+    try:
+        verify_ssl = not _bool(section.get("no_ssl_verify", "false"), "no_ssl_verify")
+    except ConfigError as exc:
+        notices.append(str(exc))
+        verify_ssl = True
+
+    capture = _capture_settings(flags, settings, cfg, section, notices)
+    batch = min(max(1, int(settings.get("batch_size"))), MAX_BATCH)
+
+    return Config(
+        data_dir=data_dir,
+        log_dir=log_dir,
+        config_dir=config_dir,
+        api_url=api_url,
+        api_key=api_key,
+        key_source=key_source,
+        machine=hostname,
+        port=port,
+        proxy=(section.get("proxy") or "").strip() or None,
+        verify_ssl=verify_ssl,
+        timeout=timeout,
+        batch_size=batch,
+        pacing=bool(settings.get("pacing")),
+        capture=capture,
+        wakatime_cfg=cfg_path,
+        notices=tuple(notices),
+    )
+
+
+def _resolve_key(
+    flags: Flags,
+    env: Mapping[str, str],
+    settings: AppSettings,
+    section: Mapping[str, str],
+    notices: list[str],
+) -> tuple[str | None, str | None]:
+    if flags.api_key:
+        remember_secret(flags.api_key)
+        return flags.api_key.strip(), "--api-key"
+    if env.get(ENV_API_KEY):
+        key = env[ENV_API_KEY].strip()
+        remember_secret(key)
+        return key, ENV_API_KEY
+    found = read_keyring()
+    if found.key:
+        return found.key, "keyring"
+    plaintext = settings.get("plaintext_key")
+    if plaintext:
+        remember_secret(plaintext)
+        return plaintext, "settings (plaintext)"
+    if section.get("api_key_vault_cmd"):
+        try:
+            return run_vault_command(section["api_key_vault_cmd"]), "api_key_vault_cmd"
+        except SecretError as exc:
+            notices.append(str(exc))
+    if section.get("api_key"):
+        key = section["api_key"].strip()
+        remember_secret(key)
+        return key, "wakatime.cfg"
+    if found.problem:
+        notices.append(found.problem)
+    return None, None
+
+
+def _capture_settings(
+    flags: Flags,
+    settings: AppSettings,
+    cfg: configparser.ConfigParser,
+    section: Mapping[str, str],
+    notices: list[str],
+) -> CaptureSettings:
+    def cfg_flag(name: str) -> bool:
+        try:
+            return _bool(section.get(name, "false"), name)
+        except ConfigError as exc:
+            notices.append(str(exc))
+            return False
+
+    def hide(name: str) -> bool | tuple[str, ...]:
+        if settings.get(name):
+            return True
+        return _bool_or_patterns(section.get(name, "false"))
+
+    projectmap: tuple[tuple[str, str], ...] = ()
+    if cfg.has_section("projectmap"):
+        projectmap = tuple((k, v.strip()) for k, v in cfg.items("projectmap"))
+
+    if flags.no_watch:
+        watch: tuple[Path, ...] = ()
+    else:
+        watch = tuple(p.expanduser().resolve() for p in flags.watch) or tuple(
+            Path(p).expanduser() for p in settings.get("watch_dirs")
+        )
+    return CaptureSettings(
+        exclude=tuple(settings.get("exclude")) + _lines(section.get("exclude", "")),
+        include=tuple(settings.get("include")) + _lines(section.get("include", "")),
+        hide_file_names=hide("hide_file_names"),
+        hide_project_names=hide("hide_project_names"),
+        hide_branch_names=hide("hide_branch_names"),
+        exclude_unknown_project=cfg_flag("exclude_unknown_project"),
+        include_only_with_project_file=cfg_flag("include_only_with_project_file"),
+        projectmap=projectmap,
+        watch_dirs=watch,
+    )

@@ -1,0 +1,376 @@
+"""The long-lived agent: store + intake + delivery + stats (+ watcher), wired together.
+
+``Agent(config).start()`` runs everything on background threads and returns once
+the local API is listening; ``stop()`` joins every thread it started. The CLI's
+``run`` command and the tests use the same class.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .config import Config
+from .control import Control, load_or_create_token
+from .hackatime import HackatimeClient
+from .heartbeat import normalize, user_agent
+from .httpserver import LocalServer, Router
+from .intake import Intake
+from .lock import InstanceLock
+from .outbox import Outbox, Outcome
+from .pacing import RateLimiter
+from .secrets import mask
+from .stats import StatsService
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+DESTINATION = "hackatime"
+STORE_FILE = "store.db"
+RUNTIME_FILE = "agent.json"
+IDLE_RECHECK = 60.0  # seconds between delivery checks when nothing wakes the worker
+STATS_REFRESH = 30.0  # how often the stats refresher asks whether a server fetch is due
+RECORDING_WINDOW = 120.0
+
+
+class Agent:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        synchronous: str = "FULL",
+        pacing: bool | None = None,
+        clock: Callable[[], float] = time.time,
+        watch: bool = True,
+        limiter: RateLimiter | None = None,
+        key_loader: Callable[[], str | None] | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self._synchronous = synchronous
+        self._pacing = config.pacing if pacing is None else pacing
+        self._limiter = limiter
+        self._watch = watch
+        self._stop = threading.Event()
+        self._wake = threading.Event()  # new work for the delivery worker
+        self._kick = threading.Event()  # the user asked for a sync: ignore backoff once
+        self._changes = threading.Condition()
+        self._seq = 0
+        self._threads: list[threading.Thread] = []
+        self._api_key = config.api_key
+        # Re-reads the key on "Sync now", so a key fixed in ~/.wakatime.cfg takes effect at once.
+        self._key_loader = key_loader
+        self.paused_until: float | None = None
+        self.started_at = clock()
+        self.lock = InstanceLock(config.data_dir / "agent.lock")
+        self.store: Store
+        self.client: HackatimeClient
+        self.outbox: Outbox
+        self.stats: StatsService
+        self.server: LocalServer
+        self.token = ""
+        self.watcher: Any = None
+        self._started = False
+
+    # ---- life cycle -----------------------------------------------------------------------
+
+    def start(self) -> Agent:
+        cfg = self.config
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            os.chmod(cfg.data_dir, 0o700)
+        self.lock.acquire()
+        try:
+            self._start_parts()
+        except BaseException:
+            self._teardown()
+            raise
+        self._started = True
+        return self
+
+    def _start_parts(self) -> None:
+        cfg = self.config
+        self.store = Store(cfg.data_dir / STORE_FILE, synchronous=self._synchronous)
+        self.store.set_destination(DESTINATION, cfg.api_url)
+        resumed = self.store.resume_in_flight()
+        if resumed:
+            log.info("%d heartbeats left in flight by the last run are queued again", resumed)
+        for notice in cfg.notices:
+            log.warning("%s", notice)
+        self._reset_auth_if_key_changed()
+        limiter = self._limiter or (RateLimiter() if self._pacing else None)
+        self.client = HackatimeClient(
+            cfg.api_url,
+            self._api_key,
+            machine=cfg.machine,
+            timeout=cfg.timeout,
+            limiter=limiter,
+            proxy=cfg.proxy,
+            verify=cfg.verify_ssl,
+        )
+        self.outbox = Outbox(
+            self.store, self.client, DESTINATION, batch_size=cfg.batch_size, clock=self.clock, on_change=self.changed
+        )
+        self.stats = StatsService(self.store, client=self.client, destination=DESTINATION, clock=self.clock)
+        self.token = load_or_create_token(cfg.data_dir)
+
+        router = Router()
+        Control(self, self.token).register(router)
+        Intake(
+            self.store,
+            api_key=lambda: self._api_key,
+            machine=cfg.machine,
+            statusbar=self.stats.statusbar_today,
+            on_stored=lambda n: self.changed(wake=True),
+            accepting=self.tracking,
+        ).register(router)
+        self.server = LocalServer(router, cfg.port)
+        self.server.start()
+
+        self._spawn("delivery", self._delivery_loop)
+        self._spawn("stats-refresh", self._stats_loop)
+        if self._watch and cfg.capture.watch_dirs:
+            from .watcher import Watcher
+
+            self.watcher = Watcher(self, cfg.capture)
+            self.watcher.start()
+        self._write_runtime_file()
+        log.info("agent %s listening on %s (data in %s)", __version__, self.server.url, cfg.data_dir)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        with self._changes:
+            self._changes.notify_all()
+        self._teardown()
+
+    def _teardown(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
+        if hasattr(self, "server"):
+            self.server.stop()
+        for thread in self._threads:
+            thread.join()
+        self._threads.clear()
+        if hasattr(self, "client"):
+            self.client.close()
+        if hasattr(self, "store"):
+            self.store.close()
+        with contextlib.suppress(FileNotFoundError):
+            if self._started:
+                (self.config.data_dir / RUNTIME_FILE).unlink()
+        self.lock.release()
+
+    def __enter__(self) -> Agent:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def wait(self) -> None:
+        """Block until stop() is called (by a signal handler)."""
+        self._stop.wait()
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _write_runtime_file(self) -> None:
+        info = {"pid": os.getpid(), "url": self.server.url, "started_at": self.started_at, "version": __version__}
+        path = self.config.data_dir / RUNTIME_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(info), encoding="utf-8")
+        os.replace(tmp, path)
+
+    @property
+    def control_url(self) -> str:
+        return self.server.url
+
+    @property
+    def intake_url(self) -> str:
+        return f"{self.server.url}/api/hackatime/v1"
+
+    # ---- state changes and long-poll --------------------------------------------------------
+
+    def changed(self, wake: bool = False) -> None:
+        with self._changes:
+            self._seq += 1
+            self._changes.notify_all()
+        if wake:
+            self._wake.set()
+
+    def wait_for_change(self, after: int, timeout: float) -> int:
+        with self._changes:
+            self._changes.wait_for(lambda: self._seq > after or self._stop.is_set(), timeout)
+            return self._seq
+
+    # ---- delivery ----------------------------------------------------------------------------
+
+    def _delivery_loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            kicked = self._kick.is_set()
+            self._kick.clear()
+            try:
+                result = self.outbox.deliver_once(self._stop, ignore_backoff=kicked)
+            except Exception:
+                log.exception("delivery pass failed unexpectedly")
+                self._stop.wait(IDLE_RECHECK)
+                continue
+            if result.outcome is Outcome.DELIVERED:
+                continue
+            if result.outcome in (Outcome.RATE_LIMITED, Outcome.UNREACHABLE, Outcome.BACKING_OFF):
+                # Sit out the wait; only an explicit sync request cuts it short.
+                self._kick.wait(result.wait)
+            else:
+                self._wake.wait(IDLE_RECHECK)
+
+    def sync_now(self) -> dict[str, Any]:
+        """Deliver everything deliverable now (the tray's Sync now, the CLI's sync)."""
+        self._reload_key()
+        result = self.outbox.drain(self._stop)
+        self.changed()
+        return {
+            "delivered": result.sent,
+            "dead": result.dead,
+            "pending": result.pending,
+            "outcome": result.outcome.value,
+            "error": result.error,
+        }
+
+    def _reload_key(self) -> None:
+        """Re-read the key (the user may have pasted a new one into ~/.wakatime.cfg)."""
+        if self._key_loader is None:
+            return
+        try:
+            fresh = self._key_loader()
+        except Exception:
+            log.exception("re-reading the configuration failed")
+            return
+        if fresh and fresh != self._api_key:
+            log.info("the API key changed (now %s); delivery resumes", mask(fresh))
+            self._api_key = fresh
+            self.client.api_key = fresh
+        self._reset_auth_if_key_changed()
+
+    def _reset_auth_if_key_changed(self) -> None:
+        fingerprint = mask(self._api_key)
+        if self.store.meta_get("key_fingerprint") != fingerprint:
+            self.store.meta_set("key_fingerprint", fingerprint)
+            self.store.update_destination(DESTINATION, auth_state="unknown" if self._api_key else "missing")
+
+    # ---- stats ---------------------------------------------------------------------------------
+
+    def _stats_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.stats.refresh_server():
+                    self.changed()
+            except Exception:
+                log.exception("refreshing server figures failed")
+            self._stop.wait(STATS_REFRESH)
+
+    # ---- pause and capture ---------------------------------------------------------------------
+
+    def tracking(self) -> bool:
+        return self.paused_until is None or self.clock() >= self.paused_until
+
+    def set_paused(self, until: float | None) -> None:
+        self.paused_until = until
+        log.info("tracking %s", "resumed" if until is None else f"paused until {time.ctime(until)}")
+        self.changed()
+
+    def submit(self, heartbeats: list[dict[str, Any]], source: str) -> None:
+        """The watcher's sink: normalise and store (raises HeartbeatError on bad input)."""
+        if not self.tracking():
+            return
+        ua = user_agent(f"{source}")
+        normalized = [normalize(raw, machine=self.config.machine, default_user_agent=ua) for raw in heartbeats]
+        added = self.store.add(normalized, source)
+        if any(a.created for a in added):
+            self.changed(wake=True)
+
+    def editor_heartbeat_since(self, entity: str, since: float) -> bool:
+        return self.store.editor_heartbeat_since(entity, since)
+
+    # ---- status ----------------------------------------------------------------------------------
+
+    def destination_names(self) -> list[str]:
+        return [d["name"] for d in self.store.destinations()]
+
+    def status(self) -> dict[str, Any]:
+        status = build_status(self.store, self.config, clock=self.clock)
+        last = self.store.reader().execute("SELECT max(received_at) FROM heartbeats").fetchone()[0]
+        status.update(
+            {
+                "pid": os.getpid(),
+                "started_at": self.started_at,
+                "intake_url": self.intake_url,
+                "paused_until": self.paused_until if not self.tracking() or self.paused_until else None,
+                "recording": bool(last and self.clock() - last < RECORDING_WINDOW and self.tracking()),
+                "last_heartbeat_at": last,
+                "seq": self._seq,
+            }
+        )
+        if self.watcher is not None:
+            status["uncovered"] = self.watcher.uncovered()
+        return status
+
+
+def build_status(store: Store, config: Config, *, clock: Callable[[], float] = time.time) -> dict[str, Any]:
+    """The queue and health picture; used by the control API and by ``status`` without a daemon."""
+    destinations = []
+    online: bool | None = None
+    for dest in store.destinations():
+        counts = store.counts(dest["name"])
+        destinations.append(
+            {
+                "name": dest["name"],
+                "url": dest["url"],
+                "pending": counts.pending,
+                "in_flight": counts.in_flight,
+                "sent": counts.sent,
+                "dead": counts.dead,
+                "oldest_pending": counts.oldest_pending,
+                "last_success": dest["last_success"],
+                "last_error": dest["last_error"],
+                "last_error_at": dest["last_error_at"],
+                "backoff_until": dest["backoff_until"],
+                "auth_state": dest["auth_state"],
+            }
+        )
+        if dest["last_success"] or dest["last_error_at"]:
+            online = (dest["last_success"] or 0) >= (dest["last_error_at"] or 0)
+    return {
+        "version": __version__,
+        "data_dir": str(config.data_dir),
+        "log_dir": str(config.log_dir),
+        "api_key": mask(config.api_key),
+        "key_source": config.key_source,
+        "online": online,
+        "destinations": destinations,
+        "notices": store.notices()
+        + [{"id": None, "time": None, "level": "warning", "message": n} for n in config.notices],
+        "generated_at": clock(),
+    }
+
+
+def read_runtime_file(data_dir: Path) -> dict[str, Any] | None:
+    try:
+        info = json.loads((data_dir / RUNTIME_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+__all__ = ["Agent", "build_status", "read_runtime_file"]

@@ -1,0 +1,80 @@
+"""The HTTP client for Hackatime (and any WakaTime-compatible server).
+
+One ``httpx.Client`` per destination with an explicit timeout, the key sent as
+``Authorization: Bearer``, the machine name as ``X-Machine-Name``, and every
+request paced by the shared :class:`~agent.pacing.RateLimiter`. HTTP statuses
+are returned, not raised: callers decide what each one means.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from .heartbeat import user_agent
+from .pacing import RateLimiter
+
+
+class HackatimeClient:
+    def __init__(
+        self,
+        api_url: str,
+        api_key: str | None,
+        *,
+        machine: str,
+        timeout: float = 30.0,
+        limiter: RateLimiter | None = None,
+        transport: httpx.BaseTransport | None = None,
+        proxy: str | None = None,
+        verify: bool = True,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.api_key = api_key
+        self.limiter = limiter
+        parts = urlsplit(self.api_url)
+        self.origin = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            transport=transport,
+            proxy=proxy,
+            verify=verify,
+            headers={"User-Agent": user_agent(), "X-Machine-Name": machine, "Accept": "application/json"},
+        )
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+    def _pace(self, stop: threading.Event | None) -> bool:
+        return self.limiter is None or self.limiter.acquire(stop)
+
+    def post_bulk(self, body: bytes, stop: threading.Event | None = None) -> httpx.Response | None:
+        """POST a JSON array of at most 100 heartbeats; None when ``stop`` was set while pacing."""
+        if not self._pace(stop):
+            return None
+        return self._http.post(
+            f"{self.api_url}/users/current/heartbeats.bulk",
+            content=body,
+            headers={**self._headers(), "Content-Type": "application/json"},
+        )
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
+        """GET a path relative to the API URL, e.g. ``users/current/statusbar/today``."""
+        self._pace(None)
+        return self._http.get(f"{self.api_url}/{path.lstrip('/')}", params=params, headers=self._headers())
+
+    def get_root(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
+        """GET a path on the server's origin, e.g. ``/api/v1/users/my/stats``."""
+        self._pace(None)
+        return self._http.get(f"{self.origin}/{path.lstrip('/')}", params=params, headers=self._headers())
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> HackatimeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

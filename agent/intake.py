@@ -1,0 +1,166 @@
+"""The WakaTime-compatible intake that editor plugins point ``api_url`` at.
+
+Same request forms and response shapes as Hackatime (hackatime-api.md §4.1–4.2,
+§4.5). A heartbeat is answered 2xx only after the transaction that stores it
+has committed. Invalid items in a bulk request get their own 400 (wakatime-cli
+drops an item answered 400 instead of re-queueing it forever); malformed
+requests get a 4xx and store nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from .heartbeat import Heartbeat, HeartbeatError, normalize, user_agent
+from .httpserver import HTTPError, Request, Response, Router
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+MAX_BULK = 100
+_PREFIXES = r"(?:/api/hackatime/v1|/api/compat/wakatime/v1|/api/v1|/api)?"
+BULK_PATH = _PREFIXES + r"/users/[^/]+/heartbeats\.bulk|/|/[^?]*/heartbeats\.bulk"
+SINGLE_PATH = _PREFIXES + r"/users/[^/]+/heartbeats|/[^?]*/heartbeats?"
+STATUSBAR_PATH = _PREFIXES + r"/users/[^/]+/statusbar/today"
+PLUGIN_ERRORS_PATH = _PREFIXES + r"/plugins/errors"
+
+
+def credentials_match(request: Request, key: str | None) -> bool:
+    """Hackatime's three forms (§1.1): Bearer, Basic base64(key), or ?api_key= without either."""
+    if not key:
+        return False
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.strip().partition(" ")
+    scheme = scheme.lower()
+    token = token.strip()
+    if scheme == "bearer":
+        return hmac.compare_digest(token.encode(), key.encode())
+    if scheme == "basic":
+        try:
+            decoded = base64.b64decode(token, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        return hmac.compare_digest(decoded.encode(), key.encode())
+    query_key = request.param("api_key")
+    return query_key is not None and hmac.compare_digest(query_key.encode(), key.encode())
+
+
+class Intake:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        api_key: Callable[[], str | None],
+        machine: str,
+        statusbar: Callable[[], dict[str, Any]] | None = None,
+        on_stored: Callable[[int], None] | None = None,
+        accepting: Callable[[], bool] | None = None,
+    ) -> None:
+        self.store = store
+        self.api_key = api_key
+        self.machine = machine
+        self.statusbar = statusbar
+        self.on_stored = on_stored or (lambda n: None)
+        # While tracking is paused, editor heartbeats are acknowledged but not recorded.
+        self.accepting = accepting or (lambda: True)
+        self.default_ua = user_agent("unknown-editor")
+
+    def register(self, router: Router) -> None:
+        router.add("POST", BULK_PATH, self.post_bulk)
+        router.add("POST", SINGLE_PATH, self.post_single)
+        router.add("GET", STATUSBAR_PATH, self.get_statusbar)
+        router.add("POST", PLUGIN_ERRORS_PATH, self.post_plugin_error)
+
+    def _authorize(self, request: Request) -> None:
+        if not credentials_match(request, self.api_key()):
+            raise HTTPError(401, "Unauthorized")
+
+    def _normalize(self, raw: Any, request: Request) -> Heartbeat:
+        return normalize(
+            raw,
+            machine=self.machine,
+            default_user_agent=self.default_ua,
+            header_user_agent=request.headers.get("user-agent"),
+            header_machine=request.headers.get("x-machine-name"),
+        )
+
+    def _items(self, request: Request, *, bulk: bool) -> list[Any]:
+        data = request.json()
+        if isinstance(data, dict) and "hackatime" in data:
+            data = data["hackatime"]
+        if bulk:
+            if isinstance(data, dict):
+                data = data.get("heartbeats")
+            if not isinstance(data, list) or not data:
+                raise HTTPError(400, "No data provided: send a JSON array of heartbeats")
+            if len(data) > MAX_BULK:
+                raise HTTPError(400, f"Too many heartbeats in a single request (max {MAX_BULK})")
+            return data
+        if isinstance(data, list):
+            if not data:
+                raise HTTPError(400, "No data provided: the array is empty")
+            return [data[0]]  # Hackatime uses only the first element here
+        if not isinstance(data, dict) or not data:
+            raise HTTPError(400, "No data provided: send a heartbeat object")
+        return [data]
+
+    def post_bulk(self, request: Request) -> Response:
+        self._authorize(request)
+        items = self._items(request, bulk=True)
+        results = self._store(items, request)
+        raw = b'{"responses":[' + b",".join(results) + b"]}"
+        return Response(201, raw=raw)
+
+    def post_single(self, request: Request) -> Response:
+        self._authorize(request)
+        items = self._items(request, bulk=False)
+        try:
+            hb = self._normalize(items[0], request)
+        except HeartbeatError as exc:
+            raise HTTPError(400, str(exc), type="InvalidHeartbeat") from None
+        if not self.accepting():
+            return Response(202, {**hb.payload, "id": None, "recorded": False})
+        added = self.store.add([hb], "editor")[0]
+        if added.created:
+            self.on_stored(1)
+        return Response(202, {**hb.payload, "id": added.id})
+
+    def _store(self, items: list[Any], request: Request) -> list[bytes]:
+        """Normalise every item, store the valid ones in one transaction, answer per item in order."""
+        answers: list[bytes | None] = [None] * len(items)
+        valid: list[tuple[int, Heartbeat]] = []
+        for i, raw in enumerate(items):
+            try:
+                valid.append((i, self._normalize(raw, request)))
+            except HeartbeatError as exc:
+                answers[i] = json.dumps([{"error": str(exc), "type": "InvalidHeartbeat"}, 400]).encode()
+        if valid and self.accepting():
+            added = self.store.add([hb for _, hb in valid], "editor")
+            created = 0
+            for (i, hb), result in zip(valid, added, strict=True):
+                created += result.created
+                # Splice the frozen payload instead of re-encoding it: same bytes, less work.
+                answers[i] = b'[{"id":%d,' % result.id + hb.payload_json[1:].encode() + b",201]"
+            if created:
+                self.on_stored(created)
+        else:
+            for i, hb in valid:
+                answers[i] = b'[{"id":null,"recorded":false,' + hb.payload_json[1:].encode() + b",201]"
+        return [a for a in answers if a is not None]
+
+    def get_statusbar(self, request: Request) -> Response:
+        self._authorize(request)
+        if self.statusbar is None:
+            return Response(200, {"data": {"grand_total": {"text": "Start coding!", "total_seconds": 0}}})
+        return Response(200, self.statusbar())
+
+    def post_plugin_error(self, request: Request) -> Response:
+        self._authorize(request)
+        log.info("an editor plugin reported an error (%d bytes)", len(request.body))
+        return Response(201, {})

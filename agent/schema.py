@@ -1,0 +1,81 @@
+"""The store's schema, as an ordered list of migrations.
+
+Migration N brings a database from version N-1 to N. Append new ones; never
+edit a released one. ``Store`` backs the file up before it migrates.
+"""
+
+from __future__ import annotations
+
+# Delivery states (persist-queue's ack states): ready → in flight → sent | dead.
+READY, IN_FLIGHT, SENT, DEAD = 0, 1, 2, 3
+STATE_NAMES = {READY: "ready", IN_FLIGHT: "in_flight", SENT: "sent", DEAD: "dead"}
+
+MIGRATIONS: list[str] = [
+    # 1: heartbeats with their frozen payload, one delivery row per destination.
+    """
+    CREATE TABLE heartbeats (
+        id INTEGER PRIMARY KEY,
+        time REAL NOT NULL,
+        dedup_key TEXT NOT NULL UNIQUE,
+        payload TEXT NOT NULL,            -- the JSON sent to every destination, byte for byte
+        source TEXT NOT NULL,             -- editor | watcher | import | recovered
+        received_at REAL NOT NULL,
+        entity TEXT,
+        type TEXT,
+        category TEXT,
+        project TEXT,
+        branch TEXT,
+        language TEXT,
+        editor TEXT,                      -- parsed from user_agent, as the server does
+        operating_system TEXT,
+        machine TEXT,
+        is_write INTEGER
+    );
+    CREATE INDEX heartbeats_time ON heartbeats(time);
+    CREATE INDEX heartbeats_entity_time ON heartbeats(entity, time);
+
+    CREATE TABLE destinations (
+        name TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        auth_state TEXT NOT NULL DEFAULT 'unknown',   -- unknown | ok | rejected | missing
+        last_success REAL,
+        last_error TEXT,
+        last_error_at REAL,
+        backoff_until REAL,
+        failures INTEGER NOT NULL DEFAULT 0
+    );
+
+    CREATE TABLE deliveries (
+        destination TEXT NOT NULL,
+        heartbeat_id INTEGER NOT NULL REFERENCES heartbeats(id) ON DELETE CASCADE,
+        time REAL NOT NULL,               -- copy of heartbeats.time: oldest first without a join
+        state INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        updated_at REAL NOT NULL,
+        reason TEXT,                      -- why it is dead (the server's error)
+        PRIMARY KEY (destination, heartbeat_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX deliveries_queue ON deliveries(destination, state, time, heartbeat_id);
+
+    CREATE TABLE server_cache (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        fetched_at REAL NOT NULL
+    );
+
+    CREATE TABLE notices (
+        id INTEGER PRIMARY KEY,
+        time REAL NOT NULL,
+        level TEXT NOT NULL,
+        message TEXT NOT NULL,
+        dismissed INTEGER NOT NULL DEFAULT 0
+    );
+
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
+]
+
+LATEST = len(MIGRATIONS)

@@ -1,0 +1,136 @@
+"""API keys: where they come from, how they are shown, and keeping them out of logs.
+
+Keys live in the OS keyring under the service ``hackatime-desktop``, user name
+``api_key``. Nothing here ever prints a whole key: :func:`mask` shows the last
+four characters at most, and :class:`RedactingFilter` scrubs every key the
+agent has seen from log records before they are written.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shlex
+import subprocess
+import threading
+from dataclasses import dataclass
+
+KEYRING_SERVICE = "hackatime-desktop"
+KEYRING_USER = "api_key"
+
+# wakatime-cli validates keys as ^(waka_)?<uuid4>$; Hackatime issues UUID v4 keys.
+KEY_PATTERN = re.compile(
+    r"^(waka_)?[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$", re.IGNORECASE
+)
+
+_known_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+
+
+def mask(key: str | None) -> str:
+    """Return a key as it may be shown to a person: the last four characters at most."""
+    if not key:
+        return "(none)"
+    if len(key) <= 8:
+        return "<hidden>"
+    return f"<hidden>{key[-4:]}"
+
+
+def remember_secret(key: str | None) -> None:
+    """Register a secret so log records that contain it are scrubbed."""
+    if key and len(key) >= 6:
+        with _secrets_lock:
+            _known_secrets.add(key)
+
+
+def redact(text: str) -> str:
+    """Replace every registered secret in ``text`` by its masked form."""
+    with _secrets_lock:
+        secrets = list(_known_secrets)
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, mask(secret))
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that removes known secrets from the formatted message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message or record.args:
+            record.msg = cleaned
+            record.args = None
+        if record.exc_info and record.exc_info[1] is not None:
+            # Exception text is formatted later by the handler; pre-format and scrub it now.
+            formatter = logging.Formatter()
+            record.exc_text = redact(formatter.formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+class SecretError(RuntimeError):
+    """A key could not be read; the message never contains the key itself."""
+
+
+@dataclass(frozen=True)
+class KeyringResult:
+    key: str | None
+    problem: str | None  # a sentence for the user when the keyring could not be used
+
+
+def read_keyring() -> KeyringResult:
+    """Read the key from the OS keyring; a missing backend is reported, not raised."""
+    try:
+        import keyring
+        from keyring.errors import KeyringError, NoKeyringError
+    except ImportError as exc:  # pragma: no cover - keyring is a hard dependency
+        return KeyringResult(None, f"the keyring library is not available ({exc})")
+    try:
+        key = keyring.get_password(KEYRING_SERVICE, KEYRING_USER)
+    except NoKeyringError:
+        return KeyringResult(
+            None,
+            "no usable OS keyring backend was found; keys are read from ~/.wakatime.cfg or "
+            "WAKATIME_API_KEY instead",
+        )
+    except KeyringError as exc:
+        return KeyringResult(None, f"the OS keyring could not be read: {type(exc).__name__}")
+    remember_secret(key)
+    return KeyringResult(key or None, None)
+
+
+def write_keyring(key: str) -> None:
+    """Store the key in the OS keyring; raises SecretError with a clear sentence."""
+    import keyring
+    from keyring.errors import KeyringError, NoKeyringError
+
+    remember_secret(key)
+    try:
+        keyring.set_password(KEYRING_SERVICE, KEYRING_USER, key)
+    except NoKeyringError as exc:
+        raise SecretError("no usable OS keyring backend is available on this system") from exc
+    except KeyringError as exc:
+        raise SecretError(f"the OS keyring refused to store the key ({type(exc).__name__})") from exc
+
+
+def run_vault_command(command: str, timeout: float = 15.0) -> str:
+    """Run ``api_key_vault_cmd`` (no shell) and return the key it prints."""
+    argv = shlex.split(command)
+    if not argv:
+        raise SecretError("api_key_vault_cmd is empty")
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    except FileNotFoundError as exc:
+        raise SecretError(f"api_key_vault_cmd: {argv[0]!r} was not found") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise SecretError(f"api_key_vault_cmd did not finish within {timeout:.0f} s") from exc
+    if done.returncode != 0:
+        # stderr may echo the secret on some vaults; report only the exit status.
+        raise SecretError(f"api_key_vault_cmd exited with status {done.returncode}")
+    key = done.stdout.strip()
+    if not key:
+        raise SecretError("api_key_vault_cmd printed nothing")
+    remember_secret(key)
+    return key

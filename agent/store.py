@@ -1,0 +1,602 @@
+"""The durable store: heartbeats, their deliveries, cached server figures.
+
+SQLite in WAL mode, file mode 0600, one writer connection behind a lock and
+per-thread read connections. A heartbeat is acknowledged to its sender only
+after the transaction that stores it has committed. A damaged file is moved
+aside and whatever rows can still be read are carried into a fresh one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .heartbeat import Heartbeat
+from .schema import DEAD, IN_FLIGHT, LATEST, MIGRATIONS, READY, SENT
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DESTINATION = "hackatime"
+
+InsertHook = Callable[[sqlite3.Connection, Sequence[tuple[int, Heartbeat]]], None]
+
+_HB_COLUMNS = (
+    "id, time, dedup_key, payload, source, received_at, entity, type, category, project, branch, "
+    "language, editor, operating_system, machine, is_write"
+)
+
+
+@dataclass(frozen=True)
+class Added:
+    id: int
+    created: bool  # False when an identical heartbeat was already stored
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    pending: int
+    in_flight: int
+    sent: int
+    dead: int
+    oldest_pending: float | None
+
+
+def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, timeout=10, isolation_level=None, check_same_thread=False
+        )
+    else:
+        conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 10000")
+    return conn
+
+
+class Store:
+    """All access to the SQLite file goes through this class."""
+
+    def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
+        self.path = Path(path)
+        self.synchronous = synchronous
+        self._lock = threading.RLock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self.insert_hooks: list[InsertHook] = []
+        self.recovery: dict[str, Any] | None = None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = self._open()
+
+    # ---- opening, migrating, recovering -------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            return self._open_checked()
+        except sqlite3.DatabaseError as exc:
+            log.error("the store at %s is damaged (%s); moving it aside", self.path, exc)
+            moved = self._move_aside()
+            conn = self._open_checked()
+            recovered = _recover_into(conn, moved)
+            self.recovery = {"moved_to": str(moved), "recovered": recovered, "error": str(exc)}
+            message = (
+                f"The local database was damaged ({exc}). It was moved to {moved.name} and a new one "
+                f"was started; {recovered} heartbeats were recovered from it."
+            )
+            conn.execute(
+                "INSERT INTO notices(time, level, message) VALUES (?, 'error', ?)", (time.time(), message)
+            )
+            log.warning("%s", message)
+            return conn
+
+    def _open_checked(self) -> sqlite3.Connection:
+        if not self.path.exists():
+            # Create the file ourselves so it is 0600 from the first byte; SQLite gives its
+            # -wal and -shm files the same mode as the database file.
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+            os.close(fd)
+        os.chmod(self.path, 0o600)
+        conn = _connect(self.path)
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise sqlite3.DatabaseError(f"could not enable WAL (journal mode {mode})")
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            check = conn.execute("PRAGMA quick_check").fetchall()
+            if check != [("ok",)]:
+                raise sqlite3.DatabaseError(f"integrity check failed: {check[0][0]}")
+            self._migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > LATEST:
+            raise RuntimeError(
+                f"{self.path} was written by a newer version of this app (schema {version} > {LATEST})"
+            )
+        if version == LATEST:
+            return
+        if version > 0:
+            backup = self.path.with_name(f"{self.path.name}.bak-v{version}")
+            target = sqlite3.connect(backup)
+            try:
+                conn.backup(target)
+            finally:
+                target.close()
+            os.chmod(backup, 0o600)
+            log.info("backed up the store to %s before migrating from v%d", backup.name, version)
+        for number in range(version, LATEST):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _split_sql(MIGRATIONS[number]):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number + 1}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def _move_aside(self) -> Path:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(f"{self.path}{suffix}")
+            if src.exists():
+                shutil.move(src, f"{target}{suffix}")
+        return target
+
+    def close(self) -> None:
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- transactions ---------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; it has committed when the block exits normally."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def reader(self) -> sqlite3.Connection:
+        """A read connection for the calling thread (WAL lets reads run beside the writer)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path)
+            conn.execute("PRAGMA query_only = ON")
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    # ---- heartbeats -----------------------------------------------------------------------
+
+    def add(
+        self, heartbeats: Sequence[Heartbeat], source: str, *, destinations: Iterable[str] | None = None
+    ) -> list[Added]:
+        """Store heartbeats (identical ones are matched to the stored row) in one transaction.
+
+        Each new heartbeat gets a ``ready`` delivery row for every destination given
+        (default: every configured destination).
+        """
+        now = time.time()
+        results: list[Added] = []
+        created: list[tuple[int, Heartbeat]] = []
+        with self.transaction() as conn:
+            dests = list(destinations) if destinations is not None else self._destination_names(conn)
+            for hb in heartbeats:
+                p = hb.payload
+                row = conn.execute(
+                    "INSERT INTO heartbeats(time, dedup_key, payload, source, received_at, entity, type, "
+                    "category, project, branch, language, editor, operating_system, machine, is_write) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(dedup_key) DO NOTHING RETURNING id",
+                    (
+                        hb.time, hb.dedup_key, hb.payload_json, source, now, p.get("entity"), p.get("type"),
+                        p.get("category"), p.get("project"), p.get("branch"), p.get("language"), hb.editor,
+                        hb.operating_system, p.get("machine"),
+                        None if p.get("is_write") is None else int(p["is_write"]),
+                    ),
+                ).fetchone()
+                if row is None:
+                    existing = conn.execute(
+                        "SELECT id FROM heartbeats WHERE dedup_key = ?", (hb.dedup_key,)
+                    ).fetchone()
+                    results.append(Added(existing[0], False))
+                    continue
+                hb_id = row[0]
+                results.append(Added(hb_id, True))
+                created.append((hb_id, hb))
+                for dest in dests:
+                    conn.execute(
+                        "INSERT INTO deliveries(destination, heartbeat_id, time, state, updated_at) "
+                        "VALUES (?,?,?,?,?)",
+                        (dest, hb_id, hb.time, READY, now),
+                    )
+            for hook in self.insert_hooks:
+                if created:
+                    hook(conn, created)
+        return results
+
+    def editor_heartbeat_since(self, entity: str, since: float) -> bool:
+        row = (
+            self.reader()
+            .execute(
+                "SELECT 1 FROM heartbeats WHERE entity = ? AND time >= ? AND source = 'editor' LIMIT 1",
+                (entity, since),
+            )
+            .fetchone()
+        )
+        return row is not None
+
+    def heartbeat_count(self) -> int:
+        return int(self.reader().execute("SELECT count(*) FROM heartbeats").fetchone()[0])
+
+    def payloads(self, ids: Sequence[int]) -> dict[int, str]:
+        out: dict[int, str] = {}
+        conn = self.reader()
+        for chunk in _chunks(list(ids), 500):
+            marks = ",".join("?" * len(chunk))
+            for hb_id, payload in conn.execute(
+                f"SELECT id, payload FROM heartbeats WHERE id IN ({marks})", chunk
+            ):
+                out[hb_id] = payload
+        return out
+
+    # ---- destinations and deliveries ------------------------------------------------------
+
+    @staticmethod
+    def _destination_names(conn: sqlite3.Connection) -> list[str]:
+        return [r[0] for r in conn.execute("SELECT name FROM destinations ORDER BY name")]
+
+    def set_destination(self, name: str, url: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO destinations(name, url) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET url = excluded.url",
+                (name, url),
+            )
+
+    def destinations(self) -> list[dict[str, Any]]:
+        conn = self.reader()
+        cur = conn.execute("SELECT * FROM destinations ORDER BY name")
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur]
+
+    def destination(self, name: str) -> dict[str, Any]:
+        for dest in self.destinations():
+            if dest["name"] == name:
+                return dest
+        raise KeyError(name)
+
+    def update_destination(self, name: str, **fields: Any) -> None:
+        allowed = {"auth_state", "last_success", "last_error", "last_error_at", "backoff_until", "failures"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"unknown destination fields: {sorted(unknown)}")
+        if not fields:
+            return
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        with self.transaction() as conn:
+            conn.execute(f"UPDATE destinations SET {assignments} WHERE name = ?", (*fields.values(), name))
+
+    def claim(self, destination: str, limit: int) -> list[tuple[int, str]]:
+        """Move up to ``limit`` of the oldest ready heartbeats to in flight; return (id, payload)."""
+        now = time.time()
+        with self.transaction() as conn:
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    "UPDATE deliveries SET state = ?, attempts = attempts + 1, updated_at = ? "
+                    "WHERE destination = ? AND heartbeat_id IN ("
+                    "  SELECT heartbeat_id FROM deliveries WHERE destination = ? AND state = ? "
+                    "  ORDER BY time, heartbeat_id LIMIT ?) RETURNING heartbeat_id",
+                    (IN_FLIGHT, now, destination, destination, READY, limit),
+                )
+            ]
+            if not ids:
+                return []
+            marks = ",".join("?" * len(ids))
+            rows = conn.execute(
+                f"SELECT id, payload FROM heartbeats WHERE id IN ({marks}) ORDER BY time, id", ids
+            ).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    def settle(
+        self,
+        destination: str,
+        *,
+        sent: Sequence[int] = (),
+        dead: Sequence[tuple[int, str]] = (),
+        retry: Sequence[int] = (),
+    ) -> None:
+        """Record the outcome of a delivery attempt, all in one transaction."""
+        now = time.time()
+        with self.transaction() as conn:
+            for chunk in _chunks(list(sent), 500):
+                marks = ",".join("?" * len(chunk))
+                conn.execute(
+                    f"UPDATE deliveries SET state = ?, updated_at = ?, reason = NULL "
+                    f"WHERE destination = ? AND heartbeat_id IN ({marks})",
+                    (SENT, now, destination, *chunk),
+                )
+            conn.executemany(
+                "UPDATE deliveries SET state = ?, updated_at = ?, reason = ? "
+                "WHERE destination = ? AND heartbeat_id = ?",
+                [(DEAD, now, reason, destination, hb_id) for hb_id, reason in dead],
+            )
+            for chunk in _chunks(list(retry), 500):
+                marks = ",".join("?" * len(chunk))
+                conn.execute(
+                    f"UPDATE deliveries SET state = ?, updated_at = ? "
+                    f"WHERE destination = ? AND heartbeat_id IN ({marks})",
+                    (READY, now, destination, *chunk),
+                )
+
+    def resume_in_flight(self) -> int:
+        """At start-up, heartbeats left in flight by a stop or crash go back to ready."""
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE deliveries SET state = ?, updated_at = ? WHERE state = ?",
+                (READY, time.time(), IN_FLIGHT),
+            )
+            return cur.rowcount
+
+    def counts(self, destination: str) -> QueueCounts:
+        conn = self.reader()
+        by_state = dict(
+            conn.execute(
+                "SELECT state, count(*) FROM deliveries WHERE destination = ? GROUP BY state", (destination,)
+            ).fetchall()
+        )
+        oldest = conn.execute(
+            "SELECT min(time) FROM deliveries WHERE destination = ? AND state IN (?, ?)",
+            (destination, READY, IN_FLIGHT),
+        ).fetchone()[0]
+        return QueueCounts(
+            pending=by_state.get(READY, 0),
+            in_flight=by_state.get(IN_FLIGHT, 0),
+            sent=by_state.get(SENT, 0),
+            dead=by_state.get(DEAD, 0),
+            oldest_pending=oldest,
+        )
+
+    def unsent_times(self, destination: str, start: float, end: float) -> list[float]:
+        """Times of heartbeats in [start, end] this destination has not accepted yet."""
+        rows = (
+            self.reader()
+            .execute(
+                "SELECT time FROM deliveries WHERE destination = ? AND state IN (?, ?) "
+                "AND time >= ? AND time <= ? ORDER BY time",
+                (destination, READY, IN_FLIGHT, start, end),
+            )
+            .fetchall()
+        )
+        return [r[0] for r in rows]
+
+    def dead_letters(self, destination: str, limit: int = 200) -> list[dict[str, Any]]:
+        rows = (
+            self.reader()
+            .execute(
+                "SELECT d.heartbeat_id, d.time, d.reason, d.attempts, d.updated_at, h.entity, h.project "
+                "FROM deliveries d JOIN heartbeats h ON h.id = d.heartbeat_id "
+                "WHERE d.destination = ? AND d.state = ? ORDER BY d.time LIMIT ?",
+                (destination, DEAD, limit),
+            )
+            .fetchall()
+        )
+        keys = ("id", "time", "reason", "attempts", "dead_at", "entity", "project")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def retry_dead(self, destination: str, ids: Sequence[int] | None = None) -> int:
+        """Dead letters back to ready (all of them when ``ids`` is None)."""
+        with self.transaction() as conn:
+            if ids is None:
+                cur = conn.execute(
+                    "UPDATE deliveries SET state = ?, reason = NULL, updated_at = ? "
+                    "WHERE destination = ? AND state = ?",
+                    (READY, time.time(), destination, DEAD),
+                )
+                return cur.rowcount
+            total = 0
+            for chunk in _chunks(list(ids), 500):
+                marks = ",".join("?" * len(chunk))
+                total += conn.execute(
+                    f"UPDATE deliveries SET state = ?, reason = NULL, updated_at = ? "
+                    f"WHERE destination = ? AND state = ? AND heartbeat_id IN ({marks})",
+                    (READY, time.time(), destination, DEAD, *chunk),
+                ).rowcount
+            return total
+
+    def discard_dead(self, destination: str, ids: Sequence[int]) -> int:
+        """Give up delivering these dead letters; the heartbeats stay for local stats."""
+        with self.transaction() as conn:
+            total = 0
+            for chunk in _chunks(list(ids), 500):
+                marks = ",".join("?" * len(chunk))
+                total += conn.execute(
+                    f"DELETE FROM deliveries WHERE destination = ? AND state = ? AND heartbeat_id IN ({marks})",
+                    (destination, DEAD, *chunk),
+                ).rowcount
+            return total
+
+    # ---- cache, notices, meta -------------------------------------------------------------
+
+    def cache_put(self, key: str, value: Any, fetched_at: float | None = None) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO server_cache(key, value, fetched_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value, fetched_at = excluded.fetched_at",
+                (key, json.dumps(value), time.time() if fetched_at is None else fetched_at),
+            )
+
+    def cache_get(self, key: str) -> tuple[Any, float] | None:
+        row = (
+            self.reader()
+            .execute("SELECT value, fetched_at FROM server_cache WHERE key = ?", (key,))
+            .fetchone()
+        )
+        return None if row is None else (json.loads(row[0]), row[1])
+
+    def add_notice(self, level: str, message: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO notices(time, level, message) VALUES (?, ?, ?)", (time.time(), level, message)
+            )
+
+    def notices(self, include_dismissed: bool = False) -> list[dict[str, Any]]:
+        sql = "SELECT id, time, level, message FROM notices"
+        if not include_dismissed:
+            sql += " WHERE dismissed = 0"
+        rows = self.reader().execute(sql + " ORDER BY id").fetchall()
+        return [dict(zip(("id", "time", "level", "message"), r, strict=True)) for r in rows]
+
+    def dismiss_notice(self, notice_id: int) -> None:
+        with self.transaction() as conn:
+            conn.execute("UPDATE notices SET dismissed = 1 WHERE id = ?", (notice_id,))
+
+    def meta_get(self, key: str, default: str | None = None) -> str | None:
+        row = self.reader().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else str(row[0])
+
+    def meta_set(self, key: str, value: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements (they hold no semicolons inside literals)."""
+    statements = []
+    for part in script.split(";"):
+        lines = [ln for ln in part.splitlines() if ln.strip() and not ln.strip().startswith("--")]
+        if lines:
+            statements.append("\n".join(lines))
+    return statements
+
+
+def _recover_into(conn: sqlite3.Connection, damaged: Path) -> int:
+    """Copy every heartbeat still readable from ``damaged`` into the fresh store.
+
+    Rows are read in id ranges; a range that fails is retried row by row, so one
+    bad page loses only the rows on it. A delivery already marked sent stays sent;
+    anything else goes back to ready (a resend is de-duplicated by the server).
+    """
+    try:
+        old = _connect(damaged, readonly=True)
+    except sqlite3.DatabaseError:
+        return 0
+    recovered = 0
+    try:
+        try:
+            max_id = old.execute("SELECT max(id) FROM heartbeats").fetchone()[0] or 0
+        except sqlite3.DatabaseError:
+            return 0
+        try:
+            for row in old.execute("SELECT name, url FROM destinations"):
+                conn.execute("INSERT OR IGNORE INTO destinations(name, url) VALUES (?, ?)", row)
+        except sqlite3.DatabaseError:
+            pass  # destinations are re-created from the configuration at start-up
+        # Where a heartbeat's delivery rows are lost, queue it again for every destination:
+        # a resend is de-duplicated by the server, a heartbeat never sent would be lost.
+        fallback = [r[0] for r in conn.execute("SELECT name FROM destinations")] or [DEFAULT_DESTINATION]
+        step = 1000
+        for lo in range(1, max_id + 1, step):
+            hi = lo + step - 1
+            try:
+                rows = old.execute(
+                    f"SELECT {_HB_COLUMNS} FROM heartbeats WHERE id BETWEEN ? AND ?", (lo, hi)
+                ).fetchall()
+            except sqlite3.DatabaseError:
+                rows = []
+                for hb_id in range(lo, hi + 1):
+                    try:
+                        rows.extend(
+                            old.execute(f"SELECT {_HB_COLUMNS} FROM heartbeats WHERE id = ?", (hb_id,)).fetchall()
+                        )
+                    except sqlite3.DatabaseError:
+                        continue
+            deliveries = _read_deliveries(old, lo, hi)
+            conn.execute("BEGIN IMMEDIATE")
+            for row in rows:
+                if not _row_is_sane(row):
+                    continue
+                cur = conn.execute(
+                    f"INSERT OR IGNORE INTO heartbeats({_HB_COLUMNS}) VALUES ({','.join('?' * 16)})", row
+                )
+                if cur.rowcount != 1:
+                    continue
+                recovered += 1
+                known = deliveries.get(row[0]) or [(d, READY, None) for d in fallback]
+                for dest, state, reason in known:
+                    state = state if state in (SENT, DEAD) else READY
+                    conn.execute(
+                        "INSERT OR IGNORE INTO deliveries(destination, heartbeat_id, time, state, updated_at, "
+                        "reason) VALUES (?,?,?,?,?,?)",
+                        (dest, row[0], row[1], state, time.time(), reason),
+                    )
+            conn.execute("COMMIT")
+    finally:
+        old.close()
+    return recovered
+
+
+def _read_deliveries(old: sqlite3.Connection, lo: int, hi: int) -> Mapping[int, list[tuple[str, int, Any]]]:
+    out: dict[int, list[tuple[str, int, Any]]] = {}
+    try:
+        rows = old.execute(
+            "SELECT heartbeat_id, destination, state, reason FROM deliveries WHERE heartbeat_id BETWEEN ? AND ?",
+            (lo, hi),
+        ).fetchall()
+    except sqlite3.DatabaseError:
+        return out
+    for hb_id, dest, state, reason in rows:
+        out.setdefault(hb_id, []).append((dest, state, reason))
+    return out
+
+
+def _row_is_sane(row: Sequence[Any]) -> bool:
+    # A damaged page can yield rows with garbage types; keep only well-formed ones.
+    try:
+        json.loads(row[3])
+    except (TypeError, ValueError):
+        return False
+    return isinstance(row[0], int) and isinstance(row[1], float) and isinstance(row[2], str)

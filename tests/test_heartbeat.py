@@ -1,0 +1,129 @@
+"""The normaliser: what is kept, what is rescaled, what is refused — and that it never crashes."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent.heartbeat import HeartbeatError, normalize, normalize_time, parse_user_agent, user_agent
+
+T = 1755864000.25
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (T, T),
+        (int(T * 1000), 1755864000.25),
+        (1755864000250000, 1755864000.25),
+        (1755864000250000000, 1755864000.25),
+        ("1755864000.25", T),
+        ("2025-08-22T12:00:00.25Z", T),
+        ("2025-08-22T14:00:00.25+02:00", T),
+    ],
+)
+def test_time_is_rescaled_to_seconds(raw: object, expected: float) -> None:
+    assert normalize_time(raw) == pytest.approx(expected, abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    "raw", [None, True, "yesterday", "2025-08-22T12:00:00", math.nan, math.inf, 5, 3e19, [], {}]
+)
+def test_bad_times_are_refused_with_a_sentence(raw: object) -> None:
+    with pytest.raises(HeartbeatError) as info:
+        normalize_time(raw)
+    assert "time" in str(info.value)
+
+
+def test_only_permitted_fields_are_kept_and_defaults_filled() -> None:
+    hb = normalize(
+        {"time": T, "entity": "/p/a.py", "evil": "x", "project": "  p\x00\x07 ", "plugin": "vim/9 vim-wakatime/1"},
+        machine="box",
+    )
+    assert hb.payload == {
+        "time": T,
+        "entity": "/p/a.py",
+        "project": "p",
+        "category": "coding",
+        "user_agent": "vim/9 vim-wakatime/1",
+        "machine": "box",
+    }
+    assert json.loads(hb.payload_json) == hb.payload
+    assert hb.editor == "vim"
+
+
+def test_browsing_default_and_headers() -> None:
+    hb = normalize(
+        {"time": T, "entity": "example.com", "type": "domain", "machine": "body"},
+        machine="cfg",
+        header_user_agent="wakatime/v1 (darwin-21-arm64) go1.22 firefox/1 firefox-wakatime/4",
+        header_machine="header",
+    )
+    assert hb.payload["category"] == "browsing"
+    assert hb.payload["machine"] == "header"  # X-Machine-Name wins, as on the server
+    assert (hb.editor, hb.operating_system) == ("firefox", "darwin")
+
+
+def test_own_user_agent_is_wakatime_shaped_and_names_this_app() -> None:
+    ua = user_agent("hackatime-desktop-watcher")
+    assert ua.startswith("wakatime/unset (")
+    assert parse_user_agent(ua)[0] == "hackatime-desktop-watcher"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("entity", 5),
+        ("lineno", "12"),
+        ("lines", 1.5),
+        ("is_write", "yes"),
+        ("dependencies", "numpy"),
+        ("dependencies", [1, 2]),
+        ("entity", "x" * 5000),
+    ],
+)
+def test_wrong_types_are_refused(field: str, value: object) -> None:
+    with pytest.raises(HeartbeatError) as info:
+        normalize({"time": T, field: value}, machine="m")
+    assert field in str(info.value)
+
+
+def test_identical_heartbeats_share_a_dedup_key_and_differ_otherwise() -> None:
+    a = normalize({"time": T, "entity": "/a"}, machine="m")
+    b = normalize({"entity": "/a", "time": T * 1000}, machine="m")
+    c = normalize({"time": T, "entity": "/a", "lineno": 3}, machine="m")
+    assert a.dedup_key == b.dedup_key
+    assert a.dedup_key != c.dedup_key
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=10,
+)
+FIELDS = ["time", "entity", "type", "project", "lineno", "lines", "is_write", "dependencies", "category", "branch"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=8), json_values, max_size=8) | json_values)
+def test_normalize_accepts_or_refuses_anything_without_crashing(raw: object) -> None:
+    try:
+        hb = normalize(raw, machine="m")
+    except HeartbeatError as exc:
+        assert str(exc)
+        return
+    # What is accepted is a frozen, re-parseable payload whose time is in Hackatime's window.
+    assert json.loads(hb.payload_json) == hb.payload
+    assert 1e9 <= hb.payload["time"] < 2e9
+    assert set(hb.payload) <= {*FIELDS, "machine", "user_agent"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(min_value=1e9, max_value=2e9, exclude_max=True))
+def test_seconds_survive_every_scale(seconds: float) -> None:
+    for scale in (1, 1000, 1_000_000):
+        assert normalize_time(seconds * scale) == pytest.approx(seconds, rel=1e-12)

@@ -1,0 +1,145 @@
+"""The store on real SQLite files: modes, states, migrations and recovery from damage."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+import agent.store
+from agent.heartbeat import normalize
+from agent.schema import MIGRATIONS
+from agent.store import Store
+
+T0 = 1755864000.0
+
+
+def beats(n: int, start: float = T0, entity: str = "/p/a.py") -> list:
+    return [normalize({"time": start + i, "entity": entity, "project": "p"}, machine="m") for i in range(n)]
+
+
+def open_store(path: Path) -> Store:
+    store = Store(path)
+    store.set_destination("hackatime", "http://example.invalid")
+    return store
+
+
+def test_files_are_private_and_wal(tmp_path: Path) -> None:
+    with open_store(tmp_path / "s.db") as store:
+        store.add(beats(3), "editor")
+        for name in ("s.db", "s.db-wal", "s.db-shm"):
+            assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o600, name
+        assert store.reader().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_delivery_states_and_resume(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with open_store(path) as store:
+        store.add(beats(5), "editor")
+        claimed = store.claim("hackatime", 3)
+        assert [hb_id for hb_id, _ in claimed] == [1, 2, 3]  # oldest first
+        store.settle("hackatime", sent=[1], dead=[(2, "HTTP 422: bad")])
+        counts = store.counts("hackatime")
+        assert (counts.pending, counts.in_flight, counts.sent, counts.dead) == (2, 1, 1, 1)
+    # A crash leaves #3 in flight: the next start puts it back to ready.
+    with open_store(path) as store:
+        assert store.resume_in_flight() == 1
+        assert store.counts("hackatime").pending == 3
+        assert store.dead_letters("hackatime")[0]["reason"] == "HTTP 422: bad"
+        assert store.retry_dead("hackatime", [2]) == 1
+        store.settle("hackatime", dead=[(2, "again")])
+        assert store.discard_dead("hackatime", [2]) == 1
+        assert store.counts("hackatime").dead == 0
+        assert store.heartbeat_count() == 5  # discarded deliveries keep the heartbeat for stats
+
+
+def test_duplicates_return_the_existing_row(tmp_path: Path) -> None:
+    with open_store(tmp_path / "s.db") as store:
+        first = store.add(beats(2), "editor")
+        again = store.add(beats(2), "editor")
+        assert [a.id for a in again] == [a.id for a in first]
+        assert not any(a.created for a in again)
+        assert store.counts("hackatime").pending == 2
+
+
+def test_migration_backs_up_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "s.db"
+    with open_store(path) as store:
+        store.add(beats(4), "editor")
+        version = store.reader().execute("PRAGMA user_version").fetchone()[0]
+    monkeypatch.setattr(agent.store, "MIGRATIONS", [*MIGRATIONS, "CREATE TABLE later_feature (x INTEGER)"])
+    monkeypatch.setattr(agent.store, "LATEST", len(MIGRATIONS) + 1)
+    with Store(path) as store:
+        assert store.reader().execute("PRAGMA user_version").fetchone()[0] == version + 1
+        assert store.heartbeat_count() == 4
+    backup = tmp_path / f"s.db.bak-v{version}"
+    assert backup.exists() and stat.S_IMODE(backup.stat().st_mode) == 0o600
+    with sqlite3.connect(backup) as conn:
+        assert conn.execute("SELECT count(*) FROM heartbeats").fetchone()[0] == 4
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    open_store(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version = 999")
+    with pytest.raises(RuntimeError, match="newer version"):
+        Store(path)
+
+
+def _corrupt_page(path: Path, page: int, page_size: int) -> None:
+    with open(path, "r+b") as fh:
+        fh.seek((page - 1) * page_size)
+        fh.write(b"\xde\xad\xbe\xef" * (page_size // 4))
+
+
+def test_damaged_index_is_moved_aside_and_rows_recovered(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with open_store(path) as store:
+        store.add(beats(3000), "editor")
+        store.settle("hackatime", sent=list(range(1, 1001)))
+        conn = store.reader()
+        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'heartbeats_entity_time'").fetchone()[0]
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    _corrupt_page(path, root, page_size)
+
+    with open_store(path) as store:
+        assert store.recovery is not None
+        assert store.recovery["recovered"] == 3000
+        moved = Path(store.recovery["moved_to"])
+        assert moved.exists() and moved.name.startswith("s.db.corrupt-")
+        counts = store.counts("hackatime")
+        assert (counts.sent, counts.pending) == (1000, 2000)  # sent stays sent; the rest is queued again
+        assert any("damaged" in n["message"] for n in store.notices())
+        assert store.reader().execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        store.add(beats(1, start=T0 + 10_000), "editor")  # and the fresh store takes new work
+
+
+def test_unreadable_file_starts_fresh_and_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with open_store(path) as store:
+        store.add(beats(10), "editor")
+    _corrupt_page(path, 1, 4096)  # the header: "file is not a database"
+    with open_store(path) as store:
+        assert store.recovery is not None and store.recovery["recovered"] == 0
+        assert store.heartbeat_count() == 0
+        assert store.notices()[0]["level"] == "error"
+
+
+def test_hooks_run_inside_the_insert_transaction(tmp_path: Path) -> None:
+    seen: list[int] = []
+    with open_store(tmp_path / "s.db") as store:
+        store.insert_hooks.append(lambda conn, rows: seen.extend(hb_id for hb_id, _ in rows))
+
+        def failing(conn: sqlite3.Connection, rows: object) -> None:
+            raise RuntimeError("rollup failed")
+
+        store.add(beats(2), "editor")
+        store.insert_hooks.append(failing)
+        with pytest.raises(RuntimeError):
+            store.add(beats(2, start=T0 + 100), "editor")
+        assert store.heartbeat_count() == 2  # nothing half-stored
+    assert seen == [1, 2, 3, 4]
