@@ -242,25 +242,15 @@ def _sync_in_process(config: Config, verbose: bool) -> dict[str, Any]:
     from .daemon import Agent
 
     setup_logging(config.log_dir, verbose=verbose, stderr=verbose)
-    agent = Agent(config, watch=False)
+    agent = Agent(config, watch=False, serve=False)
     try:
         agent.start()
     except AlreadyRunning as exc:
         raise CliError(str(exc), EXIT_RUNNING) from None
-    except OSError:
-        # The intake port is taken (another program): sync needs no listener.
-        agent = Agent(_without_port(config), watch=False)
-        agent.start()
     try:
         return agent.sync_now()
     finally:
         agent.stop()
-
-
-def _without_port(config: Config) -> Config:
-    from dataclasses import replace
-
-    return replace(config, port=0)
 
 
 def cmd_stats(args: argparse.Namespace) -> int:

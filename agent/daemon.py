@@ -52,6 +52,7 @@ class Agent:
         watch: bool = True,
         limiter: RateLimiter | None = None,
         key_loader: Callable[[], str | None] | None = None,
+        serve: bool = True,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -59,6 +60,9 @@ class Agent:
         self._pacing = config.pacing if pacing is None else pacing
         self._limiter = limiter
         self._watch = watch
+        # serve=False: store + delivery only, for the one-shot ``sync`` command (no listener,
+        # no background worker competing with its drain).
+        self._serve = serve
         self._stop = threading.Event()
         self._wake = threading.Event()  # new work for the delivery worker
         self._kick = threading.Event()  # the user asked for a sync: ignore backoff once
@@ -75,7 +79,7 @@ class Agent:
         self.client: HackatimeClient
         self.outbox: Outbox
         self.stats: StatsService
-        self.server: LocalServer
+        self.server: LocalServer | None = None
         self.token = ""
         self.watcher: Any = None
         self._started = False
@@ -121,6 +125,8 @@ class Agent:
         )
         self.stats = StatsService(self.store, client=self.client, destination=DESTINATION, clock=self.clock)
         self.token = load_or_create_token(cfg.data_dir)
+        if not self._serve:
+            return
 
         router = Router()
         Control(self, self.token).register(router)
@@ -132,8 +138,8 @@ class Agent:
             on_stored=lambda n: self.changed(wake=True),
             accepting=self.tracking,
         ).register(router)
-        self.server = LocalServer(router, cfg.port)
-        self.server.start()
+        server = self.server = LocalServer(router, cfg.port)
+        server.start()
 
         self._spawn("delivery", self._delivery_loop)
         self._spawn("stats-refresh", self._stats_loop)
@@ -143,7 +149,7 @@ class Agent:
             self.watcher = Watcher(self, cfg.capture)
             self.watcher.start()
         self._write_runtime_file()
-        log.info("agent %s listening on %s (data in %s)", __version__, self.server.url, cfg.data_dir)
+        log.info("agent %s listening on %s (data in %s)", __version__, server.url, cfg.data_dir)
 
     def stop(self) -> None:
         self._stop.set()
@@ -156,7 +162,7 @@ class Agent:
         if self.watcher is not None:
             self.watcher.stop()
             self.watcher = None
-        if hasattr(self, "server"):
+        if self.server is not None:
             self.server.stop()
         for thread in self._threads:
             thread.join()
@@ -166,7 +172,7 @@ class Agent:
         if hasattr(self, "store"):
             self.store.close()
         with contextlib.suppress(FileNotFoundError):
-            if self._started:
+            if self._started and self._serve:
                 (self.config.data_dir / RUNTIME_FILE).unlink()
         self.lock.release()
 
@@ -186,7 +192,7 @@ class Agent:
         self._threads.append(thread)
 
     def _write_runtime_file(self) -> None:
-        info = {"pid": os.getpid(), "url": self.server.url, "started_at": self.started_at, "version": __version__}
+        info = {"pid": os.getpid(), "url": self.control_url, "started_at": self.started_at, "version": __version__}
         path = self.config.data_dir / RUNTIME_FILE
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(info), encoding="utf-8")
@@ -194,11 +200,13 @@ class Agent:
 
     @property
     def control_url(self) -> str:
+        if self.server is None:
+            raise RuntimeError("this agent does not serve the local API (serve=False)")
         return self.server.url
 
     @property
     def intake_url(self) -> str:
-        return f"{self.server.url}/api/hackatime/v1"
+        return f"{self.control_url}/api/hackatime/v1"
 
     # ---- state changes and long-poll --------------------------------------------------------
 
@@ -315,7 +323,7 @@ class Agent:
             {
                 "pid": os.getpid(),
                 "started_at": self.started_at,
-                "intake_url": self.intake_url,
+                "intake_url": self.intake_url if self.server is not None else None,
                 "paused_until": self.paused_until if not self.tracking() or self.paused_until else None,
                 "recording": bool(last and self.clock() - last < RECORDING_WINDOW and self.tracking()),
                 "last_heartbeat_at": last,

@@ -24,7 +24,7 @@ class HackatimeClient:
         api_url: str,
         api_key: str | None,
         *,
-        machine: str,
+        machine: str = "",
         timeout: float = 30.0,
         limiter: RateLimiter | None = None,
         transport: httpx.BaseTransport | None = None,
@@ -41,7 +41,9 @@ class HackatimeClient:
             transport=transport,
             proxy=proxy,
             verify=verify,
-            headers={"User-Agent": user_agent(), "X-Machine-Name": machine, "Accept": "application/json"},
+            # No X-Machine-Name: on the server it overrides the body's ``machine``, and the
+            # frozen payload already carries the machine name it was recorded with.
+            headers={"User-Agent": user_agent(), "Accept": "application/json"},
         )
 
     def _headers(self) -> dict[str, str]:

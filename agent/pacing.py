@@ -31,7 +31,11 @@ class TokenBucket:
 
     def wait_time(self, now: float) -> float:
         self._refill(now)
-        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+        # Refills add float error: a bucket at 0.9999999 tokens is full enough, and a shorter
+        # wait than 1 ms could be too small to move a large clock value forward at all.
+        if self.tokens >= 1 - 1e-6:
+            return 0.0
+        return max((1 - self.tokens) / self.rate, 1e-3)
 
     def take(self, now: float) -> None:
         self._refill(now)

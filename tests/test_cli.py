@@ -1,0 +1,105 @@
+"""The command line as a person or a script uses it: real processes, exit codes, one-line reasons."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.daemon import Agent
+from agent.heartbeat import normalize
+from agent.store import Store
+from tests.conftest import API_KEY
+from tests.standin import HackatimeStandin
+
+T0 = 1755864000.0
+
+
+def cli(home: Path, *args: str, key: str | None = API_KEY, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WAKATIME", "HACKATIME"))}
+    env.update(HOME=str(home), WAKATIME_HOME=str(home), PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring")
+    if key:
+        env["WAKATIME_API_KEY"] = key
+    return subprocess.run(
+        [sys.executable, "-m", "agent", *args], capture_output=True, text=True, env=env, timeout=timeout, check=False
+    )
+
+
+def seed(data_dir: Path, n: int, url: str = "unused") -> None:
+    with Store(data_dir / "store.db") as store:
+        store.set_destination("hackatime", url)
+        store.add([normalize({"time": T0 + i, "entity": f"/p/{i}.py"}, machine="m") for i in range(n)], "editor")
+
+
+def test_sync_without_a_daemon_delivers_everything(
+    tmp_path: Path, _isolated_home: Path, standin: HackatimeStandin
+) -> None:
+    seed(tmp_path, 230)
+    done = cli(_isolated_home, "--data-dir", str(tmp_path), "sync", "--json", "--api-url", standin.api_url)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"delivered": 230, "dead": 0, "pending": 0, "outcome": "idle", "error": None}
+    assert standin.count() == 230
+    status = cli(_isolated_home, "--data-dir", str(tmp_path), "status", "--json")
+    dest = json.loads(status.stdout)["destinations"][0]
+    assert (dest["pending"], dest["sent"], dest["auth_state"]) == (0, 230, "ok")
+
+
+@pytest.mark.parametrize(
+    ("key", "url", "code", "reason"),
+    [
+        ("99999999-9999-4999-8999-999999999999", None, 3, "rejected the API key"),
+        (API_KEY, "http://127.0.0.1:9/api/hackatime/v1", 4, "network error"),
+        (None, None, 6, "no API key"),
+    ],
+    ids=["auth-rejected", "unreachable", "no-key"],
+)
+def test_sync_failures_have_documented_codes(
+    tmp_path: Path, _isolated_home: Path, standin: HackatimeStandin, key: str | None, url: str | None, code: int,
+    reason: str,
+) -> None:
+    seed(tmp_path, 5)
+    done = cli(_isolated_home, "--data-dir", str(tmp_path), "sync", "--api-url", url or standin.api_url, key=key)
+    assert done.returncode == code
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("hackatime-agent: sync incomplete:") and reason in last
+    assert (key or "") not in done.stderr or key is None
+    with Store(tmp_path / "store.db") as store:
+        assert store.counts("hackatime").pending == 5  # nothing lost
+
+
+def test_second_run_for_the_same_data_dir_exits_non_zero(
+    tmp_path: Path, _isolated_home: Path, make_config: Callable[..., Any]
+) -> None:
+    with Agent(make_config(data_dir=tmp_path)):
+        done = cli(_isolated_home, "--data-dir", str(tmp_path), "run", "--port", "0", timeout=30)
+    assert done.returncode == 7
+    assert "already running" in done.stderr
+
+
+def test_sync_goes_through_a_running_daemon(
+    tmp_path: Path, _isolated_home: Path, make_config: Callable[..., Any], standin: HackatimeStandin
+) -> None:
+    seed(tmp_path, 12)
+    with Agent(make_config(data_dir=tmp_path, api_url=standin.api_url)) as running:
+        assert standin.wait_for(lambda s: s.count() == 12, timeout=20)  # the worker delivers by itself
+        done = cli(_isolated_home, "--data-dir", str(tmp_path), "sync", "--json")
+        status = json.loads(cli(_isolated_home, "--data-dir", str(tmp_path), "status", "--json").stdout)
+        assert status["agent_running"] is True and status["pid"] == os.getpid()
+        assert running.store.counts("hackatime").sent == 12
+    assert done.returncode == 0 and json.loads(done.stdout)["pending"] == 0
+
+
+def test_status_text_and_stats(tmp_path: Path, _isolated_home: Path) -> None:
+    seed(tmp_path, 3)
+    status = cli(_isolated_home, "--data-dir", str(tmp_path), "status")
+    assert status.returncode == 0
+    assert "pending 3 · in flight 0 · sent 0 · dead 0" in status.stdout
+    stats = cli(_isolated_home, "--data-dir", str(tmp_path), "stats", "--json", "--range", "all")
+    assert stats.returncode == 0, stats.stderr
+    assert json.loads(stats.stdout)["total_seconds"] == 2  # 3 heartbeats one second apart
