@@ -154,6 +154,7 @@ class Agent:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+        self._kick.set()  # the worker may be sitting out a backoff
         with self._changes:
             self._changes.notify_all()
         self._teardown()
@@ -238,7 +239,7 @@ class Agent:
             if result.outcome is Outcome.DELIVERED:
                 continue
             if result.outcome in (Outcome.RATE_LIMITED, Outcome.UNREACHABLE, Outcome.BACKING_OFF):
-                # Sit out the wait; only an explicit sync request cuts it short.
+                # Sit out the wait; only an explicit sync request (or stop) cuts it short.
                 self._kick.wait(result.wait)
             else:
                 self._wake.wait(IDLE_RECHECK)

@@ -8,6 +8,7 @@ is then free.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -37,7 +38,7 @@ TIME_MAX = 2_000_000_000.0
 MAX_STRING = 4096  # a path or name longer than this is not a real heartbeat
 MAX_DEPENDENCIES = 500
 
-# Fields hashed by the server, in its order; the local de-duplication key uses the same set.
+# Fields hashed by the server (hackatime-api.md §4.4), in its order; the frozen payload keeps this order.
 _HASH_FIELDS = (
     "branch", "category", "dependencies", "editor", "entity", "language", "machine", "operating_system",
     "project", "type", "user_agent", "line_additions", "line_deletions", "lineno", "lines", "cursorpos",
@@ -99,19 +100,15 @@ def normalize_time(value: Any) -> float:
     raise HeartbeatError("time must be Unix epoch seconds between 1000000000 and 1999999999")
 
 
-def _clean_str(key: str, value: Any) -> str | None:
-    if value is None:
-        return None
+def _clean_str(key: str, value: Any) -> str:
     if not isinstance(value, str):
         raise HeartbeatError(f"{key} must be a string, not {type(value).__name__}")
     if len(value) > MAX_STRING:
         raise HeartbeatError(f"{key} is longer than {MAX_STRING} characters")
-    return value.replace("\x00", "")
+    return value.replace("\x00", "") if "\x00" in value else value
 
 
-def _clean_int(key: str, value: Any) -> int | None:
-    if value is None:
-        return None
+def _clean_int(key: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise HeartbeatError(f"{key} must be a whole number, not {type(value).__name__}")
     if isinstance(value, float):
@@ -128,6 +125,7 @@ _UA_PRODUCT = re.compile(r"([A-Za-z][\w.+]*(?:-[\w.+]+)*)/[^\s()]+")
 _RUNTIMES = re.compile(r"^(wakatime|go\d.*|python|node|ruby|hackatime-desktop)$", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=512)
 def parse_user_agent(ua: str | None) -> tuple[str | None, str | None]:
     """(editor, operating system) from a WakaTime-format user agent, as the server reads it.
 
@@ -179,17 +177,6 @@ def user_agent(plugin: str = APP_NAME) -> str:
     return cached
 
 
-def _dedup_key(payload: Mapping[str, Any]) -> str:
-    ordered: dict[str, Any] = {k: payload.get(k) for k in _HASH_FIELDS}
-    if ordered["dependencies"] is None:
-        ordered["dependencies"] = []
-    for key in _AI_FIELDS:
-        if payload.get(key) is not None:
-            ordered[key] = payload[key]
-    text = json.dumps(ordered, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
-
-
 def normalize(
     raw: Any,
     *,
@@ -206,50 +193,68 @@ def normalize(
     """
     if not isinstance(raw, Mapping):
         raise HeartbeatError(f"a heartbeat must be a JSON object, not {type(raw).__name__}")
-    out: dict[str, Any] = {}
-    out["time"] = normalize_time(raw.get("time"))
-    for key in STRING_FIELDS:
-        value = _clean_str(key, raw.get(key))
-        if value is not None:
-            out[key] = value
-    for key in INT_FIELDS:
-        number = _clean_int(key, raw.get(key))
-        if number is not None:
-            out[key] = number
-    is_write = raw.get("is_write")
-    if is_write is not None:
-        if not isinstance(is_write, bool):
-            if is_write in (0, 1) and not isinstance(is_write, float):
-                is_write = bool(is_write)
-            else:
-                raise HeartbeatError("is_write must be true or false")
-        out["is_write"] = is_write
-    deps = raw.get("dependencies")
-    if deps is not None:
-        if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
-            raise HeartbeatError("dependencies must be a list of strings")
-        if len(deps) > MAX_DEPENDENCIES:
-            raise HeartbeatError(f"dependencies has more than {MAX_DEPENDENCIES} entries")
-        out["dependencies"] = [d.replace("\x00", "") for d in deps]
+    found: dict[str, Any] = {"time": normalize_time(raw.get("time"))}
+    # Visit only the keys the sender used (a handful), not every permitted field.
+    for key, value in raw.items():
+        kind = _KINDS.get(key)
+        if kind is None or value is None:
+            continue
+        if kind == "s":
+            found[key] = _clean_str(key, value)
+        elif kind == "i":
+            found[key] = _clean_int(key, value)
+        elif kind == "b":
+            found[key] = _clean_bool(value)
+        else:
+            found[key] = _clean_deps(value)
 
-    if "project" in out:
+    if "project" in found:
         # The server strips control characters and surrounding space from project names.
-        out["project"] = "".join(ch for ch in out["project"] if ch >= " " and ch != "\x7f").strip()
-    if "category" not in out:
-        out["category"] = "browsing" if out.get("type") in ("domain", "url") else "coding"
-    ua = out.get("user_agent") or out.pop("plugin", None) or header_user_agent or default_user_agent
-    out.pop("plugin", None)
+        found["project"] = "".join(ch for ch in found["project"] if ch >= " " and ch != "\x7f").strip()
+    if "category" not in found:
+        found["category"] = "browsing" if found.get("type") in ("domain", "url") else "coding"
+    plugin = found.pop("plugin", None)
+    ua = found.get("user_agent") or plugin or header_user_agent or default_user_agent
     if ua:
-        out["user_agent"] = ua[:MAX_STRING]
-    out["machine"] = (header_machine or out.get("machine") or machine)[:MAX_STRING]
+        found["user_agent"] = ua[:MAX_STRING]
+    found["machine"] = (header_machine or found.get("machine") or machine)[:MAX_STRING]
 
-    editor, os_name = parse_user_agent(out.get("user_agent"))
-    payload_json = json.dumps(out, separators=(",", ":"), ensure_ascii=False)
+    # A canonical key order makes the JSON a function of the content alone, so identical
+    # heartbeats get identical bytes (and the local de-duplication key is their digest).
+    payload = {key: found[key] for key in _ORDER if key in found}
+    payload_json = _encode(payload)
+    editor, os_name = parse_user_agent(payload.get("user_agent"))
     return Heartbeat(
-        payload=out,
+        payload=payload,
         payload_json=payload_json,
-        dedup_key=_dedup_key(out),
-        time=out["time"],
-        editor=editor or out.get("editor"),
-        operating_system=os_name or out.get("operating_system"),
+        dedup_key=hashlib.md5(payload_json.encode("utf-8"), usedforsecurity=False).hexdigest(),
+        time=payload["time"],
+        editor=editor or payload.get("editor"),
+        operating_system=os_name or payload.get("operating_system"),
     )
+
+
+def _clean_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value in (0, 1) and not isinstance(value, float):
+        return bool(value)
+    raise HeartbeatError("is_write must be true or false")
+
+
+def _clean_deps(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(d, str) for d in value):
+        raise HeartbeatError("dependencies must be a list of strings")
+    if len(value) > MAX_DEPENDENCIES:
+        raise HeartbeatError(f"dependencies has more than {MAX_DEPENDENCIES} entries")
+    return [d.replace("\x00", "") for d in value]
+
+
+_KINDS: dict[str, str] = {
+    **{k: "s" for k in STRING_FIELDS},
+    **{k: "i" for k in INT_FIELDS},
+    "is_write": "b",
+    "dependencies": "d",
+}
+_ORDER = ("time", *_HASH_FIELDS[:-2], "is_write", *_AI_FIELDS)
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode

@@ -100,6 +100,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
     timeout = 120  # an idle keep-alive connection is dropped after this
+    # Headers and body leave in two writes; with Nagle's algorithm and the client's delayed
+    # ACK that costs ~40 ms per request on keep-alive connections.
+    disable_nagle_algorithm = True
 
     def setup(self) -> None:
         super().setup()

@@ -42,10 +42,18 @@ class TokenBucket:
         self.tokens -= 1
 
 
-def hackatime_buckets(now: float, margin: float = 0.97) -> list[TokenBucket]:
-    """Buckets that keep a client under Hackatime's published per-IP limits."""
-    general = TokenBucket(rate=margin * 300 / 60, capacity=5, tokens=5, updated=now)
-    hourly = TokenBucket(rate=margin * 10_000 / 3600, capacity=200, tokens=200, updated=now)
+def hackatime_buckets(
+    now: float, margin: float = 0.97, per_minute: int = 300, per_hour: int = 10_000
+) -> list[TokenBucket]:
+    """Buckets that keep a client under Hackatime's published per-IP limits.
+
+    Capacities are sized so capacity + margin·limit stays below the limit in every window:
+    5 of 300 a minute, 2 % of the hourly limit.
+    """
+    minute_cap = max(1.0, per_minute / 60)
+    hour_cap = max(1.0, per_hour / 50)
+    general = TokenBucket(rate=margin * per_minute / 60, capacity=minute_cap, tokens=minute_cap, updated=now)
+    hourly = TokenBucket(rate=margin * per_hour / 3600, capacity=hour_cap, tokens=hour_cap, updated=now)
     return [general, hourly]
 
 

@@ -173,10 +173,10 @@ def test_listens_on_loopback_only(agent: Agent) -> None:
 
 
 heartbeat_like = st.fixed_dictionaries(
-    {"time": st.one_of(st.floats(), st.integers(), st.text(max_size=12), st.none())},
+    {"time": st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(), st.text(max_size=12), st.none())},
     optional={
         "entity": st.one_of(st.text(max_size=30), st.integers()),
-        "lineno": st.one_of(st.integers(), st.text(max_size=3), st.floats()),
+        "lineno": st.one_of(st.integers(), st.text(max_size=3), st.floats(allow_nan=False, allow_infinity=False)),
         "is_write": st.one_of(st.booleans(), st.integers(), st.text(max_size=3)),
         "dependencies": st.one_of(st.lists(st.text(max_size=5), max_size=3), st.text(max_size=5)),
         "project": st.one_of(st.text(max_size=30), st.none()),

@@ -102,7 +102,7 @@ def test_damaged_index_is_moved_aside_and_rows_recovered(tmp_path: Path) -> None
         store.add(beats(3000), "editor")
         store.settle("hackatime", sent=list(range(1, 1001)))
         conn = store.reader()
-        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'heartbeats_entity_time'").fetchone()[0]
+        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'heartbeats_time'").fetchone()[0]
         page_size = conn.execute("PRAGMA page_size").fetchone()[0]
     _corrupt_page(path, root, page_size)
 
