@@ -32,7 +32,6 @@ MIGRATIONS: list[str] = [
         is_write INTEGER
     );
     CREATE INDEX heartbeats_time ON heartbeats(time);
-    CREATE INDEX heartbeats_entity_time ON heartbeats(entity, time);
 
     CREATE TABLE destinations (
         name TEXT PRIMARY KEY,
@@ -75,6 +74,29 @@ MIGRATIONS: list[str] = [
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL
     );
+    """,
+    # 2: per-15-minute rollups for local stats (agent/stats.py explains the design).
+    # One row per (dimension, UTC bucket, group value): the capped-gap sum between consecutive
+    # heartbeats of that group inside the bucket, and the group's first and last time there.
+    # A window's exact total is the rows' sums plus the capped gaps between neighbouring rows.
+    # The stats_rollup_id mark is the highest heartbeat id folded in; 0 makes the agent
+    # build the rollups from the heartbeats already stored.
+    """
+    CREATE TABLE stats_rollup (
+        dim INTEGER NOT NULL,             -- 0 all, 1 non-browsing, 2 project, 3 language, 4 editor,
+                                          -- 5 operating_system, 6 machine, 7 category, 8 project+language,
+                                          -- 9 project credited by LEAD (the summaries rule)
+        bucket INTEGER NOT NULL,          -- floor(time / 900)
+        value TEXT NOT NULL,              -- the group, char(0) standing for NULL
+        span REAL NOT NULL,
+        first REAL NOT NULL,
+        last REAL NOT NULL,
+        n INTEGER NOT NULL,
+        tail TEXT,                        -- dim 0: project of the bucket's last heartbeat
+        PRIMARY KEY (dim, bucket, value)
+    ) WITHOUT ROWID;
+    INSERT INTO meta(key, value) VALUES ('stats_rollup_id', '0')
+        ON CONFLICT(key) DO UPDATE SET value = '0';
     """,
 ]
 

@@ -75,19 +75,34 @@ def bench_intake(n: int, clients: int = 2) -> tuple[float, int]:
     """Heartbeats/s committed by a real agent process, bulks of 100 over loopback keep-alive."""
     with tempfile.TemporaryDirectory() as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("WAKATIME", "HACKATIME"))}
-        env.update(HOME=tmp, WAKATIME_HOME=tmp, WAKATIME_API_KEY=KEY,
-                   PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring")  # fmt: skip
+        env.update(
+            HOME=tmp, WAKATIME_HOME=tmp, WAKATIME_API_KEY=KEY, PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring"
+        )
         data = Path(tmp) / "data"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "agent", "--data-dir", str(data), "run", "--port", "0", "--no-watch",
-             "--api-url", "http://127.0.0.1:9/api/hackatime/v1"],  # fmt: skip
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "agent",
+                "--data-dir",
+                str(data),
+                "run",
+                "--port",
+                "0",
+                "--no-watch",
+                "--api-url",
+                "http://127.0.0.1:9/api/hackatime/v1",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
         assert proc.stdout is not None
         url = proc.stdout.readline().rsplit(" ", 1)[-1].strip()
         bodies = [
-            json.dumps([raw_heartbeat(i) for i in range(start, start + 100)]).encode()
-            for start in range(0, n, 100)
+            json.dumps([raw_heartbeat(i) for i in range(start, start + 100)]).encode() for start in range(0, n, 100)
         ]
         shares = [bodies[i::clients] for i in range(clients)]
 

@@ -60,7 +60,12 @@ def test_sync_without_a_daemon_delivers_everything(
     ids=["auth-rejected", "unreachable", "no-key"],
 )
 def test_sync_failures_have_documented_codes(
-    tmp_path: Path, _isolated_home: Path, standin: HackatimeStandin, key: str | None, url: str | None, code: int,
+    tmp_path: Path,
+    _isolated_home: Path,
+    standin: HackatimeStandin,
+    key: str | None,
+    url: str | None,
+    code: int,
     reason: str,
 ) -> None:
     seed(tmp_path, 5)

@@ -57,7 +57,10 @@ def test_precedence_flags_env_keyring_cfg(_isolated_home: Path, _memory_keyring:
     assert load_config(Flags(), env=env).key_source == "keyring"
     assert load_config(Flags(), env={**env, "WAKATIME_API_KEY": "env-key-123"}).api_key == "env-key-123"
     assert load_config(Flags(api_key="flag-key-123"), env={**env, "WAKATIME_API_KEY": "x"}).api_key == "flag-key-123"
-    assert load_config(Flags(), env={**env, "HACKATIME_API_URL": "https://w.example/api"}).api_url == "https://w.example/api"
+    assert (
+        load_config(Flags(), env={**env, "HACKATIME_API_URL": "https://w.example/api"}).api_url
+        == "https://w.example/api"
+    )
 
 
 def test_api_url_pointing_at_the_agent_itself_is_not_followed(_isolated_home: Path) -> None:

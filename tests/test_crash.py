@@ -44,8 +44,19 @@ class AgentProcess:
             PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",
         )
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agent", "--data-dir", str(data_dir), "run", "--port", "0", "--no-watch",
-             "--api-url", api_url],  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "agent",
+                "--data-dir",
+                str(data_dir),
+                "run",
+                "--port",
+                "0",
+                "--no-watch",
+                "--api-url",
+                api_url,
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -165,9 +176,7 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(
         final = AgentProcess(_isolated_home, data_dir, standin.api_url)
         try:
             expected = set(editor.acked)
-            arrived = standin.wait_for(
-                lambda s: expected <= {row["time"] for row in s.heartbeats()}, timeout=120
-            )
+            arrived = standin.wait_for(lambda s: expected <= {row["time"] for row in s.heartbeats()}, timeout=120)
         finally:
             assert final.terminate() == 0
         assert not editor.errors, editor.errors

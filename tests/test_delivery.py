@@ -47,7 +47,9 @@ def make_outbox(store: Store, srv: HackatimeStandin, clock: Clock, key: str = AP
 
 
 def add(store: Store, n: int, start: float = T0, **extra: object) -> list[int]:
-    hbs = [normalize({"time": start + i, "entity": f"/p/f{i}.py", "project": "p", **extra}, machine="m") for i in range(n)]
+    hbs = [
+        normalize({"time": start + i, "entity": f"/p/f{i}.py", "project": "p", **extra}, machine="m") for i in range(n)
+    ]
     return [a.id for a in store.add(hbs, "editor")]
 
 
@@ -98,9 +100,7 @@ def test_per_item_422_is_dead_lettered_without_blocking(store: Store, standin: H
     ids = add(store, 5)
     # A heartbeat the server refuses: an integer column out of its range fails only that item.
     with store.transaction() as conn:
-        conn.execute(
-            "UPDATE heartbeats SET payload = json_set(payload, '$.time', 5.0) WHERE id = ?", (ids[2],)
-        )
+        conn.execute("UPDATE heartbeats SET payload = json_set(payload, '$.time', 5.0) WHERE id = ?", (ids[2],))
     outbox = make_outbox(store, standin, clock)
     try:
         result = outbox.drain()

@@ -30,9 +30,7 @@ def test_time_is_rescaled_to_seconds(raw: object, expected: float) -> None:
     assert normalize_time(raw) == pytest.approx(expected, abs=1e-3)
 
 
-@pytest.mark.parametrize(
-    "raw", [None, True, "yesterday", "2025-08-22T12:00:00", math.nan, math.inf, 5, 3e19, [], {}]
-)
+@pytest.mark.parametrize("raw", [None, True, "yesterday", "2025-08-22T12:00:00", math.nan, math.inf, 5, 3e19, [], {}])
 def test_bad_times_are_refused_with_a_sentence(raw: object) -> None:
     with pytest.raises(HeartbeatError) as info:
         normalize_time(raw)

@@ -121,7 +121,9 @@ def test_duplicates_return_the_stored_row(http: httpx.Client, agent: Agent) -> N
 def test_malformed_requests_store_nothing(
     http: httpx.Client, agent: Agent, body: bytes, status: int, message: str
 ) -> None:
-    r = http.post("/users/current/heartbeats.bulk", content=body, headers={**bearer(), "Content-Type": "application/json"})
+    r = http.post(
+        "/users/current/heartbeats.bulk", content=body, headers={**bearer(), "Content-Type": "application/json"}
+    )
     assert r.status_code == status
     assert message in r.json()["error"]
     assert stored_count(agent) == 0
@@ -173,7 +175,11 @@ def test_listens_on_loopback_only(agent: Agent) -> None:
 
 
 heartbeat_like = st.fixed_dictionaries(
-    {"time": st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(), st.text(max_size=12), st.none())},
+    {
+        "time": st.one_of(
+            st.floats(allow_nan=False, allow_infinity=False), st.integers(), st.text(max_size=12), st.none()
+        )
+    },
     optional={
         "entity": st.one_of(st.text(max_size=30), st.integers()),
         "lineno": st.one_of(st.integers(), st.text(max_size=3), st.floats(allow_nan=False, allow_infinity=False)),
