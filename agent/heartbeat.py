@@ -8,18 +8,16 @@ is then free.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import math
 import platform
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from . import APP_NAME, __version__
+from . import APP_NAME, __version__, useragent
 
 # Keys Hackatime keeps (hackatime-api.md §4.1); everything else is dropped, as the server does.
 STRING_FIELDS = (
@@ -120,38 +118,12 @@ def _clean_int(key: str, value: Any) -> int:
     return value
 
 
-_UA_OS = re.compile(r"\(([A-Za-z]+)[-)]")
-_UA_PRODUCT = re.compile(r"([A-Za-z][\w.+]*(?:-[\w.+]+)*)/[^\s()]+")
-_RUNTIMES = re.compile(r"^(wakatime|go\d.*|python|node|ruby|hackatime-desktop)$", re.IGNORECASE)
-
-
-@functools.lru_cache(maxsize=512)
 def parse_user_agent(ua: str | None) -> tuple[str | None, str | None]:
-    """(editor, operating system) from a WakaTime-format user agent, as the server reads it.
-
-    ``wakatime/v1.90.0 (linux-6.5.0-x86_64) go1.21 vscode/1.85.0 vscode-wakatime/24.4.0``
-    gives ``("vscode", "linux")``; a ``<editor>-wakatime`` plugin token names the editor.
-    """
+    """(editor, operating system) from a user agent, as the server derives them (§4.3 step 9)."""
     if not ua:
         return None, None
-    os_match = _UA_OS.search(ua)
-    os_name = os_match.group(1).lower() if os_match else None
-    tail = ua[os_match.end() :] if os_match else ua
-    products = [m.group(1) for m in _UA_PRODUCT.finditer(tail)]
-    editor = None
-    for name in products:
-        low = name.lower()
-        for suffix in ("-wakatime", "-hackatime"):
-            if low.endswith(suffix) and len(low) > len(suffix):
-                editor = low[: -len(suffix)]
-                break
-        if editor:
-            break
-    if editor is None:
-        editor = next((p.lower() for p in products if not _RUNTIMES.match(p)), None)
-    if editor is None and any(p.lower() == "hackatime-desktop" for p in products):
-        editor = "hackatime-desktop"
-    return editor, os_name
+    editor, os_name = useragent.parse(ua)
+    return editor or None, os_name or None
 
 
 _UA_CACHE: dict[str, str] = {}

@@ -108,3 +108,71 @@ def test_status_text_and_stats(tmp_path: Path, _isolated_home: Path) -> None:
     stats = cli(_isolated_home, "--data-dir", str(tmp_path), "stats", "--json", "--range", "all")
     assert stats.returncode == 0, stats.stderr
     assert json.loads(stats.stdout)["total_seconds"] == 2  # 3 heartbeats one second apart
+
+
+def test_newcomer_with_only_a_wakatime_cfg_codes_offline_then_syncs(
+    tmp_path: Path, _isolated_home: Path, standin: HackatimeStandin
+) -> None:
+    import base64
+    import socket
+
+    import httpx
+
+    from tests.standin import Fault
+
+    with socket.socket() as probe:  # a free port for the agent, as the cfg must name it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # What Hackatime's setup writes, with api_url pointed at the agent as the README says.
+    (_isolated_home / ".wakatime.cfg").write_text(
+        "[settings]\n"
+        f"api_url = http://127.0.0.1:{port}/api/hackatime/v1\n"
+        f"api_key = {API_KEY}\n"
+        "heartbeat_rate_limit_seconds = 0\nexclude_unknown_project = true\nhostname = orpheus-laptop\n"
+    )
+    standin.inject(Fault.CONNECTION_RESET, times=10_000)  # offline
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WAKATIME", "HACKATIME"))}
+    env.update(
+        HOME=str(_isolated_home),
+        HACKATIME_API_URL=standin.api_url,  # stands in for hackatime.hackclub.com
+        PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",
+    )
+    data = tmp_path / "data"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agent", "--data-dir", str(data), "run", "--port", str(port), "--no-watch"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        assert f"127.0.0.1:{port}" in proc.stdout.readline()
+        wakatime_cli = {
+            "Authorization": "Basic " + base64.b64encode(API_KEY.encode()).decode(),
+            "User-Agent": "wakatime/v1.115.2 (linux-6.8.0-x86_64) go1.23 neovim/0.11 vim-wakatime/11.0.0",
+        }
+        sent = []
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}/api/hackatime/v1", timeout=10) as editor:
+            for burst in range(6):
+                batch = [{"entity": f"/src/app/m{i}.py", "time": T0 + burst * 60 + i, "project": "app",
+                          "type": "file", "is_write": True} for i in range(5)]  # fmt: skip
+                r = editor.post("/users/current/heartbeats.bulk", json=batch, headers=wakatime_cli)
+                assert r.status_code == 201
+                sent.extend(batch)
+        offline = json.loads(cli(_isolated_home, "--data-dir", str(data), "status", "--json", key=None).stdout)
+        dest = offline["destinations"][0]
+        assert dest["pending"] + dest["in_flight"] == 30 and dest["sent"] == 0
+        standin.clear_faults()  # back online
+        done = cli(_isolated_home, "--data-dir", str(data), "sync", "--json", key=None)
+        assert done.returncode == 0, done.stderr
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0
+        assert proc.stdout is not None
+        proc.stdout.close()
+    rows = standin.heartbeats()
+    assert len(rows) == 30
+    assert {(r["entity"], r["time"]) for r in rows} == {(b["entity"], b["time"]) for b in sent}
+    assert {r["machine"] for r in rows} == {"orpheus-laptop"}
+    assert {r["editor"] for r in rows} == {"neovim"}

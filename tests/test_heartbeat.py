@@ -63,13 +63,13 @@ def test_browsing_default_and_headers() -> None:
     )
     assert hb.payload["category"] == "browsing"
     assert hb.payload["machine"] == "header"  # X-Machine-Name wins, as on the server
-    assert (hb.editor, hb.operating_system) == ("firefox", "darwin")
+    assert (hb.editor, hb.operating_system) == ("firefox", "macos")
 
 
 def test_own_user_agent_is_wakatime_shaped_and_names_this_app() -> None:
     ua = user_agent("hackatime-desktop-watcher")
     assert ua.startswith("wakatime/unset (")
-    assert parse_user_agent(ua)[0] == "hackatime-desktop-watcher"
+    assert parse_user_agent(ua) == ("hackatime-desktop", "linux")  # what the server shows
 
 
 @pytest.mark.parametrize(

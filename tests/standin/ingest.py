@@ -18,7 +18,9 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from . import languages, railsjson, useragent
+from agent import useragent
+
+from . import languages, railsjson
 
 MAX_BULK = 100
 EPOCH_MIN = 1_000_000_000
