@@ -146,7 +146,14 @@ class Agent:
         if self._watch and cfg.capture.watch_dirs:
             from .watcher import Watcher
 
-            self.watcher = Watcher(self, cfg.capture)
+            # The token is a secret that survives restarts, so hidden project names keep
+            # their pseudonyms; the agent's own folders are never recorded.
+            self.watcher = Watcher(
+                self,
+                cfg.capture,
+                secret=self.token.encode(),
+                ignore_paths=[cfg.data_dir, cfg.log_dir, cfg.config_dir],
+            )
             self.watcher.start()
         self._write_runtime_file()
         log.info("agent %s listening on %s (data in %s)", __version__, server.url, cfg.data_dir)
@@ -325,7 +332,7 @@ class Agent:
                 "pid": os.getpid(),
                 "started_at": self.started_at,
                 "intake_url": self.intake_url if self.server is not None else None,
-                "paused_until": self.paused_until if not self.tracking() or self.paused_until else None,
+                "paused_until": None if self.tracking() else self.paused_until,
                 "recording": bool(last and self.clock() - last < RECORDING_WINDOW and self.tracking()),
                 "last_heartbeat_at": last,
                 "seq": self._seq,

@@ -1,0 +1,116 @@
+"""The control API the tray uses, over real HTTP to an in-process agent and the stand-in."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from agent.daemon import Agent
+from tests.conftest import API_KEY
+from tests.standin import Fault, HackatimeStandin
+
+T0 = 1755864000.0
+
+
+@pytest.fixture
+def agent(make_config: Callable[..., Any], standin: HackatimeStandin) -> Iterator[Agent]:
+    with Agent(make_config(api_url=standin.api_url), synchronous="NORMAL") as running:
+        yield running
+
+
+@pytest.fixture
+def control(agent: Agent) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Bearer {agent.token}"}
+    with httpx.Client(base_url=agent.control_url, headers=headers, timeout=30) as client:
+        yield client
+
+
+def post_beats(agent: Agent, beats: list[dict[str, Any]]) -> httpx.Response:
+    return httpx.post(
+        f"{agent.intake_url}/users/current/heartbeats.bulk",
+        json=beats,
+        headers={"Authorization": f"Bearer {API_KEY}"},
+        timeout=10,
+    )
+
+
+def test_pause_acknowledges_but_records_nothing_until_resumed(agent: Agent, control: httpx.Client) -> None:
+    status = control.post("/agent/v1/pause", json={"until": time.time() + 3600}).json()
+    assert status["paused_until"] is not None
+    assert post_beats(agent, [{"time": T0, "entity": "/a.py"}]).status_code == 201
+    assert agent.store.heartbeat_count() == 0
+    assert control.post("/agent/v1/pause", json={"until": None}).json()["paused_until"] is None
+    post_beats(agent, [{"time": T0, "entity": "/a.py"}])
+    assert agent.store.heartbeat_count() == 1
+    assert control.post("/agent/v1/pause", json={"until": "soon"}).status_code == 400
+
+
+def test_events_long_poll_wakes_on_a_new_heartbeat(agent: Agent, control: httpx.Client) -> None:
+    seq = control.get("/agent/v1/status").json()["seq"]
+    answer: dict[str, Any] = {}
+    waiting = threading.Event()
+
+    def poll() -> None:
+        waiting.set()
+        answer.update(control.get("/agent/v1/events", params={"after": seq, "timeout": 30}).json())
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    waiting.wait()
+    post_beats(agent, [{"time": T0, "entity": "/a.py"}])
+    poller.join()
+    assert answer["seq"] > seq
+
+
+def test_dead_letters_retry_and_discard(
+    agent: Agent, control: httpx.Client, standin: HackatimeStandin
+) -> None:
+    standin.inject(Fault.BAD_REQUEST_400, times=3)  # 2 → 1 → 1: both items end up dead
+    post_beats(agent, [{"time": T0, "entity": "/a.py"}, {"time": T0 + 1, "entity": "/b.py"}])
+    assert control.post("/agent/v1/sync").json()["pending"] == 0  # the worker may have got there first
+    items = control.get("/agent/v1/dead").json()["items"]
+    assert [i["entity"] for i in items] == ["/a.py", "/b.py"] and "400" in items[0]["reason"]
+    assert control.post("/agent/v1/dead/discard", json={"ids": [items[1]["id"]]}).json() == {"count": 1}
+    assert control.post("/agent/v1/dead/retry", json={}).json() == {"count": 1}
+    assert control.post("/agent/v1/sync").json()["pending"] == 0
+    assert [row["entity"] for row in standin.heartbeats()] == ["/a.py"]
+    status = control.get("/agent/v1/status").json()["destinations"][0]
+    assert (status["sent"], status["dead"], status["pending"]) == (1, 0, 0)
+    assert control.get("/agent/v1/dead", params={"destination": "nope"}).status_code == 404
+    assert control.post("/agent/v1/dead/discard", json={"ids": "all"}).status_code == 400
+
+
+def test_stats_snapshot_and_project_ranges(agent: Agent, control: httpx.Client) -> None:
+    now = time.time()
+    post_beats(agent, [{"time": now - 60 + i * 10, "entity": "/p/a.py", "project": "p"} for i in range(4)])
+    snapshot = control.get("/agent/v1/stats").json()
+    assert snapshot["today"]["local_seconds"] >= 30
+    projects = control.get("/agent/v1/stats/projects", params={"range": "today"}).json()
+    assert projects["projects"][0]["name"] == "p"
+    assert control.get("/agent/v1/stats/projects", params={"range": "decade"}).status_code == 400
+
+
+def test_a_save_in_a_watched_git_project_reaches_the_server(
+    tmp_path: Any, make_config: Callable[..., Any], standin: HackatimeStandin
+) -> None:
+    repo = tmp_path / "code" / "rocket"
+    (repo / ".git").mkdir(parents=True)
+    (repo / ".git" / "HEAD").write_text("ref: refs/heads/launch\n")
+    (repo / "engine.py").write_text("import os\n")
+    config = make_config(api_url=standin.api_url, watch=(tmp_path / "code",))
+    with Agent(config, synchronous="NORMAL"):
+        (repo / "engine.py").write_text("import os\nimport sys\n\nprint(sys.argv)\n")
+        assert standin.wait_for(lambda s: s.count() >= 1, timeout=20)
+    row = standin.heartbeats()[0]
+    assert row["entity"] == str(repo / "engine.py")
+    assert (row["project"], row["branch"], row["language"]) == ("rocket", "launch", "Python")
+    assert (row["is_write"], row["category"], row["type"]) == (True, "coding", "file")
+    assert row["lines"] == 4
+    assert row["line_additions"] is None  # the first save seen has no earlier content to diff against
+    assert row["editor"] == "hackatime-desktop"
+    assert standin.count() == 1
