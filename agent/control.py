@@ -55,6 +55,9 @@ class Control:
             ("POST", "/agent/v1/dead/discard", self.dead_discard),
             ("GET", "/agent/v1/events", self.events),
             ("POST", r"/agent/v1/notices/(?P<id>\d+)/dismiss", self.dismiss_notice),
+            ("GET", "/agent/v1/watch", self.watch_list),
+            ("POST", "/agent/v1/watch", self.watch_add),
+            ("POST", "/agent/v1/watch/remove", self.watch_remove),
         )
         for method, path, handler in routes:
             router.add(method, path, self._guard(handler))
@@ -153,3 +156,18 @@ class Control:
         self.agent.store.dismiss_notice(int(request.match.group("id")))
         self.agent.changed()
         return Response(200, {"ok": True})
+
+    def watch_list(self, request: Request) -> Response:
+        return Response(200, self.agent.watched())
+
+    def _folder(self, request: Request) -> str:
+        path = self._body(request).get("path")
+        if not isinstance(path, str) or not path.strip():
+            raise HTTPError(400, "path must be a folder path")
+        return path
+
+    def watch_add(self, request: Request) -> Response:
+        return Response(200, self.agent.watch(self._folder(request), add=True))
+
+    def watch_remove(self, request: Request) -> Response:
+        return Response(200, self.agent.watch(self._folder(request), add=False))

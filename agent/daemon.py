@@ -28,6 +28,7 @@ from .lock import InstanceLock
 from .outbox import Outbox, Outcome
 from .pacing import RateLimiter
 from .secrets import mask
+from .settings import AppSettings
 from .stats import StatsService
 from .store import Store
 
@@ -69,6 +70,7 @@ class Agent:
         self._changes = threading.Condition()
         self._seq = 0
         self._threads: list[threading.Thread] = []
+        self._watch_lock = threading.Lock()
         self._api_key = config.api_key
         # Re-reads the key on "Sync now", so a key fixed in ~/.wakatime.cfg takes effect at once.
         self._key_loader = key_loader
@@ -144,17 +146,7 @@ class Agent:
         self._spawn("delivery", self._delivery_loop)
         self._spawn("stats-refresh", self._stats_loop)
         if self._watch and cfg.capture.watch_dirs:
-            from .watcher import Watcher
-
-            # The token is a secret that survives restarts, so hidden project names keep
-            # their pseudonyms; the agent's own folders are never recorded.
-            self.watcher = Watcher(
-                self,
-                cfg.capture,
-                secret=self.token.encode(),
-                ignore_paths=[cfg.data_dir, cfg.log_dir, cfg.config_dir],
-            )
-            self.watcher.start()
+            self._ensure_watcher()
         self._write_runtime_file()
         log.info("agent %s listening on %s (data in %s)", __version__, server.url, cfg.data_dir)
 
@@ -316,6 +308,43 @@ class Agent:
         if any(a.created for a in added):
             self.changed(wake=True)
 
+    def _ensure_watcher(self) -> Any:
+        if self.watcher is None:
+            from .watcher import Watcher
+
+            cfg = self.config
+            # The token is a secret that survives restarts, so hidden project names keep
+            # their pseudonyms; the agent's own folders are never recorded.
+            self.watcher = Watcher(
+                self,
+                cfg.capture,
+                secret=self.token.encode(),
+                ignore_paths=[cfg.data_dir, cfg.log_dir, cfg.config_dir],
+            )
+            self.watcher.start()
+        return self.watcher
+
+    def watched(self) -> dict[str, Any]:
+        if self.watcher is None:
+            return {"folders": [], "uncovered": []}
+        return {"folders": self.watcher.folders(), "uncovered": self.watcher.uncovered()}
+
+    def watch(self, path: str, *, add: bool) -> dict[str, Any]:
+        """Add or remove a watched folder now, and remember it in the app settings."""
+        folder = str(Path(path).expanduser().resolve())
+        with self._watch_lock:
+            if add:
+                problem = self._ensure_watcher().add_folder(folder)
+            else:
+                problem = None
+                if self.watcher is not None:
+                    self.watcher.remove_folder(folder)
+            settings = AppSettings(self.config.config_dir / "settings.json")
+            saved = [p for p in settings.get("watch_dirs") if str(Path(p).expanduser().resolve()) != folder]
+            settings.set("watch_dirs", [*saved, folder] if add else saved)
+        self.changed()
+        return {**self.watched(), "problem": problem}
+
     def editor_heartbeat_since(self, entity: str, since: float) -> bool:
         return self.store.editor_heartbeat_since(entity, since)
 
@@ -338,8 +367,7 @@ class Agent:
                 "seq": self._seq,
             }
         )
-        if self.watcher is not None:
-            status["uncovered"] = self.watcher.uncovered()
+        status["watch"] = self.watched()
         return status
 
 

@@ -114,3 +114,28 @@ def test_a_save_in_a_watched_git_project_reaches_the_server(
     assert row["line_additions"] is None  # the first save seen has no earlier content to diff against
     assert row["editor"] == "hackatime-desktop"
     assert standin.count() == 1
+
+
+def test_folders_are_added_and_removed_while_running(
+    tmp_path: Any, make_config: Callable[..., Any], standin: HackatimeStandin
+) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    for folder in (one, two):
+        folder.mkdir()
+        (folder / ".wakatime-project").write_text(folder.name + "\n")
+    with Agent(make_config(api_url=standin.api_url), synchronous="NORMAL") as agent:
+        headers = {"Authorization": f"Bearer {agent.token}"}
+        with httpx.Client(base_url=agent.control_url, headers=headers, timeout=30) as control:
+            assert control.get("/agent/v1/watch").json() == {"folders": [], "uncovered": []}
+            for folder in (one, two):
+                assert control.post("/agent/v1/watch", json={"path": str(folder)}).json()["problem"] is None
+            (one / "a.py").write_text("x = 1\n")
+            assert standin.wait_for(lambda s: s.count() == 1, timeout=20)
+            listed = control.post("/agent/v1/watch/remove", json={"path": str(one)}).json()["folders"]
+            assert listed == [str(two)]
+            (one / "b.py").write_text("y = 2\n")  # no longer watched
+            (two / "c.py").write_text("z = 3\n")
+            assert standin.wait_for(lambda s: s.count() == 2, timeout=20)
+    assert [row["project"] for row in standin.heartbeats()] == ["one", "two"]
+    settings = (agent.config.config_dir / "settings.json").read_text()
+    assert str(two) in settings and str(one) not in settings
