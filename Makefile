@@ -31,7 +31,8 @@ system-deps:
 venv: $(STAMP)
 
 $(STAMP): requirements.lock pyproject.toml
-	$(PY) -m venv $(VENV)
+	@# Debian's own python3 ships venv support separately.
+	$(PY) -m venv $(VENV) || { packaging/system-deps.sh python3-venv && rm -rf $(VENV) && $(PY) -m venv $(VENV); }
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.lock
 	$(BIN)/python -m pip install -q --no-deps -e .
