@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     stats = sub.add_parser("stats", help="coding time computed locally with Hackatime's rules")
     stats.add_argument("--json", action="store_true")
     stats.add_argument("--range", choices=("today", "7d", "30d", "all"), default="today")
+    doctor = sub.add_parser("doctor", help="check configuration, key, server, keyring and watch limits")
+    doctor.add_argument("--json", action="store_true")
     return parser
 
 
@@ -280,7 +282,21 @@ def _hm(seconds: int) -> str:
     return f"{hours}h {rest // 60:02d}m"
 
 
-_COMMANDS = {"run": cmd_run, "status": cmd_status, "sync": cmd_sync, "stats": cmd_stats}
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import run_checks
+
+    checks = run_checks(load_config(_flags(args)))
+    if args.json:
+        print(json.dumps({"ok": all(c.ok for c in checks), "checks": [c.as_dict() for c in checks]}, indent=2))
+    else:
+        for check in checks:
+            print(f"{'ok ' if check.ok else 'FIX'} {check.name}: {check.detail}")
+            if check.fix:
+                print(f"    → {check.fix}")
+    return EXIT_OK if all(c.ok for c in checks) else EXIT_FAIL
+
+
+_COMMANDS = {"run": cmd_run, "status": cmd_status, "sync": cmd_sync, "stats": cmd_stats, "doctor": cmd_doctor}
 
 if __name__ == "__main__":
     sys.exit(main())

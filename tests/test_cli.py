@@ -176,3 +176,16 @@ def test_newcomer_with_only_a_wakatime_cfg_codes_offline_then_syncs(
     assert {(r["entity"], r["time"]) for r in rows} == {(b["entity"], b["time"]) for b in sent}
     assert {r["machine"] for r in rows} == {"orpheus-laptop"}
     assert {r["editor"] for r in rows} == {"neovim"}
+
+
+def test_doctor_says_what_to_fix(tmp_path: Path, _isolated_home: Path, standin: HackatimeStandin) -> None:
+    (_isolated_home / ".wakatime.cfg").write_text(f"[settings]\napi_url = {standin.api_url}\n")
+    ok = json.loads(cli(_isolated_home, "--data-dir", str(tmp_path), "doctor", "--json").stdout)
+    checks = {c["name"]: c for c in ok["checks"]}
+    assert checks["server"]["ok"] and "signed in as orpheus" in checks["server"]["detail"]
+    assert checks["api key"]["ok"] and API_KEY not in json.dumps(ok)
+    bad = json.loads(cli(_isolated_home, "--data-dir", str(tmp_path), "doctor", "--json", key="not-a-key").stdout)
+    checks = {c["name"]: c for c in bad["checks"]}
+    assert not checks["api key"]["ok"] and "paste the key again" in checks["api key"]["fix"]
+    assert not checks["server"]["ok"] and "rejected the key" in checks["server"]["detail"]
+    assert not bad["ok"]
