@@ -280,6 +280,14 @@ class Agent:
     # ---- stats ---------------------------------------------------------------------------------
 
     def _stats_loop(self) -> None:
+        try:
+            # After a migration or a recovery the rollups are rebuilt here (seconds on years of
+            # history) rather than on the first editor's statusbar request.
+            rebuilt = self.stats.prepare()
+            if rebuilt:
+                log.info("stats rollups brought up to date (%d heartbeats folded in)", rebuilt)
+        except Exception:
+            log.exception("preparing the stats rollups failed")
         while not self._stop.is_set():
             try:
                 if self.stats.refresh_server():

@@ -41,7 +41,8 @@ MIGRATIONS: list[str] = [
         last_error TEXT,
         last_error_at REAL,
         backoff_until REAL,
-        failures INTEGER NOT NULL DEFAULT 0
+        failures INTEGER NOT NULL DEFAULT 0,
+        sent_total INTEGER NOT NULL DEFAULT 0        -- deliveries ever marked sent (counting them is O(n))
     );
 
     CREATE TABLE deliveries (

@@ -354,10 +354,12 @@ class Store:
 
     def set_destination(self, name: str, url: str) -> None:
         with self.transaction() as conn:
+            # A destination new to this table may already have sent rows (a recovered store).
             conn.execute(
-                "INSERT INTO destinations(name, url) VALUES (?, ?) "
+                "INSERT INTO destinations(name, url, sent_total) VALUES (?, ?, "
+                "(SELECT count(*) FROM deliveries WHERE destination = ? AND state = ?)) "
                 "ON CONFLICT(name) DO UPDATE SET url = excluded.url",
-                (name, url),
+                (name, url, name, SENT),
             )
 
     def destinations(self) -> list[dict[str, Any]]:
@@ -416,12 +418,17 @@ class Store:
         """Record the outcome of a delivery attempt, all in one transaction."""
         now = time.time()
         with self.transaction() as conn:
+            newly_sent = 0
             for chunk in _chunks(list(sent), 500):
                 marks = ",".join("?" * len(chunk))
-                conn.execute(
+                newly_sent += conn.execute(
                     f"UPDATE deliveries SET state = ?, updated_at = ?, reason = NULL "
-                    f"WHERE destination = ? AND heartbeat_id IN ({marks})",
-                    (SENT, now, destination, *chunk),
+                    f"WHERE destination = ? AND state != ? AND heartbeat_id IN ({marks})",
+                    (SENT, now, destination, SENT, *chunk),
+                ).rowcount
+            if newly_sent:
+                conn.execute(
+                    "UPDATE destinations SET sent_total = sent_total + ? WHERE name = ?", (newly_sent, destination)
                 )
             conn.executemany(
                 "UPDATE deliveries SET state = ?, updated_at = ?, reason = ? "
@@ -446,22 +453,25 @@ class Store:
             return cur.rowcount
 
     def counts(self, destination: str) -> QueueCounts:
+        """Queue figures for one destination: O(backlog), not O(history)."""
         conn = self.reader()
-        by_state = dict(
-            conn.execute(
-                "SELECT state, count(*) FROM deliveries WHERE destination = ? GROUP BY state", (destination,)
-            ).fetchall()
-        )
-        oldest = conn.execute(
-            "SELECT min(time) FROM deliveries WHERE destination = ? AND state IN (?, ?)",
-            (destination, READY, IN_FLIGHT),
-        ).fetchone()[0]
+        conn.execute("BEGIN")  # one snapshot for every figure
+        try:
+            pending, in_flight, dead = (
+                conn.execute(
+                    "SELECT count(*) FROM deliveries WHERE destination = ? AND state = ?", (destination, state)
+                ).fetchone()[0]
+                for state in (READY, IN_FLIGHT, DEAD)
+            )
+            oldest = conn.execute(
+                "SELECT min(time) FROM deliveries WHERE destination = ? AND state IN (?, ?)",
+                (destination, READY, IN_FLIGHT),
+            ).fetchone()[0]
+            row = conn.execute("SELECT sent_total FROM destinations WHERE name = ?", (destination,)).fetchone()
+        finally:
+            conn.execute("COMMIT")
         return QueueCounts(
-            pending=by_state.get(READY, 0),
-            in_flight=by_state.get(IN_FLIGHT, 0),
-            sent=by_state.get(SENT, 0),
-            dead=by_state.get(DEAD, 0),
-            oldest_pending=oldest,
+            pending=pending, in_flight=in_flight, sent=row[0] if row else 0, dead=dead, oldest_pending=oldest
         )
 
     def unsent_times(self, destination: str, start: float, end: float) -> list[float]:
@@ -646,6 +656,11 @@ def _recover_into(conn: sqlite3.Connection, damaged: Path) -> int:
                         (dest, row[0], row[1], state, time.time(), reason),
                     )
             conn.execute("COMMIT")
+        conn.execute(
+            "UPDATE destinations SET sent_total = (SELECT count(*) FROM deliveries d "
+            "WHERE d.destination = destinations.name AND d.state = ?)",
+            (SENT,),
+        )
     finally:
         old.close()
     return recovered

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import math
 
-# ApplicationHelper#time_in_emoji: one face per half hour, starting at twelve o'clock.
-CLOCKS = (
-    "🕛", "🕧", "🕐", "🕜", "🕑", "🕝", "🕒", "🕞", "🕓", "🕟", "🕔", "🕠",
-    "🕕", "🕡", "🕖", "🕢", "🕗", "🕣", "🕘", "🕤", "🕙", "🕥", "🕚", "🕦",
-)  # fmt: skip
+# Statusbar text rules (§4.5) are shared with the agent, which must format exactly as the server does.
+from agent.durations import CLOCKS as CLOCKS
+from agent.durations import clock_emoji as clock_emoji
+from agent.durations import ruby_round as ruby_round
+from agent.durations import short_time_simple as short_time_simple
+
 COMPLIMENTS = (
     "You're doing great!",
     "Keep it up!",
@@ -17,21 +17,6 @@ COMPLIMENTS = (
     "You're on fire!",
     "Nice work!",
 )
-
-
-def ruby_round(value: float, digits: int = 0) -> float:
-    """``Float#round``: halves go away from zero (Python's ``round`` goes to even)."""
-    scale = 10.0**digits
-    return math.copysign(math.floor(abs(value) * scale + 0.5) / scale, value)
-
-
-def short_time_simple(seconds: int) -> str:
-    """``"1h 30m"``; a zero part is left out, and anything under a minute reads ``"0m"``."""
-    hours, minutes = seconds // 3600, seconds % 3600 // 60
-    parts = [f"{hours}h"] if hours else []
-    if minutes:
-        parts.append(f"{minutes}m")
-    return " ".join(parts) or "0m"
 
 
 def short_time_detailed(seconds: int) -> str:
@@ -55,10 +40,6 @@ def digital(seconds: int) -> str:
 def digital_padded(seconds: int) -> str:
     """``"08:20:00"`` (summaries and /api/v1 stats)."""
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-
-
-def clock_emoji(seconds: int) -> str:
-    return CLOCKS[(seconds // 1800) % len(CLOCKS)]
 
 
 def compliment(user_id: int, now: float) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import posixpath
 
+from agent.durations import EDITOR_DISPLAY, OS_DISPLAY  # display names: one table for the agent and the stand-in
+
 EXTENSIONS = {
     ".c": "C", ".h": "C", ".cc": "C++", ".cpp": "C++", ".hpp": "C++", ".cs": "C#",
     ".css": "CSS", ".dart": "Dart", ".go": "Go", ".html": "HTML", ".java": "Java",
@@ -35,20 +37,6 @@ COLORS = {
     "HTML": "#e34c26", "CSS": "#663399", "Shell": "#89e051", "Markdown": "#083fa1",
 }  # fmt: skip
 DEFAULT_COLOR = "#cccccc"
-
-EDITOR_DISPLAY = {
-    "vscode": "VSCode", "vs code": "VSCode", "pycharm": "PyCharm", "intellij": "IntelliJ IDEA",
-    "intellijidea": "IntelliJ IDEA", "intellij idea": "IntelliJ IDEA", "webstorm": "WebStorm",
-    "phpstorm": "PhpStorm", "datagrip": "DataGrip", "ktexteditor": "Kate",
-    "android studio": "Android Studio", "visual studio": "Visual Studio",
-    "sublime text": "Sublime Text", "iterm2": "iTerm2", "rubymine": "RubyMine", "opencode": "OpenCode",
-    "claudecode": "Claude Code", "claude code": "Claude Code", "zoom.us": "Zoom",
-    "windowspowershell": "PowerShell", "goland": "GoLand", "rustrover": "RustRover",
-}  # fmt: skip
-OS_DISPLAY = {
-    "darwin": "macOS", "macos": "macOS", "mac": "macOS", "wsl": "WSL", "mozilla": "Firefox",
-    "vscode": "VSCode",
-}  # fmt: skip
 
 
 def is_blank(value: object) -> bool:

@@ -1,0 +1,452 @@
+"""The server's own figures, fetched with just an API key and cached in the store.
+
+Endpoints (hackatime-api.md): ``users/current`` (profile timezone, §4.7),
+``users/current/statusbar/today`` (§4.5), ``users/current/stats/last_7_days`` (§4.6),
+``users/current/summaries`` for the daily bars (§4.8) and ``/api/v1/users/my/stats`` for the
+streak and all-time languages and projects (§5.4). Each answer is checked before it replaces
+the cached one: a 401, a 5xx, a network error or a body that is not what the server sends
+leaves the cache as it was, so the tray keeps showing the last known figure with its age.
+
+The cached figures say which local day they were fetched on: a "today" fetched yesterday is
+about another day and is not used as today's figure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+
+from . import durations as D
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+USER, STATUSBAR, STATS, LAST7, SUMMARIES = (
+    "server.user", "server.statusbar_today", "server.stats", "server.last_7_days", "server.summaries",
+)  # fmt: skip
+ORDER = (USER, STATUSBAR, STATS, LAST7, SUMMARIES)  # the profile first: it says which day "today" is
+INTERVALS = {USER: 1800.0, STATUSBAR: 120.0, STATS: 600.0, LAST7: 600.0, SUMMARIES: 600.0}
+FLOOR = {USER: 60.0, STATUSBAR: 120.0, STATS: 60.0, LAST7: 60.0, SUMMARIES: 60.0}  # even when forced
+RETRY_AFTER_FAILURE = 120.0
+DEFAULT_RETRY_AFTER = 60.0
+GROUPS = ("languages", "editors", "operating_systems", "machines", "projects", "categories")
+
+
+class StatsClient(Protocol):
+    """What this module needs of ``agent.hackatime.HackatimeClient``."""
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response: ...
+
+    def get_root(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response: ...
+
+
+class Garbage(ValueError):
+    """A 200 answer whose body is not what the server sends."""
+
+
+class _Stop(Exception):
+    """The server is unreachable, refusing the key or throttling: stop this round."""
+
+
+def merge_today(server: int | None, local: int, unsynced: float) -> tuple[int, str]:
+    """Today's figure from the server's and this machine's.
+
+    ``max(server, local, round(server + unsynced))``, where ``unsynced`` is what this machine's
+    heartbeats the server had not counted add to the server's timeline (``stats.unsynced``).
+    Never lower than either figure alone; no heartbeat counted twice, because the unsynced
+    contribution is measured against the heartbeats the server already has (a gap they
+    already bridge is not added again). With other machines coding at the same moment it can
+    overestimate by at most their overlap, and the next fetch corrects it.
+    """
+    if server is None:
+        return local, "local"
+    total = max(server, local, D.to_seconds(server + unsynced))
+    return total, ("server" if total == server else "server+local")
+
+
+@dataclass(frozen=True)
+class Cached:
+    value: dict[str, Any]
+    fetched_at: float
+
+    @property
+    def wall_fetched_at(self) -> float:
+        return float(self.value.get("wall_fetched_at", self.fetched_at))
+
+    @property
+    def total_seconds(self) -> int:
+        return int(self.value["total_seconds"])
+
+    @property
+    def figures(self) -> dict[str, Any]:
+        return dict(self.value["figures"])
+
+
+# ---- checking answers -------------------------------------------------------------------------
+
+
+def _seconds(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise Garbage(f"{what} is not a number of seconds: {value!r:.40}")
+    return round(value)
+
+
+def _dict(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise Garbage(f"{what} is not an object")
+    return value
+
+
+def _group_entries(value: Any, what: str) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise Garbage(f"{what} is not a list")
+    out = []
+    for item in value:
+        entry = _dict(item, what)
+        name = entry.get("name")
+        if name is not None and not isinstance(name, str):
+            raise Garbage(f"a name in {what} is not a string")
+        seconds = _seconds(entry.get("total_seconds"), what)
+        percent = entry.get("percent")
+        out.append(
+            {
+                "name": name if name is not None else "unknown",
+                "total_seconds": seconds,
+                "percent": float(percent)
+                if isinstance(percent, int | float) and not isinstance(percent, bool)
+                else 0.0,
+            }
+        )
+    return out
+
+
+def parse_user(body: Any) -> dict[str, Any]:
+    data = _dict(_dict(body, "the answer").get("data"), "data")
+    tz = data.get("timezone")
+    if tz is not None and not isinstance(tz, str):
+        raise Garbage("timezone is not a string")
+    username = data.get("username")
+    return {"timezone": tz or "UTC", "username": username if isinstance(username, str) else None}
+
+
+def parse_statusbar(body: Any) -> dict[str, Any]:
+    data = _dict(_dict(body, "the answer").get("data"), "data")
+    grand = _dict(data.get("grand_total"), "grand_total")
+    text = grand.get("text")
+    if text is not None and not isinstance(text, str):
+        raise Garbage("grand_total.text is not a string")
+    out: dict[str, Any] = {"total_seconds": _seconds(grand.get("total_seconds"), "grand_total.total_seconds")}
+    out["text"] = text or ""
+    goal = data.get("goal")
+    if goal is not None:
+        goal = _dict(goal, "goal")
+        out["goal"] = {
+            "target_seconds": _seconds(goal.get("target_seconds"), "goal.target_seconds"),
+            "tracked_seconds": _seconds(goal.get("tracked_seconds"), "goal.tracked_seconds"),
+        }
+    else:
+        out["goal"] = None
+    return out
+
+
+def parse_stats(body: Any) -> dict[str, Any]:
+    data = _dict(_dict(body, "the answer").get("data"), "data")
+    streak = data.get("streak")
+    if isinstance(streak, bool) or not isinstance(streak, int) or streak < 0:
+        raise Garbage(f"streak is not a whole number: {streak!r:.40}")
+    return {
+        "streak": streak,
+        "total_seconds": _seconds(data.get("total_seconds", 0), "total_seconds"),
+        "languages": _group_entries(data.get("languages"), "languages"),
+        "projects": _group_entries(data.get("projects"), "projects"),
+    }
+
+
+def parse_last_7_days(body: Any) -> dict[str, Any]:
+    data = _dict(_dict(body, "the answer").get("data"), "data")
+    figures: dict[str, Any] = {"total_seconds": _seconds(data.get("total_seconds"), "total_seconds")}
+    for group in GROUPS:
+        figures[group] = _group_entries(data.get(group), group)
+    average = data.get("daily_average", 0)
+    figures["daily_average"] = (
+        float(average) if isinstance(average, int | float) and not isinstance(average, bool) else 0.0
+    )
+    active = data.get("days_including_holidays", 0)
+    figures["days_including_holidays"] = active if isinstance(active, int) and not isinstance(active, bool) else 0
+    return {"figures": figures}
+
+
+def parse_summaries(body: Any) -> dict[str, Any]:
+    entries = _dict(body, "the answer").get("data")
+    if not isinstance(entries, list):
+        raise Garbage("data is not a list")
+    days = []
+    for item in entries:
+        entry = _dict(item, "a day")
+        date = _dict(entry.get("range"), "range").get("date")
+        if not isinstance(date, str):
+            raise Garbage("range.date is not a string")
+        try:
+            dt.date.fromisoformat(date)
+        except ValueError:
+            raise Garbage(f"range.date {date!r:.20} is not a date") from None
+        total = _seconds(_dict(entry.get("grand_total"), "grand_total").get("total_seconds"), "grand_total")
+        projects = [{"name": p["name"], "total_seconds": p["total_seconds"]} for p in _group_entries(
+            entry.get("projects"), "projects")]  # fmt: skip
+        days.append({"date": date, "total_seconds": total, "projects": projects})
+    return {"days": days}
+
+
+# ---- the cache and its schedule ---------------------------------------------------------------
+
+
+class ServerStats:
+    """Fetches what is due, keeps the last good answer of each endpoint in the store."""
+
+    def __init__(self, store: Store, client: StatsClient | None, *, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.client = client
+        self.clock = clock
+        self._attempted: dict[str, float] = {}
+        self._failed: set[str] = set()
+        self._not_before = -math.inf
+        self.errors: dict[str, dict[str, Any]] = {}
+        # One refresh at a time (the daemon's loop and a forced refresh from the tray may meet);
+        # the errors are read by other threads, so they change only under the lock.
+        self._refreshing = threading.Lock()
+        self._lock = threading.Lock()
+
+    def cached(self, key: str) -> Cached | None:
+        found = self.store.cache_get(key)
+        if found is None or not isinstance(found[0], dict):
+            return None
+        return Cached(found[0], found[1])
+
+    # ---- refreshing -----------------------------------------------------------------------
+
+    def _due(self, key: str, now: float, force: bool) -> bool:
+        last = self._attempted.get(key)
+        if last is None:
+            cached = self.cached(key)
+            last = cached.fetched_at if cached is not None else None
+        if last is None:
+            return True
+        wait = FLOOR[key] if force else INTERVALS[key]
+        with self._lock:
+            failed = key in self._failed
+        if failed:
+            wait = min(wait, RETRY_AFTER_FAILURE)
+        return now - last >= wait
+
+    def refresh(self, *, force: bool = False, timezone: Callable[[], str]) -> bool:
+        """Fetch every figure that is due; True when at least one was refreshed."""
+        if self.client is None:
+            return False
+        with self._refreshing:
+            now = self.clock()
+            if now < self._not_before:
+                return False
+            refreshed = False
+            for key in ORDER:
+                if not self._due(key, now, force):
+                    continue
+                self._attempted[key] = now
+                try:
+                    ok = self._fetch(key, timezone())
+                except _Stop:
+                    break
+                refreshed = refreshed or ok
+            return refreshed
+
+    def _fetch(self, key: str, tz_name: str) -> bool:
+        assert self.client is not None
+        tz = D.zone(tz_name)
+        now = self.clock()
+        wall = time.time()  # compared with deliveries.updated_at, which the store stamps with time.time()
+        params: dict[str, Any] | None = None
+        try:
+            if key == USER:
+                response = self.client.get("users/current")
+            elif key == STATUSBAR:
+                response = self.client.get("users/current/statusbar/today")
+            elif key == STATS:
+                params = {"features": "languages,projects"}
+                response = self.client.get_root("/api/v1/users/my/stats", params)
+            elif key == LAST7:
+                response = self.client.get("users/current/stats/last_7_days")
+            else:
+                today = D.local_date(now, tz)
+                params = {"start": (today - dt.timedelta(days=7)).isoformat(), "end": today.isoformat()}
+                response = self.client.get("users/current/summaries", params)
+        except httpx.HTTPError as exc:
+            self._fail(key, f"network: {type(exc).__name__}: {exc}", now)
+            raise _Stop from None
+        status = response.status_code
+        if status == 429:
+            self._not_before = now + _retry_after(response.headers)
+            self._fail(key, "rate limited (429)", now)
+            raise _Stop
+        if status in (401, 403):
+            self._fail(key, f"the server refused the API key ({status})", now)
+            raise _Stop
+        if status >= 500:
+            self._fail(key, f"server error ({status})", now)
+            raise _Stop
+        if status != 200:
+            self._fail(key, f"unexpected answer ({status})", now)
+            return False
+        try:
+            body = json.loads(response.content)
+            value = _PARSERS[key](body)
+        except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError and Garbage are ValueErrors
+            self._fail(key, f"unreadable answer: {exc}", now)
+            return False
+        # Which local day (in which zone) the figure is about: "today" is only today's today.
+        value["wall_fetched_at"] = wall
+        value["fetched_in_zone"] = tz_name
+        value["fetched_on"] = D.local_date(now, tz).isoformat()
+        if params is not None:
+            value["params"] = params
+        self.store.cache_put(key, value, fetched_at=now)
+        with self._lock:
+            self._failed.discard(key)
+            self.errors.pop(key, None)
+        return True
+
+    def _fail(self, key: str, message: str, now: float) -> None:
+        log.info("could not refresh %s: %s", key, message)
+        with self._lock:
+            self._failed.add(key)
+            self.errors[key] = {"error": message, "at": now}
+
+    # ---- reading --------------------------------------------------------------------------
+
+    def profile_timezone(self) -> str | None:
+        cached = self.cached(USER)
+        if cached is None:
+            return None
+        tz = cached.value.get("timezone")
+        # The server falls back to UTC for a blank or unknown zone, and so do we.
+        return tz if D.valid_zone(tz) else "UTC"
+
+    def _for_today(self, key: str, now: float, tz: Any) -> Cached | None:
+        """The cached answer if it was fetched on today's local date in the current zone."""
+        cached = self.cached(key)
+        if cached is None:
+            return None
+        value = cached.value
+        if value.get("fetched_in_zone") != tz.key or value.get("fetched_on") != D.local_date(now, tz).isoformat():
+            return None
+        return cached
+
+    def today(self, now: float, tz: Any) -> Cached | None:
+        return self._for_today(STATUSBAR, now, tz)
+
+    def last_7_days(self, now: float, tz: Any) -> Cached | None:
+        return self._for_today(LAST7, now, tz)
+
+    def summaries(self, now: float, tz: Any, first: dt.date, last: dt.date) -> list[dict[str, Any]] | None:
+        cached = self._for_today(SUMMARIES, now, tz)
+        if cached is None:
+            return None
+        if cached.value.get("params") != {"start": first.isoformat(), "end": last.isoformat()}:
+            return None
+        days: list[dict[str, Any]] = cached.value["days"]
+        return days
+
+    def goal(self, total: int, server_seconds: int | None, today: Cached | None) -> dict[str, Any] | None:
+        """The day goal as the server last reported it, with today's merged progress.
+
+        The server's ``tracked_seconds`` leaves out archived projects and honours the goal's
+        filters, which this machine cannot see: the work it adds on top of the server's
+        figure (``total - server_seconds``) is added to the server's tracked time as is.
+        """
+        latest = self.cached(STATUSBAR)
+        goal = latest.value.get("goal") if latest is not None else None
+        if not isinstance(goal, dict):
+            return None
+        target = int(goal["target_seconds"])
+        if today is not None and server_seconds is not None and isinstance(today.value.get("goal"), dict):
+            tracked = int(today.value["goal"]["tracked_seconds"]) + max(0, total - server_seconds)
+            source = "server" if total == server_seconds else "server+local"
+        else:
+            tracked, source = total, "local"
+        return {**D.goal_figures(target, tracked), "source": source}
+
+    def text(self, total: int, goal: Mapping[str, Any] | None) -> str:
+        """The statusbar text in the user's text type, guessed from the server's last text."""
+        latest = self.cached(STATUSBAR)
+        if latest is None:
+            return D.statusbar_text(total)
+        mode, shows_goal, flavour = D.text_mode(str(latest.value.get("text", "")))
+        target = int(goal["target_seconds"]) if goal is not None and shows_goal else None
+        return D.statusbar_text(total, mode=mode, goal_seconds=target, flavour=flavour)
+
+    def streak(self, now: float, tz: Any, local: int) -> dict[str, Any]:
+        """The server's streak when fetched today (it sees every machine), unless this
+        machine already knows a longer one (today's 15 minutes not yet seen by the server)."""
+        cached = self._for_today(STATS, now, tz)
+        server_days = int(cached.value["streak"]) if cached is not None else None
+        if cached is not None and server_days is not None and server_days >= local:
+            return {
+                "days": server_days, "source": "server", "fetched_at": cached.fetched_at,
+                "age_seconds": max(0.0, now - cached.fetched_at), "server_days": server_days, "local_days": local,
+            }  # fmt: skip
+        return {
+            "days": local, "source": "local", "fetched_at": None, "age_seconds": None,
+            "server_days": server_days, "local_days": local,
+        }  # fmt: skip
+
+    def projects(self) -> dict[str, Any] | None:
+        """All-time projects and languages from /api/v1/users/my/stats, as last fetched."""
+        cached = self.cached(STATS)
+        if cached is None:
+            return None
+        return {
+            "range": "all_time",
+            "fetched_at": cached.fetched_at,
+            "projects": cached.value.get("projects", []),
+            "languages": cached.value.get("languages", []),
+        }
+
+    def health(self, now: float) -> dict[str, Any]:
+        fetched: dict[str, float | None] = {}
+        for key in ORDER:
+            cached = self.cached(key)
+            fetched[key.removeprefix("server.")] = cached.fetched_at if cached is not None else None
+        with self._lock:
+            errors = {key.removeprefix("server."): dict(err) for key, err in self.errors.items()}
+        return {
+            "configured": self.client is not None,
+            "fetched_at": fetched,
+            "errors": errors,
+            "rate_limited_until": self._not_before if self._not_before > now else None,
+        }
+
+
+_PARSERS: dict[str, Callable[[Any], dict[str, Any]]] = {
+    USER: parse_user,
+    STATUSBAR: parse_statusbar,
+    STATS: parse_stats,
+    LAST7: parse_last_7_days,
+    SUMMARIES: parse_summaries,
+}
+
+
+def _retry_after(headers: Mapping[str, str]) -> float:
+    value = headers.get("Retry-After", "")
+    try:
+        return max(1.0, float(value))
+    except ValueError:
+        return DEFAULT_RETRY_AFTER
