@@ -39,6 +39,7 @@ STORE_FILE = "store.db"
 RUNTIME_FILE = "agent.json"
 IDLE_RECHECK = 60.0  # seconds between delivery checks when nothing wakes the worker
 STATS_REFRESH = 30.0  # how often the stats refresher asks whether a server fetch is due
+STATS_SETTLE = 1.0  # after new heartbeats, wait this long before folding them into the rollups
 RECORDING_WINDOW = 120.0
 
 
@@ -67,6 +68,7 @@ class Agent:
         self._stop = threading.Event()
         self._wake = threading.Event()  # new work for the delivery worker
         self._kick = threading.Event()  # the user asked for a sync: ignore backoff once
+        self._stats_due = threading.Event()  # new heartbeats to fold into the stats rollups
         self._changes = threading.Condition()
         self._seq = 0
         self._threads: list[threading.Thread] = []
@@ -125,7 +127,9 @@ class Agent:
         self.outbox = Outbox(
             self.store, self.client, DESTINATION, batch_size=cfg.batch_size, clock=self.clock, on_change=self.changed
         )
-        self.stats = StatsService(self.store, client=self.client, destination=DESTINATION, clock=self.clock)
+        self.stats = StatsService(
+            self.store, client=self.client, destination=DESTINATION, clock=self.clock, eager=False
+        )
         self.token = load_or_create_token(cfg.data_dir)
         if not self._serve:
             return
@@ -137,7 +141,7 @@ class Agent:
             api_key=lambda: self._api_key,
             machine=cfg.machine,
             statusbar=self.stats.statusbar_today,
-            on_stored=lambda n: self.changed(wake=True),
+            on_stored=self._stored,
             accepting=self.tracking,
         ).register(router)
         server = self.server = LocalServer(router, cfg.port)
@@ -154,6 +158,7 @@ class Agent:
         self._stop.set()
         self._wake.set()
         self._kick.set()  # the worker may be sitting out a backoff
+        self._stats_due.set()
         with self._changes:
             self._changes.notify_all()
         self._teardown()
@@ -292,14 +297,22 @@ class Agent:
             try:
                 if self.stats.refresh_server():
                     self.changed()
+                self.stats.prepare()  # fold new heartbeats into the rollups, off the intake path
             except Exception:
-                log.exception("refreshing server figures failed")
-            self._stop.wait(STATS_REFRESH)
+                log.exception("refreshing stats failed")
+            self._stats_due.wait(STATS_REFRESH)
+            self._stats_due.clear()
+            # New heartbeats come in bursts: let a burst finish before folding it in.
+            self._stop.wait(STATS_SETTLE)
 
     # ---- pause and capture ---------------------------------------------------------------------
 
     def tracking(self) -> bool:
         return self.paused_until is None or self.clock() >= self.paused_until
+
+    def _stored(self, created: int) -> None:
+        self._stats_due.set()
+        self.changed(wake=True)
 
     def set_paused(self, until: float | None) -> None:
         self.paused_until = until
@@ -313,8 +326,9 @@ class Agent:
         ua = user_agent(f"{source}")
         normalized = [normalize(raw, machine=self.config.machine, default_user_agent=ua) for raw in heartbeats]
         added = self.store.add(normalized, source)
-        if any(a.created for a in added):
-            self.changed(wake=True)
+        created = sum(a.created for a in added)
+        if created:
+            self._stored(created)
 
     def _ensure_watcher(self) -> Any:
         if self.watcher is None:

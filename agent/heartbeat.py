@@ -13,9 +13,8 @@ import json
 import math
 import platform
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import APP_NAME, __version__, useragent
 
@@ -52,13 +51,12 @@ class HeartbeatError(ValueError):
     """A heartbeat that cannot be stored; ``str()`` is a sentence for the sender."""
 
 
-@dataclass(frozen=True, slots=True)
-class Heartbeat:
-    """A normalised heartbeat and the exact JSON that will be delivered."""
+class Heartbeat(NamedTuple):
+    """A normalised heartbeat and the exact JSON that will be delivered (immutable, cheap to build)."""
 
     payload: dict[str, Any]
     payload_json: str
-    dedup_key: str
+    dedup_key: bytes
     time: float
     editor: str | None
     operating_system: str | None
@@ -163,26 +161,32 @@ def normalize(
     wins over the body, as on the server. ``user_agent`` falls back to the body's
     ``plugin``, then the HTTP User-Agent, then ``default_user_agent``.
     """
-    if not isinstance(raw, Mapping):
+    if type(raw) is not dict and not isinstance(raw, Mapping):
         raise HeartbeatError(f"a heartbeat must be a JSON object, not {type(raw).__name__}")
     found: dict[str, Any] = {"time": normalize_time(raw.get("time"))}
-    # Visit only the keys the sender used (a handful), not every permitted field.
+    # Visit only the keys the sender used (a handful), not every permitted field. This is the
+    # intake's hottest loop: the common cases (a short clean string, a plain int) stay inline.
     for key, value in raw.items():
         kind = _KINDS.get(key)
         if kind is None or value is None:
             continue
         if kind == "s":
-            found[key] = _clean_str(key, value)
+            if type(value) is not str or len(value) > MAX_STRING or "\x00" in value:
+                value = _clean_str(key, value)
+            found[key] = value
         elif kind == "i":
-            found[key] = _clean_int(key, value)
+            found[key] = value if type(value) is int and -(2**31) <= value < 2**31 else _clean_int(key, value)
         elif kind == "b":
-            found[key] = _clean_bool(value)
+            found[key] = value if type(value) is bool else _clean_bool(value)
         else:
             found[key] = _clean_deps(value)
 
-    if "project" in found:
+    project = found.get("project")
+    if project is not None:
         # The server strips control characters and surrounding space from project names.
-        found["project"] = "".join(ch for ch in found["project"] if ch >= " " and ch != "\x7f").strip()
+        if not project.isprintable():
+            project = "".join(ch for ch in project if ch >= " " and ch != "\x7f")
+        found["project"] = project.strip()
     if "category" not in found:
         found["category"] = "browsing" if found.get("type") in ("domain", "url") else "coding"
     plugin = found.pop("plugin", None)
@@ -199,7 +203,7 @@ def normalize(
     return Heartbeat(
         payload=payload,
         payload_json=payload_json,
-        dedup_key=hashlib.md5(payload_json.encode("utf-8"), usedforsecurity=False).hexdigest(),
+        dedup_key=hashlib.md5(payload_json.encode("utf-8"), usedforsecurity=False).digest(),
         time=payload["time"],
         editor=editor or payload.get("editor"),
         operating_system=os_name or payload.get("operating_system"),

@@ -16,7 +16,7 @@ MIGRATIONS: list[str] = [
     CREATE TABLE heartbeats (
         id INTEGER PRIMARY KEY,
         time REAL NOT NULL,
-        dedup_key TEXT NOT NULL UNIQUE,
+        dedup_key BLOB NOT NULL,          -- MD5 of the frozen payload; see heartbeats_dedup
         payload TEXT NOT NULL,            -- the JSON sent to every destination, byte for byte
         source TEXT NOT NULL,             -- editor | watcher | import | recovered
         received_at REAL NOT NULL,
@@ -31,7 +31,10 @@ MIGRATIONS: list[str] = [
         machine TEXT,
         is_write INTEGER
     );
-    CREATE INDEX heartbeats_time ON heartbeats(time);
+    -- Identical heartbeats share their time, so (time, key) is as unique as the key alone; led by
+    -- time it grows at its end like the data (a random MD5 alone would dirty a page per row on
+    -- every commit), and it serves every time-range query as well.
+    CREATE UNIQUE INDEX heartbeats_dedup ON heartbeats(time, dedup_key);
 
     CREATE TABLE destinations (
         name TEXT PRIMARY KEY,

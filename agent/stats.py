@@ -734,6 +734,7 @@ class StatsService:
         destination: str = "hackatime",
         clock: Callable[[], float] = time.time,
         timezone: str | None = None,
+        eager: bool = True,
     ) -> None:
         self.store = store
         self.destination = destination
@@ -741,7 +742,11 @@ class StatsService:
         self._given_tz = timezone
         self.server = ServerStats(store, client, clock=clock)
         self._catch_up_lock = threading.Lock()
-        install(store)
+        # eager: fold every insert into the rollups inside its transaction. The agent passes
+        # False and catches up on its stats thread (and before every query) instead, which keeps
+        # the rollup work off the editors' intake path; the rollups come out bit-identical.
+        if eager:
+            install(store)
 
     # ---- plumbing --------------------------------------------------------------------------
 

@@ -98,6 +98,8 @@ class Store:
         try:
             return self._open_checked()
         except sqlite3.DatabaseError as exc:
+            if not _is_corruption(exc):
+                raise  # a locked file or a bug is no reason to move the user's data aside
             log.error("the store at %s is damaged (%s); moving it aside", self.path, exc)
             moved = self._move_aside()
             conn = self._open_checked()
@@ -129,7 +131,7 @@ class Store:
             conn.execute("PRAGMA foreign_keys = ON")
             check = conn.execute("PRAGMA quick_check").fetchall()
             if check != [("ok",)]:
-                raise sqlite3.DatabaseError(f"integrity check failed: {check[0][0]}")
+                raise StoreCorrupt(f"integrity check failed: {check[0][0]}")
             self._migrate(conn)
         except BaseException:
             conn.close()
@@ -276,7 +278,7 @@ class Store:
         conn.executemany(
             "INSERT INTO heartbeats(time, dedup_key, payload, source, received_at, entity, type, category, "
             "project, branch, language, editor, operating_system, machine, is_write) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(dedup_key) DO NOTHING",
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(time, dedup_key) DO NOTHING",
             [
                 (
                     hb.time, hb.dedup_key, hb.payload_json, item.source, now, hb.payload.get("entity"),
@@ -288,16 +290,22 @@ class Store:
                 for hb in item.heartbeats
             ],
         )
-        keys = list({hb.dedup_key for hb in item.heartbeats})
-        ids: dict[str, int] = {}
-        for chunk in _chunks(keys, 500):
-            marks = ",".join("?" * len(chunk))
-            ids.update(conn.execute(f"SELECT dedup_key, id FROM heartbeats WHERE dedup_key IN ({marks})", chunk))
+        # The new rows are the ones above ``before``; only duplicates need a lookup by key.
+        ids: dict[tuple[float, bytes], int] = {
+            (t, key): hb_id
+            for hb_id, t, key in conn.execute("SELECT id, time, dedup_key FROM heartbeats WHERE id > ?", (before,))
+        }
+        for hb in item.heartbeats:
+            if (hb.time, hb.dedup_key) not in ids:
+                row = conn.execute(
+                    "SELECT id FROM heartbeats WHERE time = ? AND dedup_key = ?", (hb.time, hb.dedup_key)
+                ).fetchone()
+                ids[(hb.time, hb.dedup_key)] = row[0]
         results: list[Added] = []
         created: list[tuple[int, Heartbeat]] = []
         seen: set[int] = set()
         for hb in item.heartbeats:
-            hb_id = ids[hb.dedup_key]
+            hb_id = ids[(hb.time, hb.dedup_key)]
             new = hb_id > before and hb_id not in seen  # a twin inside the same batch is not new
             seen.add(hb_id)
             results.append(Added(hb_id, new))
@@ -580,19 +588,27 @@ class Store:
             )
 
 
+class StoreCorrupt(sqlite3.DatabaseError):
+    """The file opened but failed SQLite's integrity check."""
+
+
+_CORRUPTION_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
+
+
+def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    return isinstance(exc, StoreCorrupt) or getattr(exc, "sqlite_errorcode", None) in _CORRUPTION_CODES
+
+
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
 
 
 def _split_sql(script: str) -> list[str]:
-    """Split a migration into statements (they hold no semicolons inside literals)."""
-    statements = []
-    for part in script.split(";"):
-        lines = [ln for ln in part.splitlines() if ln.strip() and not ln.strip().startswith("--")]
-        if lines:
-            statements.append("\n".join(lines))
-    return statements
+    """Split a migration into statements: comments dropped first, then split on semicolons
+    (migrations hold no semicolons inside string literals)."""
+    code = "\n".join(line.split("--", 1)[0] for line in script.splitlines())
+    return [part.strip() for part in code.split(";") if part.strip()]
 
 
 def _recover_into(conn: sqlite3.Connection, damaged: Path) -> int:
@@ -686,4 +702,4 @@ def _row_is_sane(row: Sequence[Any]) -> bool:
         json.loads(row[3])
     except (TypeError, ValueError):
         return False
-    return isinstance(row[0], int) and isinstance(row[1], float) and isinstance(row[2], str)
+    return isinstance(row[0], int) and isinstance(row[1], float) and isinstance(row[2], bytes)

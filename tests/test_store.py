@@ -102,7 +102,7 @@ def test_damaged_index_is_moved_aside_and_rows_recovered(tmp_path: Path) -> None
         store.add(beats(3000), "editor")
         store.settle("hackatime", sent=list(range(1, 1001)))
         conn = store.reader()
-        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'heartbeats_time'").fetchone()[0]
+        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'heartbeats_dedup'").fetchone()[0]
         page_size = conn.execute("PRAGMA page_size").fetchone()[0]
     _corrupt_page(path, root, page_size)
 
@@ -143,3 +143,19 @@ def test_hooks_run_inside_the_insert_transaction(tmp_path: Path) -> None:
             store.add(beats(2, start=T0 + 100), "editor")
         assert store.heartbeat_count() == 2  # nothing half-stored
     assert seen == [1, 2, 3, 4]
+
+
+def test_a_failing_migration_is_raised_and_never_moves_the_data_aside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "s.db"
+    with open_store(path) as store:
+        store.add(beats(3), "editor")
+    monkeypatch.setattr(agent.store, "MIGRATIONS", [*MIGRATIONS, "CREATE TABLE broken ("])
+    monkeypatch.setattr(agent.store, "LATEST", len(MIGRATIONS) + 1)
+    with pytest.raises(sqlite3.OperationalError):
+        Store(path)
+    assert sorted(p.name for p in tmp_path.iterdir() if "corrupt" in p.name) == []
+    monkeypatch.undo()
+    with open_store(path) as store:
+        assert store.heartbeat_count() == 3  # the failed migration rolled back
