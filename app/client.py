@@ -1,0 +1,264 @@
+"""A blocking client for the agent's control API (``/agent/v1/...``).
+
+Every method blocks, so the GUI only calls it through :class:`app.tasks.TaskRunner`.
+It finds the agent from ``<data_dir>/agent.json`` and ``<data_dir>/control-token``
+and reads them again whenever the agent stops answering, so a restarted agent (new
+port, new token) is picked up without restarting the tray.
+
+Why the standard library's ``http.client`` rather than httpx: the control channel
+is plain HTTP/1.1 on loopback (no TLS, no proxy, no redirects), and the tray must
+be able to abort a call in flight — a 25-second long-poll or a sync pass against
+a slow server — so quitting never waits for it. Holding the socket lets
+:meth:`AgentClient.close` shut it down from the GUI thread, which wakes the worker
+at once; httpx offers no public handle on the socket of a request in flight. It
+also keeps ``HTTP_PROXY`` settings from ever routing loopback calls elsewhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import socket
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+API = "/agent/v1"
+AGENT_FILE = "agent.json"
+TOKEN_FILE = "control-token"
+DEFAULT_TIMEOUT = 10.0
+SYNC_TIMEOUT = 120.0  # one delivery pass against a slow server, paced: bounded but generous
+
+
+class AgentError(Exception):
+    """The agent answered with an error, or could not be asked; the message is for people."""
+
+
+class AgentUnavailable(AgentError):
+    """No agent is listening for this data dir (not started, crashed, or still starting)."""
+
+
+class Cancelled(AgentError):
+    """The client was closed while the call was in flight (the tray is quitting)."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+    token: str
+    pid: int | None
+    version: str | None
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
+class AgentClient:
+    """Thread-safe: calls from several pool threads at once are fine."""
+
+    def __init__(self, data_dir: Path, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.data_dir = Path(data_dir)
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._endpoint: Endpoint | None = None
+        self._stamps: tuple[Any, Any] | None = None
+        self._open: set[http.client.HTTPConnection] = set()
+        self._closed = False
+
+    # ---- discovery ----------------------------------------------------------------
+
+    def endpoint(self) -> Endpoint:
+        """The running agent's address and token, re-read when either file changed."""
+        agent_file = self.data_dir / AGENT_FILE
+        token_file = self.data_dir / TOKEN_FILE
+        stamps = (_stamp(agent_file), _stamp(token_file))
+        with self._lock:
+            if self._endpoint is not None and stamps == self._stamps:
+                return self._endpoint
+        if stamps[0] is None:
+            raise AgentUnavailable("the agent is not running")
+        try:
+            info = json.loads(agent_file.read_text(encoding="utf-8"))
+            token = token_file.read_text(encoding="utf-8").strip()
+        except FileNotFoundError as exc:
+            raise AgentUnavailable("the agent is not running") from exc
+        except (OSError, ValueError) as exc:
+            # Half-written while the agent starts: treat as not there yet.
+            raise AgentUnavailable(f"the agent's address file is unreadable ({exc})") from exc
+        url = urlsplit(str(info.get("url", "")))
+        if not url.hostname or not url.port:
+            raise AgentUnavailable(f"{AGENT_FILE} has no usable url")
+        endpoint = Endpoint(url.hostname, url.port, token, info.get("pid"), info.get("version"))
+        with self._lock:
+            self._endpoint, self._stamps = endpoint, stamps
+        return endpoint
+
+    def forget_endpoint(self) -> None:
+        with self._lock:
+            self._endpoint = None
+            self._stamps = None
+
+    # ---- lifetime -----------------------------------------------------------------
+
+    def close(self) -> None:
+        """Abort every call in flight and refuse new ones; safe from any thread."""
+        with self._lock:
+            self._closed = True
+            conns = list(self._open)
+        for conn in conns:
+            _shutdown(conn)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def in_flight(self) -> int:
+        """Calls waiting on the agent right now."""
+        with self._lock:
+            return len(self._open)
+
+    @contextlib.contextmanager
+    def _connection(self, endpoint: Endpoint, timeout: float) -> Iterator[http.client.HTTPConnection]:
+        conn = http.client.HTTPConnection(endpoint.host, endpoint.port, timeout=timeout)
+        with self._lock:
+            if self._closed:
+                raise Cancelled("the tray is closing")
+            self._open.add(conn)
+        try:
+            conn.connect()
+            # close() may have run between registering and connecting: it found no socket then.
+            if self._closed:
+                raise Cancelled("the tray is closing")
+            yield conn
+        finally:
+            with self._lock:
+                self._open.discard(conn)
+            conn.close()
+
+    # ---- requests -----------------------------------------------------------------
+
+    def request(self, method: str, path: str, body: Any = None, *, timeout: float | None = None) -> Any:
+        """One call, retried once when the agent has moved (new port or token) meanwhile."""
+        endpoint = self.endpoint()
+        try:
+            return self._request_once(endpoint, method, path, body, timeout)
+        except AgentUnavailable:
+            moved = self._moved(endpoint)
+            if moved is None:
+                raise
+            return self._request_once(moved, method, path, body, timeout)
+        except _Unauthorized as exc:
+            moved = self._moved(endpoint)
+            if moved is None:
+                raise AgentError("the agent refused the control token (is another agent using this data dir?)") from exc
+            return self._request_once(moved, method, path, body, timeout)
+
+    def _moved(self, old: Endpoint) -> Endpoint | None:
+        self.forget_endpoint()
+        try:
+            new = self.endpoint()
+        except AgentUnavailable:
+            return None
+        return new if new != old else None
+
+    def _request_once(self, endpoint: Endpoint, method: str, path: str, body: Any, timeout: float | None) -> Any:
+        headers = {"Authorization": f"Bearer {endpoint.token}", "Accept": "application/json"}
+        payload = None
+        if body is not None:
+            payload = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        wait = self.timeout if timeout is None else timeout
+        try:
+            with self._connection(endpoint, wait) as conn:
+                conn.request(method, API + path, body=payload, headers=headers)
+                response = conn.getresponse()
+                raw = response.read()
+                status = response.status
+        except Cancelled:
+            raise
+        except TimeoutError as exc:
+            raise AgentUnavailable(f"the agent did not answer within {wait:.0f} s") from exc
+        except (OSError, http.client.HTTPException) as exc:
+            if self._closed:
+                raise Cancelled("the tray is closing") from exc
+            raise AgentUnavailable(f"the agent is not answering ({_reason(exc)})") from exc
+        if status == 401:
+            raise _Unauthorized()
+        try:
+            data = json.loads(raw) if raw else None
+        except ValueError as exc:
+            raise AgentError(f"the agent sent something that is not JSON (HTTP {status})") from exc
+        if status >= 400:
+            message = data.get("error") if isinstance(data, dict) else None
+            raise AgentError(str(message or f"the agent answered HTTP {status}"))
+        return data
+
+    # ---- the control API --------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        return dict(self.request("GET", "/status"))
+
+    def stats(self) -> dict[str, Any]:
+        return dict(self.request("GET", "/stats"))
+
+    def projects(self, range_: str) -> dict[str, Any]:
+        return dict(self.request("GET", "/stats/projects?" + urlencode({"range": range_})))
+
+    def sync(self) -> dict[str, Any]:
+        return dict(self.request("POST", "/sync", {}, timeout=SYNC_TIMEOUT))
+
+    def pause(self, until: float | None) -> dict[str, Any]:
+        """Pause recording until ``until`` (a Unix time); None resumes. Returns the new status."""
+        return dict(self.request("POST", "/pause", {"until": until}))
+
+    def dead(self, destination: str) -> list[dict[str, Any]]:
+        data = self.request("GET", "/dead?" + urlencode({"destination": destination}))
+        return list(data.get("items") or [])
+
+    def retry_dead(self, destination: str, ids: Sequence[int] | None = None) -> int:
+        body: dict[str, Any] = {"destination": destination}
+        if ids is not None:
+            body["ids"] = list(ids)
+        return int(self.request("POST", "/dead/retry", body).get("count") or 0)
+
+    def discard_dead(self, destination: str, ids: Sequence[int]) -> int:
+        body = {"destination": destination, "ids": list(ids)}
+        return int(self.request("POST", "/dead/discard", body).get("count") or 0)
+
+    def wait_for_change(self, after: int, timeout: float) -> int:
+        """Long-poll: returns the agent's state seq once it passes ``after``, or after ``timeout`` s."""
+        query = urlencode({"after": after, "timeout": int(timeout)})
+        data = self.request("GET", f"/events?{query}", timeout=timeout + 10)
+        return int(data.get("seq") or 0)
+
+
+class _Unauthorized(AgentError):
+    pass
+
+
+def _shutdown(conn: http.client.HTTPConnection) -> None:
+    sock = conn.sock
+    if sock is None:
+        return
+    # shutdown(), unlike close(), wakes a thread blocked in recv() on this socket.
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, http.client.RemoteDisconnected | ConnectionResetError):
+        return "connection closed"
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__

@@ -1,0 +1,244 @@
+"""The dashboard drawn from a real agent's figures: the values are read back from the plotted artists."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from matplotlib.patches import Wedge
+from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from app.dashboard import SORT_ROLE, DashboardWindow
+from app.model import AgentModel
+from app.tray import TrayApp
+from tests.gui.conftest import coding, local_midnight, post_heartbeats, screenshot, wait_exposed
+from tests.standin import Fault
+
+
+@pytest.fixture
+def busy_week(history: None, zone: str, agent: Any, model: AgentModel, qtbot: Any) -> dict[str, Any]:
+    """Hackatime's history plus this computer's own heartbeats, as the agent reports them."""
+    yesterday = local_midnight(time.time(), zone) - 3 * 3600
+    post_heartbeats(agent, coding("hackatime-desktop", 8) + coding("website", 10, end=yesterday, language="TypeScript"))
+    qtbot.waitUntil(lambda: dest_sent(model) == 20, timeout=10_000)
+    model.refresh()
+    qtbot.waitUntil(lambda: sum(d["total_seconds"] for d in _days(model)) >= 3600, timeout=10_000)
+    qtbot.waitUntil(lambda: bool(model.stats["last_7_days"].get("languages")), timeout=10_000)  # type: ignore[index]
+    assert model.stats is not None
+    return model.stats
+
+
+def dest_sent(model: AgentModel) -> int:
+    return int(((model.status or {}).get("destinations") or [{}])[0].get("sent") or 0)
+
+
+def _days(model: AgentModel) -> list[dict[str, Any]]:
+    return list(((model.stats or {}).get("last_7_days") or {}).get("days") or [])
+
+
+@pytest.fixture
+def dashboard(tray: TrayApp, qtbot: Any) -> DashboardWindow:
+    window = tray.open_dashboard()
+    window.resize(1100, 780)
+    wait_exposed(qtbot, window)
+    return window
+
+
+def bars_by_label(ax: Any) -> dict[str, list[float]]:
+    return {c.get_label(): [p.get_height() for p in c.patches] for c in ax.containers}
+
+
+def test_charts_plot_the_agents_figures(
+    busy_week: dict[str, Any], dashboard: DashboardWindow, model: AgentModel, qtbot: Any
+) -> None:
+    assert dashboard.isVisible()
+    # The model may have refreshed since the fixture looked: check the charts against the
+    # figures they were drawn from, and that those are the model's current ones.
+    qtbot.waitUntil(lambda: dashboard.week_chart.days == model.stats["last_7_days"]["days"], timeout=10_000)
+    stats = model.stats
+    assert stats is not None
+    week = stats["last_7_days"]
+
+    # 7 days, stacked by project: every bar segment is that project's hours that day
+    ax = dashboard.week_chart.figure.axes[0]
+    plotted = bars_by_label(ax)
+    expected: dict[str, list[float]] = {}
+    for i, day in enumerate(week["days"]):
+        for project in day["projects"]:
+            expected.setdefault(project["name"], [0.0] * len(week["days"]))[i] += project["total_seconds"] / 3600
+    assert set(plotted) == set(expected) == {"website", "hackatime-desktop"}
+    for name, hours in expected.items():
+        assert plotted[name] == pytest.approx(hours)
+    assert sum(plotted["website"]) >= 40 * 60 / 3600 - 0.01  # Hackatime's history: 40 minutes yesterday
+    # the stacked segments sit on one another
+    today = [c.patches[-1] for c in ax.containers]
+    assert sorted(p.get_y() for p in today)[0] == 0
+
+    # languages as a donut: wedge angles in proportion to the seconds
+    donut = dashboard.languages_chart.figure.axes[0]
+    wedges = [p for p in donut.patches if isinstance(p, Wedge)]
+    total = sum(lang["total_seconds"] for lang in week["languages"])
+    assert [w.get_label().split("  ")[0] for w in wedges] == [lang["name"] for lang in week["languages"]]
+    for wedge, lang in zip(wedges, week["languages"], strict=True):
+        assert (wedge.theta2 - wedge.theta1) % 360 == pytest.approx(360 * lang["total_seconds"] / total, abs=0.01)
+    assert {lang["name"] for lang in week["languages"]} == {"Python", "TypeScript"}
+
+    # editors, machines, operating systems: horizontal bars in hours
+    groups = ("editors", "machines", "operating_systems")
+    for ax_bars, key in zip(dashboard.breakdown_chart.figure.axes, groups, strict=True):
+        widths = [p.get_width() for p in ax_bars.patches]
+        assert widths[::-1] == pytest.approx([e["total_seconds"] / 3600 for e in week[key]])
+
+    # a year of daily totals: today and yesterday in their calendar cells
+    heat = dashboard.heatmap
+    for row in stats["daily_totals"][-2:]:
+        day = dt.date.fromisoformat(row["date"])
+        r, c = heat.cell(day)
+        assert heat.grid[r, c] == pytest.approx(row["total_seconds"] / 3600)
+        mesh = heat.figure.axes[0].collections[0]
+        assert mesh.get_array().reshape(heat.grid.shape)[r, c] == pytest.approx(row["total_seconds"] / 3600)
+    assert math.isnan(heat.grid[6, heat.grid.shape[1] - 1]) or heat.end.weekday() == 6  # no future days
+
+    # every figure says where it comes from and how old it is
+    for label in (dashboard.today_caption, dashboard.week_caption, dashboard.year_caption, dashboard.streak_caption):
+        assert label.text().startswith(("From Hackatime", "Hackatime (", "Local estimate")), label.text()
+    assert dashboard.today_total.text() != "—"
+
+    screenshot(dashboard, "dashboard-overview")
+    dashboard.tabs.setCurrentIndex(2)
+    screenshot(dashboard, "dashboard-year")
+
+    # re-plotting reuses each figure: nothing accumulates over hours of refreshes
+    for _ in range(10):
+        dashboard.week_chart.plot(week["days"])
+        dashboard.heatmap.plot(stats["daily_totals"], heat.end)
+    assert len(dashboard.week_chart.figure.axes) == 1 and len(dashboard.heatmap.figure.axes) == 1
+    assert bars_by_label(dashboard.week_chart.figure.axes[0]) == plotted
+
+
+def test_projects_table_sorts_and_filters_by_range(
+    busy_week: dict[str, Any], dashboard: DashboardWindow, agent: Any, qtbot: Any
+) -> None:
+    dashboard.tabs.setCurrentIndex(1)
+    table, proxy = dashboard.projects_table, dashboard.projects_proxy
+    qtbot.waitUntil(lambda: proxy.rowCount() == 2, timeout=10_000)
+
+    def rows() -> list[tuple[str, float]]:
+        return [
+            (proxy.index(r, 0).data(), proxy.index(r, 1).data(SORT_ROLE)) for r in range(proxy.rowCount())
+        ]
+
+    table.sortByColumn(1, Qt.SortOrder.DescendingOrder)
+    by_time = rows()
+    assert [seconds for _, seconds in by_time] == sorted((s for _, s in by_time), reverse=True)
+    table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+    assert [name for name, _ in rows()] == ["hackatime-desktop", "website"]
+    assert proxy.index(0, 2).data() == "Python"
+
+    with qtbot.waitSignal(dashboard.projects_model.modelReset, timeout=10_000):
+        dashboard.range_box.setCurrentIndex(0)  # Today
+    expected = {p["name"]: p["total_seconds"] for p in agent.stats.local("today")["projects"]}
+    assert dict(rows()) == pytest.approx(expected)
+    assert "website" not in expected  # yesterday's project is gone from today's range
+
+    dashboard.project_filter.setText("HACKA")
+    assert [name for name, _ in rows()] == ["hackatime-desktop"]
+    screenshot(dashboard, "dashboard-projects")
+
+
+def test_dead_letters_retry_and_discard(
+    agent: Any, standin: Any, model: AgentModel, dashboard: DashboardWindow, qtbot: Any
+) -> None:
+    standin.inject(Fault.BAD_REQUEST_400, times=20)  # every upload refused: the agent bisects and dead-letters
+    post_heartbeats(agent, coding("poison", 2))
+    qtbot.waitUntil(lambda: model.status["destinations"][0]["dead"] == 3, timeout=10_000)  # type: ignore[index]
+    standin.clear_faults()
+    dashboard.tabs.setCurrentIndex(3)
+    qtbot.waitUntil(lambda: dashboard.dead_table.rowCount() == 3, timeout=10_000)
+    assert dashboard.dead_table.item(0, 1).text() == "poison"
+    assert "400" in dashboard.dead_table.item(0, 3).text()  # the server's reason travels with each item
+    assert dashboard.dest_table.item(0, 4).text() == "3"
+    assert "3 heartbeats refused by hackatime · see the dashboard" in dashboard.sync_summary.text()
+    screenshot(dashboard, "dashboard-sync")
+
+    # Retry two: they go back to the queue and are delivered; one stays dead
+    dashboard.dead_table.selectRow(0)
+    flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
+    dashboard.dead_table.selectionModel().select(dashboard.dead_table.model().index(1, 0), flags)
+    assert len(dashboard.selected_dead_ids()) == 2
+    dashboard.retry_button.click()
+    qtbot.waitUntil(lambda: standin.count() == 2 and dashboard.dead_table.rowCount() == 1, timeout=10_000)
+    assert dashboard.dead_status.text() == "2 heartbeats queued again"
+
+    # Discard the last one: asked first (without blocking), then gone for good
+    dashboard.dead_table.selectRow(0)
+    dashboard.discard_button.click()
+    box = dashboard.findChild(QMessageBox, "discard-confirm")
+    assert box is not None and box.isVisible()
+    box.button(QMessageBox.StandardButton.Discard).click()
+    qtbot.waitUntil(lambda: dashboard.dead_table.rowCount() == 0, timeout=10_000)
+    assert dashboard.dead_status.text() == "1 heartbeat discarded"
+    qtbot.waitUntil(lambda: model.status["destinations"][0]["dead"] == 0, timeout=10_000)  # type: ignore[index]
+    assert standin.count() == 2  # discarded, not sent
+    assert not dashboard.retry_button.isEnabled() and not dashboard.discard_button.isEnabled()
+
+
+def test_charts_follow_a_dark_palette(
+    busy_week: dict[str, Any], dashboard: DashboardWindow, qapp: QApplication
+) -> None:
+    light = dashboard.week_chart.figure.get_facecolor()
+    original = qapp.palette()
+    dark = dark_palette()
+    try:
+        qapp.setPalette(dark)
+        qapp.processEvents()
+        assert dashboard.week_chart.palette_.dark
+        assert dashboard.week_chart.figure.get_facecolor()[:3] == pytest.approx(QColor("#202124").getRgbF()[:3])
+        assert dashboard.heatmap.palette_.heat[0] != dashboard.heatmap.palette_.background
+        screenshot(dashboard, "dashboard-dark")
+    finally:
+        qapp.setPalette(original)
+        qapp.processEvents()
+    assert dashboard.week_chart.figure.get_facecolor() == light
+
+
+def dark_palette() -> QPalette:
+    """What a desktop in dark mode hands Qt (roughly Fusion's own dark scheme)."""
+    palette = QPalette()
+    roles = QPalette.ColorRole
+    for role, colour in (
+        (roles.Window, "#202124"), (roles.WindowText, "#e8eaed"), (roles.Base, "#17181a"),
+        (roles.AlternateBase, "#26282b"), (roles.Text, "#e8eaed"), (roles.Button, "#2d2f33"),
+        (roles.ButtonText, "#e8eaed"), (roles.Highlight, "#3d7bd9"), (roles.HighlightedText, "#ffffff"),
+        (roles.Mid, "#4a4d52"), (roles.Dark, "#111214"), (roles.Light, "#3a3c40"), (roles.Midlight, "#333539"),
+        (roles.Shadow, "#000000"), (roles.ToolTipBase, "#2d2f33"), (roles.ToolTipText, "#e8eaed"),
+    ):
+        palette.setColor(role, QColor(colour))
+    for role in (roles.WindowText, roles.Text, roles.ButtonText):
+        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor("#8a8d91"))
+    return palette
+
+
+def test_dashboard_keeps_the_last_figures_when_the_agent_stops(
+    make_agent: Callable[..., Any], make_model: Callable[..., AgentModel], qtbot: Any
+) -> None:
+    agent = make_agent()
+    model = make_model(agent.config.data_dir)
+    tray = TrayApp(model, tray_wait_s=3600)
+    model.start()
+    qtbot.waitUntil(lambda: model.stats is not None, timeout=10_000)
+    window = tray.open_dashboard()
+    agent.stop()
+    qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=10_000)
+    assert window.banner.text().startswith("The agent is not running")
+    assert window.today_total.text() == "0 mins"  # the last figures stay on screen
+    assert not window.sync_button.isEnabled()
+    make_agent(data_dir=agent.config.data_dir)
+    qtbot.waitUntil(lambda: not window.banner.isVisible(), timeout=10_000)
+    tray.close()

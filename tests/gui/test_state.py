@@ -1,0 +1,180 @@
+"""What the tray shows, from recorded status/stats answers: pure functions, no Qt, no agent."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from app import state
+from app.state import IconState, NotificationTracker, PauseChoice, SyncState
+from tests.gui import examples as ex
+
+NOW = ex.NOW
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text", "short"),
+    [
+        (0, "0 mins", "0m"),
+        (59, "0 mins", "0m"),
+        (60, "1 min", "1m"),
+        (3600, "1 hr", "1h 00m"),
+        (3660, "1 hr 1 min", "1h 01m"),
+        (11520, "3 hrs 12 mins", "3h 12m"),
+        (None, "—", "—"),
+    ],
+)
+def test_durations_read_like_hackatime(seconds: float | None, text: str, short: str) -> None:
+    assert state.format_duration(seconds) == text
+    assert state.format_short(seconds) == short
+
+
+@pytest.mark.parametrize(
+    ("ago", "text"), [(10, "just now"), (180, "3 min ago"), (7200, "2 h ago"), (3 * 86400, "3 days ago")]
+)
+def test_ages(ago: float, text: str) -> None:
+    assert state.format_ago(NOW - ago, NOW) == text
+    assert state.format_ago(None, NOW) == "never"
+
+
+@pytest.mark.parametrize(
+    ("status", "available", "expected"),
+    [
+        (None, None, IconState(SyncState.STARTING)),
+        (ex.status(), False, IconState(SyncState.AGENT_DOWN)),
+        (ex.status(recording=True), False, IconState(SyncState.AGENT_DOWN)),  # nothing said is current
+        (ex.status(), True, IconState(SyncState.SYNCED)),
+        (ex.status(recording=True), True, IconState(SyncState.SYNCED, recording=True)),
+        (ex.status(dest={"pending": 37}), True, IconState(SyncState.WAITING)),
+        (ex.status(dest={"in_flight": 5}), True, IconState(SyncState.WAITING)),
+        (ex.status(online=False, dest={"pending": 3}), True, IconState(SyncState.OFFLINE)),
+        (ex.status(dest={"auth_state": "rejected", "pending": 3}), True, IconState(SyncState.KEY_REJECTED)),
+        (ex.status(dest={"auth_state": "missing"}), True, IconState(SyncState.KEY_REJECTED)),
+        # pause wins over every sync problem, and a paused agent is not recording
+        (ex.status(paused_until=NOW + 60, recording=True, online=False), True, IconState(SyncState.PAUSED)),
+        (ex.status(paused_until=NOW - 60), True, IconState(SyncState.SYNCED)),  # a pause that has run out
+        # a rejected key is more urgent than being offline
+        (ex.status(online=False, dest={"auth_state": "rejected"}), True, IconState(SyncState.KEY_REJECTED)),
+    ],
+)
+def test_icon_state(status: dict | None, available: bool | None, expected: IconState) -> None:
+    assert state.icon_state(status, available, NOW) == expected
+
+
+def test_menu_for_a_normal_day() -> None:
+    view = state.menu_view(ex.status(dest={"pending": 37}), ex.stats(), True, NOW)
+    assert view.info == ["Today: 3 hrs 12 mins", "Goal: 64 % of 5 hrs", "Streak: 12 days"]
+    # today's projects come from the last day of the week, biggest first, top three
+    assert view.projects == ["hackatime-desktop · 2 hrs 32 mins", "dotfiles · 30 mins", "notes · 10 mins"]
+    assert view.sync == ["37 heartbeats waiting · last synced 3 min ago"]
+    assert view.can_act and not view.paused
+    assert view.web_url == "https://hackatime.hackclub.com/"
+    assert view.log_dir == "/data/logs"
+
+
+def test_menu_when_stuck_says_why() -> None:
+    failing = ex.status(
+        dest={
+            "pending": 12,
+            "last_error": "Hackatime answered 503",
+            "last_error_at": NOW - 30,
+            "backoff_until": NOW + 40,
+        }
+    )
+    assert state.menu_view(failing, None, True, NOW).sync == [
+        "12 heartbeats waiting · Hackatime answered 503 · retrying in 40 s"
+    ]
+    rejected = ex.status(dest={"auth_state": "rejected", "pending": 5})
+    assert state.sync_lines(rejected, True, NOW) == ["API key rejected · 5 heartbeats kept until it is fixed"]
+    offline = ex.status(online=False, dest={"pending": 1})
+    assert state.sync_lines(offline, True, NOW)[0].startswith("Offline")
+    dead = ex.status(dest={"dead": 2})
+    assert state.sync_lines(dead, True, NOW)[-1] == "2 heartbeats refused by hackatime · see the dashboard"
+
+
+def test_menu_without_agent_or_goal() -> None:
+    view = state.menu_view(None, None, False, NOW, error="connection refused")
+    assert view.info == ["Today: —"]
+    assert view.sync == ["Agent not running: connection refused"]
+    assert not view.can_act
+    no_goal = ex.stats(goal=None)
+    assert state.goal_line(no_goal) is None
+    assert state.goal_fraction(no_goal) is None
+
+
+def test_tooltip_puts_today_first() -> None:
+    assert state.tooltip(ex.status(), ex.stats(), True, NOW) == "Hackatime · today 3 hrs 12 mins · 64 % of 5 hrs goal"
+    assert state.tooltip(ex.status(dest={"pending": 2}), ex.stats(goal=None), True, NOW) == (
+        "Hackatime · today 3 hrs 12 mins\n2 heartbeats waiting to sync"
+    )
+    assert state.tooltip(None, None, False, NOW) == "Hackatime · today —\nAgent not running"
+
+
+@pytest.mark.parametrize(
+    ("api_url", "web"),
+    [
+        ("https://hackatime.hackclub.com/api/hackatime/v1", "https://hackatime.hackclub.com/"),
+        ("http://127.0.0.1:8080/api/hackatime/v1", "http://127.0.0.1:8080/"),
+        ("https://example.org/wakapi/api/compat/wakatime/v1", "https://example.org/wakapi/"),
+        (None, state.DEFAULT_WEB_URL),
+        ("not a url", state.DEFAULT_WEB_URL),
+    ],
+)
+def test_web_url(api_url: str | None, web: str) -> None:
+    assert state.web_url(api_url) == web
+
+
+def test_pause_choices() -> None:
+    assert state.pause_until(PauseChoice.HALF_HOUR, NOW) == NOW + 1800
+    assert state.pause_until(PauseChoice.HOUR, NOW) == NOW + 3600
+    until = dt.datetime.fromtimestamp(state.pause_until(PauseChoice.TOMORROW, NOW))
+    assert until.time() == dt.time(0, 0)
+    assert until.date() == dt.datetime.fromtimestamp(NOW).date() + dt.timedelta(days=1)
+
+
+def test_source_captions() -> None:
+    assert state.source_caption("server", NOW - 180, None, NOW) == "From Hackatime · 3 min old"
+    assert state.source_caption("local", None, NOW, NOW) == "Local estimate · updated just now"
+    assert state.source_caption("server+local", NOW - 120, NOW, NOW, 720) == (
+        "Hackatime (2 min old) + 12 mins not yet synced"
+    )
+
+
+def test_notifications_fire_on_transitions_only() -> None:
+    tracker = NotificationTracker(long_offline_s=600)
+    ok = ex.status()
+    assert tracker.on_status(ok, NOW) == []
+    rejected = ex.status(dest={"auth_state": "rejected"})
+    [notice] = tracker.on_status(rejected, NOW)
+    assert notice.kind == "key-rejected" and notice.warning
+    assert tracker.on_status(rejected, NOW + 5) == []  # a steady state never repeats
+
+    # back online after a long outage: one notice once the backlog is delivered, with the count
+    tracker = NotificationTracker(long_offline_s=600)
+    tracker.on_status(ex.status(online=False, dest={"sent": 100, "pending": 40}), NOW)
+    assert tracker.on_status(ex.status(online=True, dest={"sent": 120, "pending": 20}), NOW + 700) == []
+    [back] = tracker.on_status(ex.status(online=True, dest={"sent": 140, "pending": 0}), NOW + 710)
+    assert back.kind == "back-online" and back.message == "40 heartbeats delivered to Hackatime."
+    assert tracker.on_status(ex.status(online=True, dest={"sent": 140}), NOW + 720) == []
+
+    # a short outage is routine: no notice
+    tracker = NotificationTracker(long_offline_s=600)
+    tracker.on_status(ex.status(online=False, dest={"sent": 100, "pending": 4}), NOW)
+    assert tracker.on_status(ex.status(online=True, dest={"sent": 104}), NOW + 60) == []
+
+
+def test_goal_notification_only_when_reached_while_watching() -> None:
+    tracker = NotificationTracker()
+    reached = {"target_seconds": 3600, "tracked_seconds": 3700, "completion_percent": 100, "complete": True}
+    assert tracker.on_stats(ex.stats(goal=reached)) == []  # reached before the app started: old news
+    tracker = NotificationTracker()
+    assert tracker.on_stats(ex.stats()) == []
+    [notice] = tracker.on_stats(ex.stats(goal=reached))
+    assert notice.kind == "goal-reached" and "1 hr 1 min" in notice.message
+    assert tracker.on_stats(ex.stats(goal=reached)) == []
+
+
+def test_top_with_other() -> None:
+    assert state.top_with_other([("a", 5), ("b", 3), ("c", 1), ("d", 1)], 2) == [("a", 5), ("b", 3), ("Other", 2)]
+    assert state.top_with_other([("a", 5)], 2) == [("a", 5)]

@@ -1,0 +1,266 @@
+"""The tray against a real agent (in-process) and the loopback Hackatime stand-in.
+
+Each agent state is produced the way it happens for real — editor heartbeats to
+the agent's intake, a server that resets connections or refuses the key, a
+pause asked for from the menu, an agent that stops — and the menu, icon and
+tooltip are read back from the Qt objects.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QPoint
+from pytestqt.exceptions import TimeoutError as WaitTimeout
+
+from app import state
+from app.model import AgentModel
+from app.single import SingleInstance
+from app.state import IconState, Notice, SyncState
+from app.tray import TrayApp
+from tests.gui.conftest import coding, post_heartbeats, screenshot
+from tests.standin import Fault, User
+
+
+def open_menu(tray: TrayApp) -> list[str]:
+    """What a click on the icon does first: the menu is rebuilt from the latest figures."""
+    tray.menu.aboutToShow.emit()
+    return tray.menu_texts()
+
+
+def wait_status(qtbot: Any, model: AgentModel, check: Callable[[dict[str, Any]], bool], timeout: int = 10_000) -> None:
+    try:
+        qtbot.waitUntil(lambda: model.status is not None and check(model.status), timeout=timeout)
+    except WaitTimeout as exc:
+        raise WaitTimeout(f"the status never matched; last one: {model.status}") from exc
+
+
+def dest(status: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = status["destinations"][0]
+    return result
+
+
+def test_synced_and_recording(agent: Any, model: AgentModel, tray: TrayApp, standin: Any, qtbot: Any) -> None:
+    post_heartbeats(agent, coding("hackatime-desktop", 30))
+    wait_status(qtbot, model, lambda s: s["recording"] and dest(s)["sent"] == 31 and dest(s)["pending"] == 0)
+    assert standin.count() == 31
+    qtbot.waitUntil(lambda: (model.stats or {}).get("today", {}).get("local_seconds", 0) >= 29 * 60, timeout=10_000)
+
+    texts = open_menu(tray)
+    today = model.stats["today"]["total_seconds"]  # type: ignore[index]
+    assert texts[0] == f"Today: {state.format_duration(today)}"
+    assert "Streak: 1 day" in texts
+    assert any(t.strip().startswith("hackatime-desktop · ") for t in texts)
+    assert "All synced · last synced just now" in texts
+    for action in ("Sync now", "Pause tracking", "Open dashboard", "Open Hackatime in the browser", "Open log folder"):
+        assert action in texts
+    assert texts[-1] == "Quit"
+    assert tray.icon_state == IconState(SyncState.SYNCED, recording=True)
+    assert tray.icon.toolTip().startswith(f"Hackatime · today {state.format_duration(today)}")
+
+    tray.menu.popup(QPoint(40, 40))
+    qtbot.waitUntil(tray.menu.isVisible)
+    screenshot(tray.menu, "tray-menu")
+    tray.menu.hide()
+
+
+def test_waiting_to_sync_then_sync_now(agent: Any, model: AgentModel, tray: TrayApp, standin: Any, qtbot: Any) -> None:
+    standin.inject(Fault.HANG, times=1)  # the server takes the upload and does not answer (yet)
+    post_heartbeats(agent, coding("website", 9))
+    # queued = pending + in flight (the agent does not announce the moment it claims a batch)
+    wait_status(qtbot, model, lambda s: dest(s)["pending"] + dest(s)["in_flight"] == 10)
+    texts = open_menu(tray)
+    assert "10 heartbeats waiting · last synced never" in texts
+    assert tray.icon_state is not None and tray.icon_state.sync is SyncState.WAITING
+    assert "10 heartbeats waiting to sync" in tray.icon.toolTip()
+
+    standin.release_hangs()  # the held connection is reset: the agent keeps the batch and backs off
+    wait_status(qtbot, model, lambda s: dest(s)["pending"] == 10 and dest(s)["backoff_until"] is not None)
+    stuck = next(t for t in open_menu(tray) if t.startswith("10 heartbeats waiting · "))
+    assert "network error" in stuck and "retrying in" in stuck  # the reason it is stuck, and when it retries
+
+    with qtbot.waitSignal(model.sync_finished, timeout=10_000) as finished:
+        tray.find_action("sync-now").trigger()  # type: ignore[union-attr]
+    assert finished.args[0]["pending"] == 0
+    wait_status(qtbot, model, lambda s: dest(s)["sent"] == 10 and s["online"] is True and dest(s)["pending"] == 0)
+    assert standin.count() == 10
+    assert "All synced · last synced just now" in open_menu(tray)
+    assert tray.icon_state.sync is SyncState.SYNCED
+
+
+def test_offline_then_back_online_notifies_with_the_count(
+    agent: Any, make_model: Callable[..., AgentModel], standin: Any, qtbot: Any
+) -> None:
+    # long_offline_s=0: any outage counts as long (the real threshold is 10 minutes of wall time)
+    model = make_model(agent.config.data_dir, notifications=state.NotificationTracker(long_offline_s=0))
+    model.start()
+    tray = TrayApp(model, tray_wait_s=3600)
+    notices: list[Notice] = []
+    tray.notified.connect(notices.append)
+    standin.inject(Fault.CONNECTION_RESET, times=1000)
+    post_heartbeats(agent, coding("notes", 4))
+    wait_status(qtbot, model, lambda s: s["online"] is False and dest(s)["pending"] == 5)
+    texts = open_menu(tray)
+    assert "Offline · heartbeats are kept and sent when the network is back" in texts
+    assert tray.icon_state is not None and tray.icon_state.sync is SyncState.OFFLINE
+    assert "Offline — heartbeats kept" in tray.icon.toolTip()
+
+    standin.clear_faults()
+    with qtbot.waitSignal(tray.notified, timeout=10_000, check_params_cb=lambda n: n.kind == "back-online"):
+        model.sync_now()
+    assert notices[-1].message == "5 heartbeats delivered to Hackatime."
+    assert tray.icon_state.sync is SyncState.SYNCED
+    tray.close()
+
+
+def test_key_rejected(make_agent: Callable[..., Any], make_model: Callable[..., AgentModel], qtbot: Any) -> None:
+    agent = make_agent(api_key="00000000-0000-4000-8000-000000000000")  # the stand-in does not know this key
+    model = make_model(agent.config.data_dir)
+    tray = TrayApp(model, tray_wait_s=3600)
+    notices: list[Notice] = []
+    tray.notified.connect(notices.append)
+    model.start()  # the agent may learn the key is refused from its first stats fetch, before any upload
+    post_heartbeats(agent, coding("secret", 2), key="00000000-0000-4000-8000-000000000000")
+    wait_status(qtbot, model, lambda s: dest(s)["auth_state"] == "rejected" and dest(s)["pending"] == 3)
+    assert [n.kind for n in notices] == ["key-rejected"]  # once, however many statuses say so
+    texts = open_menu(tray)
+    assert "API key rejected · 3 heartbeats kept until it is fixed" in texts
+    assert tray.icon_state is not None and tray.icon_state.sync is SyncState.KEY_REJECTED
+    assert "API key rejected" in tray.icon.toolTip()
+    tray.close()
+
+
+def test_pause_and_resume_from_the_menu(model: AgentModel, tray: TrayApp, qtbot: Any) -> None:
+    open_menu(tray)
+    tray.find_action("pause-30m").trigger()  # type: ignore[union-attr]
+    wait_status(qtbot, model, lambda s: s["paused_until"] is not None)
+    until = model.status["paused_until"]  # type: ignore[index]
+    assert abs(until - (model.clock() + 1800)) < 10
+    texts = open_menu(tray)
+    assert f"Tracking paused until {state.format_clock(until, model.clock())}" in texts
+    assert tray.icon_state == IconState(SyncState.PAUSED)
+    assert tray.find_action("resume").isEnabled()  # type: ignore[union-attr]
+
+    tray.find_action("resume").trigger()  # type: ignore[union-attr]
+    wait_status(qtbot, model, lambda s: s["paused_until"] is None)
+    assert "Pause tracking" in open_menu(tray)
+    assert not tray.find_action("resume").isEnabled()  # type: ignore[union-attr]
+    assert tray.icon_state is not None and tray.icon_state.sync is SyncState.SYNCED
+
+
+def test_agent_down_then_back(
+    make_agent: Callable[..., Any], make_model: Callable[..., AgentModel], qtbot: Any, tmp_path: Path
+) -> None:
+    agent = make_agent()
+    model = make_model(agent.config.data_dir)
+    tray = TrayApp(model, tray_wait_s=3600)
+    model.start()
+    wait_status(qtbot, model, lambda s: True)
+    assert model.available
+
+    agent.stop()
+    qtbot.waitUntil(lambda: model.available is False, timeout=10_000)
+    texts = open_menu(tray)
+    assert any(t.startswith("Agent not running") for t in texts)
+    assert not tray.find_action("sync-now").isEnabled()  # type: ignore[union-attr]
+    assert tray.icon_state == IconState(SyncState.AGENT_DOWN)
+    assert "Agent not running" in tray.icon.toolTip()
+
+    # A new agent on the same data dir: new port, same token file; the tray finds it by itself.
+    again = make_agent(data_dir=agent.config.data_dir)
+    qtbot.waitUntil(lambda: model.available is True, timeout=10_000)
+    assert model.status is not None and model.status["started_at"] == again.started_at
+    assert not any(t.startswith("Agent not running") for t in open_menu(tray))
+    assert tray.find_action("sync-now").isEnabled()  # type: ignore[union-attr]
+    tray.close()
+
+
+def test_goal_reached_notification(
+    standin: Any, zone: str, make_agent: Callable[..., Any], make_model: Callable[..., AgentModel], qtbot: Any
+) -> None:
+    standin.update_user(User(id=1, username="orpheus", timezone=zone, day_goal=30 * 60))
+    agent = make_agent()
+    model = make_model(agent.config.data_dir)
+    tray = TrayApp(model, tray_wait_s=3600)
+    model.start()
+    post_heartbeats(agent, coding("goal", 10))
+    qtbot.waitUntil(lambda: (state.today(model.stats).get("goal") or {}).get("tracked_seconds", 0) > 0, timeout=10_000)
+    assert (state.goal_line(model.stats) or "").startswith("Goal: ")
+    assert "% of 30 mins goal" in tray.icon.toolTip()
+    with qtbot.waitSignal(tray.notified, timeout=15_000, check_params_cb=lambda n: n.kind == "goal-reached"):
+        post_heartbeats(agent, coding("goal", 40))
+    assert (state.goal_line(model.stats) or "").startswith("Goal reached: ")
+    tray.close()
+
+
+def test_links_open_the_right_places(agent: Any, tray: TrayApp, standin: Any, qtbot: Any) -> None:
+    open_menu(tray)
+    tray.find_action("open-hackatime").trigger()  # type: ignore[union-attr]
+    tray.find_action("open-logs").trigger()  # type: ignore[union-attr]
+    urls = [u.toString() for u in tray.opened_urls]  # type: ignore[attr-defined]
+    assert urls[0] == standin.url + "/"
+    assert urls[1] == Path(agent.config.log_dir).as_uri()
+    with qtbot.waitSignal(tray.quit_requested):
+        tray.find_action("quit").trigger()  # type: ignore[union-attr]
+
+
+def test_status_window_where_there_is_no_tray(model: AgentModel, qtbot: Any) -> None:
+    tray = TrayApp(model, tray_wait_s=0)  # offscreen has no tray: the fallback opens at once
+    tray.start()
+    window = tray.status_window
+    assert window is not None and window.isVisible()
+    assert window.summary.text().startswith("Today: ")
+    assert "Nothing to sync yet" in window.sync.text()
+    with qtbot.waitSignal(tray.quit_requested):
+        window.close()  # no tray to fall back on: closing quits the tray app
+    tray.close()
+
+
+def test_second_instance_brings_the_first_forward(tmp_path: Path, qtbot: Any) -> None:
+    first = SingleInstance(tmp_path)
+    assert first.acquire()
+    second = SingleInstance(tmp_path)
+    assert not second.acquire()
+    with qtbot.waitSignal(first.activated, timeout=5000):
+        assert second.activate_running()
+    first.release()
+    third = SingleInstance(tmp_path)
+    assert third.acquire()
+    third.release()
+
+
+def test_the_tray_starts_without_matplotlib(tmp_path: Path) -> None:
+    """The real entry point, as a process: icon first, charts never imported on the way."""
+    code = (
+        "import sys, runpy; sys.argv = ['hackatime-desktop', '--data-dir', sys.argv[1], '--no-agent', "
+        "'--no-warmup', '--quit-after-start'];\n"
+        "from app.main import main; rc = main();\n"
+        "assert 'matplotlib' not in sys.modules, 'matplotlib was imported at start-up'; sys.exit(rc)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert '"shown_at"' in done.stdout
+
+
+def test_refreshes_leave_nothing_behind(model: AgentModel, tray: TrayApp, qtbot: Any) -> None:
+    """An hour of refreshes must not pile up Qt objects (the benchmark measures the memory)."""
+    open_menu(tray)
+    before = len(tray.menu.findChildren(QObject))
+    for _ in range(30):
+        with qtbot.waitSignal(model.stats_changed, timeout=10_000):
+            model.refresh()
+        open_menu(tray)
+    assert len(tray.menu.findChildren(QObject)) == before
+    assert model.runner.pending <= 3  # coalesced: one status, one stats, the long-poll — never a backlog
