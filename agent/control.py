@@ -48,6 +48,7 @@ class Control:
             ("GET", "/agent/v1/status", self.status),
             ("GET", "/agent/v1/stats", self.stats),
             ("GET", "/agent/v1/stats/projects", self.projects),
+            ("POST", "/agent/v1/refresh", self.refresh),
             ("POST", "/agent/v1/sync", self.sync),
             ("POST", "/agent/v1/pause", self.pause),
             ("GET", "/agent/v1/dead", self.dead),
@@ -90,6 +91,9 @@ class Control:
 
     def stats(self, request: Request) -> Response:
         return Response(200, self.agent.stats.snapshot())
+
+    def refresh(self, request: Request) -> Response:
+        return Response(200, self.agent.refresh_stats())
 
     def projects(self, request: Request) -> Response:
         range_ = request.param("range") or "7d"

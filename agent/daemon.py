@@ -39,6 +39,7 @@ STORE_FILE = "store.db"
 RUNTIME_FILE = "agent.json"
 IDLE_RECHECK = 60.0  # seconds between delivery checks when nothing wakes the worker
 STATS_REFRESH = 30.0  # how often the stats refresher asks whether a server fetch is due
+FORCED_REFRESH = 120.0  # after deliveries, refetch server figures at most this often
 STATS_SETTLE = 1.0  # after new heartbeats, wait this long before folding them into the rollups
 RECORDING_WINDOW = 120.0
 
@@ -69,6 +70,8 @@ class Agent:
         self._wake = threading.Event()  # new work for the delivery worker
         self._kick = threading.Event()  # the user asked for a sync: ignore backoff once
         self._stats_due = threading.Event()  # new heartbeats to fold into the stats rollups
+        self._server_stale = threading.Event()  # deliveries made the cached server figures old
+        self._last_forced_refresh = 0.0
         self._changes = threading.Condition()
         self._seq = 0
         self._threads: list[threading.Thread] = []
@@ -241,6 +244,8 @@ class Agent:
                 self._stop.wait(IDLE_RECHECK)
                 continue
             if result.outcome is Outcome.DELIVERED:
+                if result.sent:
+                    self._server_stale.set()  # the server's figures now lag what it holds
                 continue
             if result.outcome in (Outcome.RATE_LIMITED, Outcome.UNREACHABLE, Outcome.BACKING_OFF):
                 # Sit out the wait; only an explicit sync request (or stop) cuts it short.
@@ -260,6 +265,12 @@ class Agent:
             "outcome": result.outcome.value,
             "error": result.error,
         }
+
+    def refresh_stats(self) -> dict[str, Any]:
+        """Fetch the server's figures now (a dashboard's Refresh), then answer the stats snapshot."""
+        if self.stats.refresh_server(force=True):
+            self.changed()
+        return self.stats.snapshot()
 
     def _reload_key(self) -> None:
         """Re-read the key (the user may have pasted a new one into ~/.wakatime.cfg)."""
@@ -295,7 +306,11 @@ class Agent:
             log.exception("preparing the stats rollups failed")
         while not self._stop.is_set():
             try:
-                if self.stats.refresh_server():
+                force = self._server_stale.is_set() and time.monotonic() - self._last_forced_refresh >= FORCED_REFRESH
+                if force:
+                    self._server_stale.clear()
+                    self._last_forced_refresh = time.monotonic()
+                if self.stats.refresh_server(force=force):
                     self.changed()
                 self.stats.prepare()  # fold new heartbeats into the rollups, off the intake path
             except Exception:
@@ -415,8 +430,9 @@ def build_status(store: Store, config: Config, *, clock: Callable[[], float] = t
                 "auth_state": dest["auth_state"],
             }
         )
-        if dest["last_success"] or dest["last_error_at"]:
-            online = (dest["last_success"] or 0) >= (dest["last_error_at"] or 0)
+        # Offline means no HTTP answer at all; a server answering 5xx or 401 is reachable.
+        if dest["reachable_at"] or dest["unreachable_at"]:
+            online = (dest["reachable_at"] or 0) >= (dest["unreachable_at"] or 0)
     return {
         "version": __version__,
         "data_dir": str(config.data_dir),

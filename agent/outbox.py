@@ -125,6 +125,7 @@ class Outbox:
         batch = self.store.claim(self.destination, self.batch_size)
         if not batch:
             return PassResult(Outcome.IDLE)
+        self.on_change()  # the in-flight count changed
         result = self._post(batch, stop)
         self.on_change()
         return result
@@ -136,7 +137,7 @@ class Outbox:
             response = self.client.post_bulk(body, stop)
         except httpx.HTTPError as exc:
             # Timeouts, resets, refused connections: nothing was acknowledged, so all go back.
-            return self._fail(ids, Outcome.UNREACHABLE, f"network error: {type(exc).__name__}: {exc}")
+            return self._fail(ids, Outcome.UNREACHABLE, f"network error: {type(exc).__name__}: {exc}", network=True)
         if response is None:
             self.store.settle(self.destination, retry=ids)
             return PassResult(Outcome.STOPPED)
@@ -145,7 +146,11 @@ class Outbox:
             self.store.settle(self.destination, retry=ids)
             message = f"the server rejected the API key (HTTP {status}{_error_suffix(response)})"
             self.store.update_destination(
-                self.destination, auth_state="rejected", last_error=message, last_error_at=self.clock()
+                self.destination,
+                auth_state="rejected",
+                last_error=message,
+                last_error_at=self.clock(),
+                reachable_at=self.clock(),
             )
             log.warning("%s; delivery stopped until the key is changed", message)
             return PassResult(Outcome.AUTH_REJECTED, error=message)
@@ -159,6 +164,7 @@ class Outbox:
                 backoff_until=self.clock() + wait,
                 last_error=message,
                 last_error_at=self.clock(),
+                reachable_at=self.clock(),
             )
             return PassResult(Outcome.RATE_LIMITED, wait=wait, error=message)
         if status in (400, 413) and len(batch) > 1:
@@ -198,7 +204,8 @@ class Outbox:
         self._succeeded()
         return PassResult(Outcome.DELIVERED, sent=len(sent), dead=len(dead), retried=len(retry))
 
-    def _fail(self, ids: list[int], outcome: Outcome, message: str) -> PassResult:
+    def _fail(self, ids: list[int], outcome: Outcome, message: str, *, network: bool = False) -> PassResult:
+        """Back off after a failed request; ``network``: no HTTP answer at all (offline)."""
         if ids:
             self.store.settle(self.destination, retry=ids)
         wait = self.backoff.next_delay()
@@ -209,14 +216,16 @@ class Outbox:
             last_error=message,
             last_error_at=now,
             failures=self.backoff.failures,
+            **({"unreachable_at": now} if network else {"reachable_at": now}),
         )
         log.info("delivery to %s failed: %s; next try in %.1f s", self.destination, message, wait)
         return PassResult(outcome, retried=len(ids), wait=wait, error=message)
 
     def _succeeded(self) -> None:
         self.backoff.reset()
+        now = self.clock()
         self.store.update_destination(
-            self.destination, last_success=self.clock(), backoff_until=None, failures=0, auth_state="ok"
+            self.destination, last_success=now, reachable_at=now, backoff_until=None, failures=0, auth_state="ok"
         )
 
     # ---- many passes ----------------------------------------------------------------------

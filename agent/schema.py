@@ -45,6 +45,8 @@ MIGRATIONS: list[str] = [
         last_error_at REAL,
         backoff_until REAL,
         failures INTEGER NOT NULL DEFAULT 0,
+        reachable_at REAL,                           -- the server last answered (any HTTP status)
+        unreachable_at REAL,                         -- a request last failed below HTTP (offline)
         sent_total INTEGER NOT NULL DEFAULT 0        -- deliveries ever marked sent (counting them is O(n))
     );
 

@@ -383,7 +383,10 @@ class Store:
         raise KeyError(name)
 
     def update_destination(self, name: str, **fields: Any) -> None:
-        allowed = {"auth_state", "last_success", "last_error", "last_error_at", "backoff_until", "failures"}
+        allowed = {
+            "auth_state", "last_success", "last_error", "last_error_at", "backoff_until", "failures",
+            "reachable_at", "unreachable_at",
+        }  # fmt: skip
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"unknown destination fields: {sorted(unknown)}")
