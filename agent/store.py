@@ -429,14 +429,13 @@ class Store:
         """Record the outcome of a delivery attempt, all in one transaction."""
         now = time.time()
         with self.transaction() as conn:
-            newly_sent = 0
-            for chunk in _chunks(list(sent), 500):
-                marks = ",".join("?" * len(chunk))
-                newly_sent += conn.execute(
-                    f"UPDATE deliveries SET state = ?, updated_at = ?, reason = NULL "
-                    f"WHERE destination = ? AND state != ? AND heartbeat_id IN ({marks})",
-                    (SENT, now, destination, SENT, *chunk),
-                ).rowcount
+            newly_sent = _for_ids(
+                conn,
+                "UPDATE deliveries SET state = ?, updated_at = ?, reason = NULL "
+                "WHERE destination = ? AND state != ? AND heartbeat_id IN ({ids})",
+                (SENT, now, destination, SENT),
+                sent,
+            )
             if newly_sent:
                 conn.execute(
                     "UPDATE destinations SET sent_total = sent_total + ? WHERE name = ?", (newly_sent, destination)
@@ -446,13 +445,12 @@ class Store:
                 "WHERE destination = ? AND heartbeat_id = ?",
                 [(DEAD, now, reason, destination, hb_id) for hb_id, reason in dead],
             )
-            for chunk in _chunks(list(retry), 500):
-                marks = ",".join("?" * len(chunk))
-                conn.execute(
-                    f"UPDATE deliveries SET state = ?, updated_at = ? "
-                    f"WHERE destination = ? AND heartbeat_id IN ({marks})",
-                    (READY, now, destination, *chunk),
-                )
+            _for_ids(
+                conn,
+                "UPDATE deliveries SET state = ?, updated_at = ? WHERE destination = ? AND heartbeat_id IN ({ids})",
+                (READY, now, destination),
+                retry,
+            )
 
     def resume_in_flight(self) -> int:
         """At start-up, heartbeats left in flight by a stop or crash go back to ready."""
@@ -522,27 +520,23 @@ class Store:
                     (READY, time.time(), destination, DEAD),
                 )
                 return cur.rowcount
-            total = 0
-            for chunk in _chunks(list(ids), 500):
-                marks = ",".join("?" * len(chunk))
-                total += conn.execute(
-                    f"UPDATE deliveries SET state = ?, reason = NULL, updated_at = ? "
-                    f"WHERE destination = ? AND state = ? AND heartbeat_id IN ({marks})",
-                    (READY, time.time(), destination, DEAD, *chunk),
-                ).rowcount
-            return total
+            return _for_ids(
+                conn,
+                "UPDATE deliveries SET state = ?, reason = NULL, updated_at = ? "
+                "WHERE destination = ? AND state = ? AND heartbeat_id IN ({ids})",
+                (READY, time.time(), destination, DEAD),
+                ids,
+            )
 
     def discard_dead(self, destination: str, ids: Sequence[int]) -> int:
         """Give up delivering these dead letters; the heartbeats stay for local stats."""
         with self.transaction() as conn:
-            total = 0
-            for chunk in _chunks(list(ids), 500):
-                marks = ",".join("?" * len(chunk))
-                total += conn.execute(
-                    f"DELETE FROM deliveries WHERE destination = ? AND state = ? AND heartbeat_id IN ({marks})",
-                    (destination, DEAD, *chunk),
-                ).rowcount
-            return total
+            return _for_ids(
+                conn,
+                "DELETE FROM deliveries WHERE destination = ? AND state = ? AND heartbeat_id IN ({ids})",
+                (destination, DEAD),
+                ids,
+            )
 
     # ---- cache, notices, meta -------------------------------------------------------------
 
@@ -600,6 +594,15 @@ _CORRUPTION_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
 
 def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
     return isinstance(exc, StoreCorrupt) or getattr(exc, "sqlite_errorcode", None) in _CORRUPTION_CODES
+
+
+def _for_ids(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...], ids: Sequence[int]) -> int:
+    """Run ``sql`` (with ``{ids}`` for the id list) over ``ids`` in chunks under SQLite's
+    parameter limit; return the rows changed."""
+    changed = 0
+    for chunk in _chunks(list(ids), 500):
+        changed += conn.execute(sql.format(ids=",".join("?" * len(chunk))), (*params, *chunk)).rowcount
+    return changed
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
