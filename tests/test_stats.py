@@ -4,7 +4,6 @@ and the paths that fold in heartbeats stored without the hook."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import random
 import tempfile
@@ -42,7 +41,7 @@ def beat(t: float, project: str | None = "app", *, language: str | None = "Pytho
     hb = normalize(raw, machine=machine)
     if category is None:  # normalize fills in "coding"; a null category only comes from old data
         payload = {k: v for k, v in hb.payload.items() if k != "category"}
-        hb = dataclasses.replace(hb, payload=payload)
+        hb = hb._replace(payload=payload)
     return hb
 
 
