@@ -27,24 +27,12 @@ INT_FIELDS = (
     "lineno", "cursorpos", "lines", "line_additions", "line_deletions", "project_root_count",
     "ai_input_tokens", "ai_output_tokens", "ai_prompt_length", "ai_line_changes", "human_line_changes",
 )  # fmt: skip
-PERMITTED = frozenset((*STRING_FIELDS, *INT_FIELDS, "time", "is_write", "dependencies", "created_at"))
 
 # The window Hackatime accepts after rescaling ms/µs/ns (hackatime-api.md §4.3).
 TIME_MIN = 1_000_000_000.0
 TIME_MAX = 2_000_000_000.0
 MAX_STRING = 4096  # a path or name longer than this is not a real heartbeat
 MAX_DEPENDENCIES = 500
-
-# Fields hashed by the server (hackatime-api.md §4.4), in its order; the frozen payload keeps this order.
-_HASH_FIELDS = (
-    "branch", "category", "dependencies", "editor", "entity", "language", "machine", "operating_system",
-    "project", "type", "user_agent", "line_additions", "line_deletions", "lineno", "lines", "cursorpos",
-    "project_root_count", "time", "is_write",
-)  # fmt: skip
-_AI_FIELDS = (
-    "ai_model", "ai_session", "ai_subscription_plan", "ai_input_tokens", "ai_output_tokens",
-    "ai_prompt_length", "ai_line_changes", "human_line_changes",
-)  # fmt: skip
 
 
 class HeartbeatError(ValueError):
@@ -195,9 +183,9 @@ def normalize(
         found["user_agent"] = ua[:MAX_STRING]
     found["machine"] = (header_machine or found.get("machine") or machine)[:MAX_STRING]
 
-    # A canonical key order makes the JSON a function of the content alone, so identical
-    # heartbeats get identical bytes (and the local de-duplication key is their digest).
-    payload = {key: found[key] for key in _ORDER if key in found}
+    # Sorted keys make the JSON a function of the content alone, so identical heartbeats get
+    # identical bytes (and the local de-duplication key is their digest); the C encoder sorts.
+    payload = found
     payload_json = _encode(payload)
     editor, os_name = parse_user_agent(payload.get("user_agent"))
     return Heartbeat(
@@ -232,5 +220,4 @@ _KINDS: dict[str, str] = {
     "is_write": "b",
     "dependencies": "d",
 }
-_ORDER = ("time", *_HASH_FIELDS[:-2], "is_write", *_AI_FIELDS)
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode

@@ -87,6 +87,7 @@ class Store:
         self._pending: list[_PendingAdd] = []
         self._pending_lock = threading.Lock()
         self._recent_editor: dict[str, float] = {}
+        self._dest_names: list[str] | None = None  # cached: every insert needs them
         self._recent_lock = threading.Lock()
         self.recovery: dict[str, Any] | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -247,7 +248,9 @@ class Store:
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
-            dests = self._destination_names(conn)
+            if self._dest_names is None:
+                self._dest_names = self._destination_names(conn)
+            dests = self._dest_names
             for n, item in enumerate(group):
                 conn.execute(f"SAVEPOINT add_{n}")
                 try:
@@ -323,16 +326,22 @@ class Store:
 
     def _remember_editor_entities(self, group: list[_PendingAdd]) -> None:
         """Keep the last editor heartbeat time per file in memory (the watcher asks about the last 30 s)."""
-        with self._recent_lock:
-            for item in group:
-                if item.source != "editor" or item.result is None:
-                    continue
+        latest: dict[str, float] = {}
+        for item in group:
+            if item.source == "editor" and item.result is not None:
                 for hb in item.heartbeats:
                     entity = hb.payload.get("entity")
-                    if entity and hb.time > self._recent_editor.get(entity, 0.0):
-                        self._recent_editor[entity] = hb.time
-            if len(self._recent_editor) > RECENT_ENTITIES:
-                newest = sorted(self._recent_editor.items(), key=lambda kv: kv[1])[-RECENT_ENTITIES // 2 :]
+                    if entity and hb.time > latest.get(entity, 0.0):
+                        latest[entity] = hb.time
+        if not latest:
+            return
+        with self._recent_lock:
+            recent = self._recent_editor
+            for entity, t in latest.items():
+                if t > recent.get(entity, 0.0):
+                    recent[entity] = t
+            if len(recent) > RECENT_ENTITIES:
+                newest = sorted(recent.items(), key=lambda kv: kv[1])[-RECENT_ENTITIES // 2 :]
                 self._recent_editor = dict(newest)
 
     def editor_heartbeat_since(self, entity: str, since: float) -> bool:
@@ -361,6 +370,7 @@ class Store:
         return [r[0] for r in conn.execute("SELECT name FROM destinations ORDER BY name")]
 
     def set_destination(self, name: str, url: str) -> None:
+        self._dest_names = None  # re-read on the next insert
         with self.transaction() as conn:
             # A destination new to this table may already have sent rows (a recovered store).
             conn.execute(
