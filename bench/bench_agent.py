@@ -218,9 +218,12 @@ def main() -> None:
     raw_full = baseline_sqlite(n, "FULL")
     raw_normal = baseline_sqlite(n, "NORMAL")
     print(f"baseline   raw SQLite inserts, 100/txn: {raw_full:>10,.0f} rows/s (FULL) · {raw_normal:,.0f} (NORMAL)")
-    rate, stored = bench_intake(n)
+    # Three runs, the median reported: a shared 2-core machine swings single runs by ±20 %.
+    runs = sorted(bench_intake(n)[0] for _ in range(3))
+    rate = runs[1]
     print(
-        f"intake     committed by the agent:      {rate:>10,.0f} heartbeats/s ({stored:,} stored) · "
+        f"intake     committed by the agent:      {rate:>10,.0f} heartbeats/s (median of "
+        f"{', '.join(f'{r:,.0f}' for r in runs)}; 2 clients, bulks of 100, synchronous=FULL) · "
         f"{rate / raw_full:.2f}x raw FULL · budget ≥ 20,000/s: {'ok' if rate >= 20_000 else 'MISSED'}"
     )
 
