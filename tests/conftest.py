@@ -87,3 +87,12 @@ def make_config(tmp_path: Path) -> Callable[..., Any]:
         return load_config(Flags(data_dir=data_dir, port=0, api_url=api_url, api_key=api_key, **kw), env={})
 
     return make
+
+
+@pytest.fixture
+def agent(make_config: Callable[..., Any], standin: Any) -> Iterator[Any]:
+    """An in-process agent (local API on an ephemeral port) delivering to the stand-in."""
+    from agent.daemon import Agent
+
+    with Agent(make_config(api_url=standin.api_url), synchronous="NORMAL") as running:
+        yield running

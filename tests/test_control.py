@@ -18,12 +18,6 @@ T0 = 1755864000.0
 
 
 @pytest.fixture
-def agent(make_config: Callable[..., Any], standin: HackatimeStandin) -> Iterator[Agent]:
-    with Agent(make_config(api_url=standin.api_url), synchronous="NORMAL") as running:
-        yield running
-
-
-@pytest.fixture
 def control(agent: Agent) -> Iterator[httpx.Client]:
     headers = {"Authorization": f"Bearer {agent.token}"}
     with httpx.Client(base_url=agent.control_url, headers=headers, timeout=30) as client:

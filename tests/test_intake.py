@@ -15,16 +15,9 @@ from hypothesis import strategies as st
 from agent.daemon import Agent
 from agent.intake import MAX_BULK
 from tests.conftest import API_KEY
-from tests.standin import HackatimeStandin
 
 T0 = 1755864000.0
 WAKATIME_UA = "wakatime/v1.115.2 (linux-6.8.0-x86_64) go1.23 vscode/1.99.0 vscode-wakatime/25.0.0"
-
-
-@pytest.fixture
-def agent(make_config: Callable[..., Any], standin: HackatimeStandin) -> Iterator[Agent]:
-    with Agent(make_config(api_url=standin.api_url), synchronous="NORMAL") as running:
-        yield running
 
 
 @pytest.fixture
