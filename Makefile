@@ -6,15 +6,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-# Debian packages Qt needs even offscreen, plus what the real-tray test needs.
+# Debian packages Qt needs even offscreen; what a real window needs; what the real-tray test needs.
 QT_DEBS := libgl1 libegl1 libxkbcommon0 libglib2.0-0 libfontconfig1 libfreetype6 libdbus-1-3 fonts-dejavu-core
-TRAY_DEBS := xvfb trayer libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 \
-	libxcb-randr0 libxcb-render-util0 libxcb-image0 libxcb-xinerama0 x11-utils
+XCB_DEBS := libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 \
+	libxcb-randr0 libxcb-render-util0 libxcb-image0 libxcb-xinerama0
+TRAY_DEBS := xvfb trayer x11-utils
 
 .PHONY: run test lint system-deps venv bench clean
 
 run: venv
-	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then exec $(BIN)/hackatime-desktop; \
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then \
+		packaging/system-deps.sh $(QT_DEBS) $(XCB_DEBS) && exec $(BIN)/hackatime-desktop; \
 	else exec $(BIN)/hackatime-agent run; fi
 
 test: system-deps venv lint
@@ -26,7 +28,7 @@ lint: venv
 	$(BIN)/mypy
 
 system-deps:
-	@packaging/system-deps.sh $(QT_DEBS) $(TRAY_DEBS)
+	@packaging/system-deps.sh $(QT_DEBS) $(XCB_DEBS) $(TRAY_DEBS)
 
 venv: $(STAMP)
 
