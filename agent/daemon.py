@@ -30,11 +30,11 @@ from .pacing import RateLimiter
 from .secrets import mask
 from .settings import AppSettings
 from .stats import StatsService
+from .store import DEFAULT_DESTINATION as DESTINATION
 from .store import Store
 
 log = logging.getLogger(__name__)
 
-DESTINATION = "hackatime"
 STORE_FILE = "store.db"
 RUNTIME_FILE = "agent.json"
 IDLE_RECHECK = 60.0  # seconds between delivery checks when nothing wakes the worker
@@ -392,7 +392,10 @@ class Agent:
 
     def status(self) -> dict[str, Any]:
         status = build_status(self.store, self.config, clock=self.clock)
-        last = self.store.reader().execute("SELECT max(received_at) FROM heartbeats").fetchone()[0]
+        # The newest row by id, not max(received_at): that column has no index, and the tray
+        # asks for status after every change.
+        row = self.store.reader().execute("SELECT received_at FROM heartbeats ORDER BY id DESC LIMIT 1").fetchone()
+        last = row[0] if row else None
         status.update(
             {
                 "pid": os.getpid(),

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -80,7 +80,6 @@ class DrainResult:
     dead: int = 0
     pending: int = 0
     error: str | None = None
-    passes: list[PassResult] = field(default_factory=list)
 
 
 class Outbox:
@@ -241,7 +240,6 @@ class Outbox:
         while stop is None or not stop.is_set():
             result = self.deliver_once(stop, ignore_backoff=first)
             first = False
-            total.passes.append(result)
             total.sent += result.sent
             total.dead += result.dead
             if result.outcome is Outcome.DELIVERED:

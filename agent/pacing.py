@@ -72,7 +72,6 @@ class RateLimiter:
         self._lock = threading.Lock()
         # ``wait(seconds)`` returns True when the caller should give up (stop requested).
         self._wait = wait or (lambda s: threading.Event().wait(s))
-        self.waited = 0.0  # total time spent waiting, for status and benchmarks
 
     def acquire(self, stop: threading.Event | None = None) -> bool:
         """Block until a request may be sent; False when ``stop`` was set meanwhile."""
@@ -84,7 +83,6 @@ class RateLimiter:
                     for b in self._buckets:
                         b.take(now)
                     return True
-            self.waited += delay
             if stop is not None:
                 if stop.wait(delay):
                     return False

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 # Delivery states (persist-queue's ack states): ready → in flight → sent | dead.
 READY, IN_FLIGHT, SENT, DEAD = 0, 1, 2, 3
-STATE_NAMES = {READY: "ready", IN_FLIGHT: "in_flight", SENT: "sent", DEAD: "dead"}
 
 MIGRATIONS: list[str] = [
     # 1: heartbeats with their frozen payload, one delivery row per destination.

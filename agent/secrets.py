@@ -101,20 +101,6 @@ def read_keyring() -> KeyringResult:
     return KeyringResult(key or None, None)
 
 
-def write_keyring(key: str) -> None:
-    """Store the key in the OS keyring; raises SecretError with a clear sentence."""
-    import keyring
-    from keyring.errors import KeyringError, NoKeyringError
-
-    remember_secret(key)
-    try:
-        keyring.set_password(KEYRING_SERVICE, KEYRING_USER, key)
-    except NoKeyringError as exc:
-        raise SecretError("no usable OS keyring backend is available on this system") from exc
-    except KeyringError as exc:
-        raise SecretError(f"the OS keyring refused to store the key ({type(exc).__name__})") from exc
-
-
 def run_vault_command(command: str, timeout: float = 15.0) -> str:
     """Run ``api_key_vault_cmd`` (no shell) and return the key it prints."""
     argv = shlex.split(command)

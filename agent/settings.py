@@ -82,17 +82,11 @@ class AppSettings:
                 return setting.default
         return setting.default
 
-    def is_set(self, key: str) -> bool:
-        return key in self._values and self.get(key) != _BY_KEY[key].default
-
     def set(self, key: str, value: Any) -> None:
         if key not in _BY_KEY:
             raise SettingsError(f"unknown setting {key!r}")
         self._values[key] = _check(_BY_KEY[key], value)
         self._save()
-
-    def as_dict(self) -> dict[str, Any]:
-        return {s.key: self.get(s.key) for s in SETTINGS if s.key != "plaintext_key"}
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

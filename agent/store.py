@@ -493,19 +493,6 @@ class Store:
             pending=pending, in_flight=in_flight, sent=row[0] if row else 0, dead=dead, oldest_pending=oldest
         )
 
-    def unsent_times(self, destination: str, start: float, end: float) -> list[float]:
-        """Times of heartbeats in [start, end] this destination has not accepted yet."""
-        rows = (
-            self.reader()
-            .execute(
-                "SELECT time FROM deliveries WHERE destination = ? AND state IN (?, ?) "
-                "AND time >= ? AND time <= ? ORDER BY time",
-                (destination, READY, IN_FLIGHT, start, end),
-            )
-            .fetchall()
-        )
-        return [r[0] for r in rows]
-
     def dead_letters(self, destination: str, limit: int = 200) -> list[dict[str, Any]]:
         rows = (
             self.reader()
