@@ -41,6 +41,7 @@ IDLE_RECHECK = 60.0  # seconds between delivery checks when nothing wakes the wo
 STATS_REFRESH = 30.0  # how often the stats refresher asks whether a server fetch is due
 FORCED_REFRESH = 120.0  # after deliveries, refetch server figures at most this often
 STATS_SETTLE = 1.0  # after new heartbeats, wait this long before folding them into the rollups
+STATS_MAX_DEFER = 30.0  # but fold a never-ending burst in at least this often
 RECORDING_WINDOW = 120.0
 
 
@@ -316,9 +317,22 @@ class Agent:
             except Exception:
                 log.exception("refreshing stats failed")
             self._stats_due.wait(STATS_REFRESH)
+            self._settle()
+
+    def _settle(self) -> None:
+        """Wait until a burst of new heartbeats is over: none for STATS_SETTLE, or STATS_MAX_DEFER.
+
+        Folding competes with the intake for the writer lock and the GIL, and an editor
+        flushing its offline queue or an import sends thousands a second; folding once
+        after the burst does the same work without slowing it. Queries fold on demand
+        (``StatsService._read``), so no answer is stale meanwhile.
+        """
+        deadline = time.monotonic() + STATS_MAX_DEFER
+        while not self._stop.is_set():
             self._stats_due.clear()
-            # New heartbeats come in bursts: let a burst finish before folding it in.
-            self._stop.wait(STATS_SETTLE)
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._stats_due.wait(min(STATS_SETTLE, left)):
+                return
 
     # ---- pause and capture ---------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .heartbeat import Heartbeat
 from .schema import DEAD, IN_FLIGHT, LATEST, MIGRATIONS, READY, SENT
@@ -37,8 +37,7 @@ _HB_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class Added:
+class Added(NamedTuple):  # a tuple, not a dataclass: one is built per heartbeat stored
     id: int
     created: bool  # False when an identical heartbeat was already stored
 
@@ -110,9 +109,7 @@ class Store:
                 f"The local database was damaged ({exc}). It was moved to {moved.name} and a new one "
                 f"was started; {recovered} heartbeats were recovered from it."
             )
-            conn.execute(
-                "INSERT INTO notices(time, level, message) VALUES (?, 'error', ?)", (time.time(), message)
-            )
+            conn.execute("INSERT INTO notices(time, level, message) VALUES (?, 'error', ?)", (time.time(), message))
             log.warning("%s", message)
             return conn
 
@@ -142,9 +139,7 @@ class Store:
     def _migrate(self, conn: sqlite3.Connection) -> None:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > LATEST:
-            raise RuntimeError(
-                f"{self.path} was written by a newer version of this app (schema {version} > {LATEST})"
-            )
+            raise RuntimeError(f"{self.path} was written by a newer version of this app (schema {version} > {LATEST})")
         if version == LATEST:
             return
         if version > 0:
@@ -277,6 +272,7 @@ class Store:
         now = time.time()
         dests = item.destinations if item.destinations is not None else all_dests
         before = conn.execute("SELECT coalesce(max(id), 0) FROM heartbeats").fetchone()[0]
+        changes_before = conn.total_changes
         # One executemany and one lookup: per-row INSERT … RETURNING is three times slower.
         conn.executemany(
             "INSERT INTO heartbeats(time, dedup_key, payload, source, received_at, entity, type, category, "
@@ -284,36 +280,53 @@ class Store:
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(time, dedup_key) DO NOTHING",
             [
                 (
-                    hb.time, hb.dedup_key, hb.payload_json, item.source, now, hb.payload.get("entity"),
-                    hb.payload.get("type"), hb.payload.get("category"), hb.payload.get("project"),
-                    hb.payload.get("branch"), hb.payload.get("language"), hb.editor, hb.operating_system,
+                    hb.time,
+                    hb.dedup_key,
+                    hb.payload_json,
+                    item.source,
+                    now,
+                    hb.payload.get("entity"),
+                    hb.payload.get("type"),
+                    hb.payload.get("category"),
+                    hb.payload.get("project"),
+                    hb.payload.get("branch"),
+                    hb.payload.get("language"),
+                    hb.editor,
+                    hb.operating_system,
                     hb.payload.get("machine"),
                     None if hb.payload.get("is_write") is None else int(hb.payload["is_write"]),
                 )
                 for hb in item.heartbeats
             ],
         )
-        # The new rows are the ones above ``before``; only duplicates need a lookup by key.
-        ids: dict[tuple[float, bytes], int] = {
-            (t, key): hb_id
-            for hb_id, t, key in conn.execute("SELECT id, time, dedup_key FROM heartbeats WHERE id > ?", (before,))
-        }
-        for hb in item.heartbeats:
-            if (hb.time, hb.dedup_key) not in ids:
-                row = conn.execute(
-                    "SELECT id FROM heartbeats WHERE time = ? AND dedup_key = ?", (hb.time, hb.dedup_key)
-                ).fetchone()
-                ids[(hb.time, hb.dedup_key)] = row[0]
         results: list[Added] = []
         created: list[tuple[int, Heartbeat]] = []
-        seen: set[int] = set()
-        for hb in item.heartbeats:
-            hb_id = ids[(hb.time, hb.dedup_key)]
-            new = hb_id > before and hb_id not in seen  # a twin inside the same batch is not new
-            seen.add(hb_id)
-            results.append(Added(hb_id, new))
-            if new:
+        if conn.total_changes - changes_before == len(item.heartbeats):
+            # Nothing was a duplicate (the usual case): we hold the write lock and rowids
+            # are max + 1, so the rows got the next ids in order.
+            for hb_id, hb in enumerate(item.heartbeats, before + 1):
+                results.append(Added(hb_id, True))
                 created.append((hb_id, hb))
+        else:
+            # The new rows are the ones above ``before``; only duplicates need a lookup by key.
+            ids: dict[tuple[float, bytes], int] = {
+                (t, key): hb_id
+                for hb_id, t, key in conn.execute("SELECT id, time, dedup_key FROM heartbeats WHERE id > ?", (before,))
+            }
+            for hb in item.heartbeats:
+                if (hb.time, hb.dedup_key) not in ids:
+                    row = conn.execute(
+                        "SELECT id FROM heartbeats WHERE time = ? AND dedup_key = ?", (hb.time, hb.dedup_key)
+                    ).fetchone()
+                    ids[(hb.time, hb.dedup_key)] = row[0]
+            seen: set[int] = set()
+            for hb in item.heartbeats:
+                hb_id = ids[(hb.time, hb.dedup_key)]
+                new = hb_id > before and hb_id not in seen  # a twin inside the same batch is not new
+                seen.add(hb_id)
+                results.append(Added(hb_id, new))
+                if new:
+                    created.append((hb_id, hb))
         if created and dests:
             conn.executemany(
                 "INSERT INTO deliveries(destination, heartbeat_id, time, state, updated_at) VALUES (?,?,?,?,?)",
@@ -326,20 +339,14 @@ class Store:
 
     def _remember_editor_entities(self, group: list[_PendingAdd]) -> None:
         """Keep the last editor heartbeat time per file in memory (the watcher asks about the last 30 s)."""
-        latest: dict[str, float] = {}
-        for item in group:
-            if item.source == "editor" and item.result is not None:
-                for hb in item.heartbeats:
-                    entity = hb.payload.get("entity")
-                    if entity and hb.time > latest.get(entity, 0.0):
-                        latest[entity] = hb.time
-        if not latest:
-            return
         with self._recent_lock:
             recent = self._recent_editor
-            for entity, t in latest.items():
-                if t > recent.get(entity, 0.0):
-                    recent[entity] = t
+            for item in group:
+                if item.source == "editor" and item.result is not None:
+                    for hb in item.heartbeats:
+                        entity = hb.payload.get("entity")
+                        if entity and hb.time > recent.get(entity, 0.0):
+                            recent[entity] = hb.time
             if len(recent) > RECENT_ENTITIES:
                 newest = sorted(recent.items(), key=lambda kv: kv[1])[-RECENT_ENTITIES // 2 :]
                 self._recent_editor = dict(newest)
@@ -357,9 +364,7 @@ class Store:
         conn = self.reader()
         for chunk in _chunks(list(ids), 500):
             marks = ",".join("?" * len(chunk))
-            for hb_id, payload in conn.execute(
-                f"SELECT id, payload FROM heartbeats WHERE id IN ({marks})", chunk
-            ):
+            for hb_id, payload in conn.execute(f"SELECT id, payload FROM heartbeats WHERE id IN ({marks})", chunk):
                 out[hb_id] = payload
         return out
 
@@ -546,18 +551,12 @@ class Store:
             )
 
     def cache_get(self, key: str) -> tuple[Any, float] | None:
-        row = (
-            self.reader()
-            .execute("SELECT value, fetched_at FROM server_cache WHERE key = ?", (key,))
-            .fetchone()
-        )
+        row = self.reader().execute("SELECT value, fetched_at FROM server_cache WHERE key = ?", (key,)).fetchone()
         return None if row is None else (json.loads(row[0]), row[1])
 
     def add_notice(self, level: str, message: str) -> None:
         with self.transaction() as conn:
-            conn.execute(
-                "INSERT INTO notices(time, level, message) VALUES (?, ?, ?)", (time.time(), level, message)
-            )
+            conn.execute("INSERT INTO notices(time, level, message) VALUES (?, ?, ?)", (time.time(), level, message))
 
     def notices(self, include_dismissed: bool = False) -> list[dict[str, Any]]:
         sql = "SELECT id, time, level, message FROM notices"

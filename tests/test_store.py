@@ -65,6 +65,26 @@ def test_duplicates_return_the_existing_row(tmp_path: Path) -> None:
         assert store.counts("hackatime").pending == 2
 
 
+@pytest.mark.parametrize("layout", ["all new", "some stored", "twin in the batch"])
+def test_every_answer_names_the_row_holding_that_heartbeat(tmp_path: Path, layout: str) -> None:
+    """New rows' ids are taken without reading them back when nothing conflicted; either way
+    each answer must name the row whose payload is that heartbeat, and only new rows count."""
+    with open_store(tmp_path / "s.db") as store:
+        store.add(beats(3, start=T0 + 100, entity="/p/other.py"), "editor")  # ids 1-3: not in the batch
+        batch = beats(5)
+        if layout == "some stored":
+            store.add([batch[1], batch[3]], "editor")
+        elif layout == "twin in the batch":
+            batch.insert(3, batch[0])
+        results = store.add(batch, "editor")
+        stored = dict(store.reader().execute("SELECT id, payload FROM heartbeats").fetchall())
+        assert [stored[r.id] for r in results] == [hb.payload_json for hb in batch]
+        assert len(set(stored.values())) == len(stored) == 3 + 5
+        expected_new = {"all new": 5, "some stored": 3, "twin in the batch": 5}[layout]
+        assert sum(r.created for r in results) == expected_new
+        assert store.counts("hackatime").pending == 3 + 5
+
+
 def test_migration_backs_up_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "s.db"
     with open_store(path) as store:
