@@ -25,6 +25,7 @@ test: system-deps venv lint
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 system-deps:

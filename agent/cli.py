@@ -25,6 +25,7 @@ from .control import TOKEN_FILE
 from .lock import AlreadyRunning, InstanceLock
 from .logs import setup_logging
 from .outbox import Outcome
+from .secrets import KEYRING_CHILD_ARG, keyring_child_main
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_AUTH, EXIT_UNREACHABLE, EXIT_RATE_LIMITED, EXIT_NO_KEY, EXIT_RUNNING = range(8)
 _OUTCOME_EXIT = {
@@ -74,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if list(sys.argv[1:] if argv is None else argv) == [KEYRING_CHILD_ARG]:
+        # A frozen agent asked itself to read the keyring (secrets.read_keyring_in_child).
+        return keyring_child_main()
     args = build_parser().parse_args(argv)
     try:
         return int(_COMMANDS[args.command](args))
@@ -98,9 +102,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .daemon import Agent
 
     flags = _flags(args)
-    config = load_config(flags)
+    # The daemon lives for days: the keyring's backends are loaded by a child, not by it.
+    config = load_config(flags, keyring_in_child=True)
     setup_logging(config.log_dir, verbose=args.verbose)
-    agent = Agent(config, key_loader=lambda: load_config(flags).api_key)
+    agent = Agent(config, key_loader=lambda: load_config(flags, keyring_in_child=True).api_key)
     try:
         agent.start()
     except AlreadyRunning as exc:
@@ -200,9 +205,7 @@ def _format_status(status: dict[str, Any]) -> str:
         lines.append(f"key: {status['api_key']} from {status.get('key_source') or 'nowhere'}")
     for d in status["destinations"]:
         lines.append(f"{d['name']} → {d['url']}")
-        lines.append(
-            f"  pending {d['pending']} · in flight {d['in_flight']} · sent {d['sent']} · dead {d['dead']}"
-        )
+        lines.append(f"  pending {d['pending']} · in flight {d['in_flight']} · sent {d['sent']} · dead {d['dead']}")
         if d["oldest_pending"]:
             lines.append(f"  oldest pending heartbeat: {time.ctime(d['oldest_pending'])}")
         lines.append(f"  last success: {_ago(d['last_success'])} · key: {d['auth_state']}")

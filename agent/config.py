@@ -11,7 +11,7 @@ import configparser
 import ipaddress
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,15 @@ from urllib.parse import urlsplit
 import platformdirs
 
 from . import APP_NAME
-from .secrets import SecretError, mask, read_keyring, remember_secret, run_vault_command
+from .secrets import (
+    KeyringResult,
+    SecretError,
+    mask,
+    read_keyring,
+    read_keyring_in_child,
+    remember_secret,
+    run_vault_command,
+)
 from .settings import AppSettings
 
 DEFAULT_API_URL = "https://hackatime.hackclub.com/api/hackatime/v1"
@@ -181,7 +189,14 @@ def default_dirs(flags: Flags, env: Mapping[str, str]) -> tuple[Path, Path, Path
     return data, logs, conf
 
 
-def load_config(flags: Flags | None = None, env: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    flags: Flags | None = None, env: Mapping[str, str] | None = None, *, keyring_in_child: bool = False
+) -> Config:
+    """The configuration, highest source first (module docstring).
+
+    ``keyring_in_child`` is for the long-lived agent: the OS keyring, when it has to be
+    asked, is read by a short-lived child process (``secrets.read_keyring_in_child``).
+    """
     flags = flags or Flags()
     env = os.environ if env is None else env
     notices: list[str] = []
@@ -219,7 +234,9 @@ def load_config(flags: Flags | None = None, env: Mapping[str, str] | None = None
         api_url = candidate
         break
 
-    api_key, key_source = _resolve_key(flags, env, settings, section, notices)
+    api_key, key_source = _resolve_key(
+        flags, env, settings, section, notices, read_keyring_in_child if keyring_in_child else read_keyring
+    )
 
     hostname = settings.get("hostname") or section.get("hostname", "").strip() or socket.gethostname()
 
@@ -263,6 +280,7 @@ def _resolve_key(
     settings: AppSettings,
     section: Mapping[str, str],
     notices: list[str],
+    read_key_from_keyring: Callable[[], KeyringResult],
 ) -> tuple[str | None, str | None]:
     if flags.api_key:
         remember_secret(flags.api_key)
@@ -271,7 +289,9 @@ def _resolve_key(
         key = env[ENV_API_KEY].strip()
         remember_secret(key)
         return key, ENV_API_KEY
-    found = read_keyring()
+    # The keyring outranks the settings file and ~/.wakatime.cfg, so it is asked whenever
+    # neither a flag nor the environment gives the key.
+    found = read_key_from_keyring()
     if found.key:
         return found.key, "keyring"
     plaintext = settings.get("plaintext_key")

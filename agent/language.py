@@ -93,9 +93,7 @@ _SPECIAL_NAMES: dict[str, str] = {
 # detectSpecialCases). wakatime-cli applies the rule to every extension that starts
 # with ".c" or ".h", which also turns index.html or style.css next to a .c file into
 # "C"; the rule is kept to the C family here so those stay HTML and CSS.
-_C_FAMILY = frozenset(
-    {".h", ".c", ".cc", ".cp", ".cpp", ".cxx", ".c++", ".hh", ".hpp", ".hxx", ".h++"}
-)
+_C_FAMILY = frozenset({".h", ".c", ".cc", ".cp", ".cpp", ".cxx", ".c++", ".hh", ".hpp", ".hxx", ".h++"})
 _CPP_EXTENSIONS = frozenset({".cpp", ".hpp", ".c++", ".h++", ".cc", ".hh", ".cxx", ".hxx", ".cp"})
 # Case matters for these two: .C and .H are C++ by convention.
 _CPP_EXTENSIONS_CASED = frozenset({".C", ".H", ".CPP"})
@@ -275,4 +273,3 @@ def language_for(path: str | os.PathLike[str], content: bytes | None = None) -> 
     if name is None:
         return _EXTRA_EXTENSIONS.get(os.path.splitext(basename)[1].lower())
     return _WAKATIME_NAMES.get(name, name)
-

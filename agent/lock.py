@@ -33,9 +33,7 @@ class InstanceLock:
             fh.seek(0)
             holder = fh.read().strip() or "another process"
             fh.close()
-            raise AlreadyRunning(
-                f"another agent (pid {holder}) is already running for {self.path.parent}"
-            ) from None
+            raise AlreadyRunning(f"another agent (pid {holder}) is already running for {self.path.parent}") from None
         fh.seek(0)
         fh.truncate()
         fh.write(str(os.getpid()))

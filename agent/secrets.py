@@ -8,15 +8,22 @@ agent has seen from log records before they are written.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
 import shlex
 import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 
 KEYRING_SERVICE = "hackatime-desktop"
 KEYRING_USER = "api_key"
+# The argument that makes a frozen (PyInstaller) agent executable read the keyring and exit;
+# see read_keyring_in_child. Not a command for people, so not in the CLI's help.
+KEYRING_CHILD_ARG = "--read-keyring-for-agent"
+KEYRING_TIMEOUT = 120.0  # seconds; a locked keyring may be waiting for the user to unlock it
 
 # wakatime-cli validates keys as ^(waka_)?<uuid4>$; Hackatime issues UUID v4 keys.
 KEY_PATTERN = re.compile(
@@ -92,13 +99,77 @@ def read_keyring() -> KeyringResult:
     except NoKeyringError:
         return KeyringResult(
             None,
-            "no usable OS keyring backend was found; keys are read from ~/.wakatime.cfg or "
-            "WAKATIME_API_KEY instead",
+            "no usable OS keyring backend was found; keys are read from ~/.wakatime.cfg or WAKATIME_API_KEY instead",
         )
     except KeyringError as exc:
         return KeyringResult(None, f"the OS keyring could not be read: {type(exc).__name__}")
     remember_secret(key)
     return KeyringResult(key or None, None)
+
+
+def read_keyring_in_child(timeout: float = KEYRING_TIMEOUT) -> KeyringResult:
+    """:func:`read_keyring` in a short-lived child process, for the long-lived agent.
+
+    Reading the keyring loads keyring's backends — on Linux SecretStorage, jeepney and
+    cryptography's Rust library — and they would stay in the agent's memory for good:
+    about 9 MiB, a fifth of its RSS budget (design.md), for one read at start-up. The
+    child passes the result back on a pipe (never in argv or the environment) and exits.
+    Should no child start at all, the key is read here instead.
+    """
+    try:
+        done = subprocess.run(
+            _keyring_child_command(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env=_keyring_child_env(),
+            # A console program started from the windowless agent would flash a console window.
+            creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
+        )
+    except subprocess.TimeoutExpired:
+        return KeyringResult(None, f"the OS keyring did not answer within {timeout:.0f} s")
+    except OSError:
+        return read_keyring()
+    try:
+        # The last line: a backend may have printed something of its own before it.
+        answer = json.loads(done.stdout.rstrip().rpartition("\n")[2])
+        key, problem = answer["key"], answer["problem"]
+        if not isinstance(key, (str, type(None))) or not isinstance(problem, (str, type(None))):
+            raise TypeError("unexpected answer")
+    except (ValueError, KeyError, TypeError):
+        # Its stderr may quote a backend's traceback; the exit status is enough to say.
+        why = f"the OS keyring could not be read (the reader exited with status {done.returncode})"
+        return KeyringResult(None, why)
+    remember_secret(key)
+    return KeyringResult(key or None, problem)
+
+
+def keyring_child_main() -> int:
+    """The child's side of :func:`read_keyring_in_child`: one JSON object on stdout."""
+    result = read_keyring()
+    sys.stdout.write("\n" + json.dumps({"key": result.key, "problem": result.problem}) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+_KEYRING_CHILD_CODE = "import sys; from agent.secrets import keyring_child_main; sys.exit(keyring_child_main())"
+
+
+def _keyring_child_command() -> list[str]:
+    if getattr(sys, "frozen", False):
+        # A PyInstaller bundle runs no "-c": its executable is the agent's own command line.
+        return [sys.executable, KEYRING_CHILD_ARG]
+    return [sys.executable, "-c", _KEYRING_CHILD_CODE]
+
+
+def _keyring_child_env() -> dict[str, str]:
+    # The child imports this package from wherever this process found it (a source
+    # checkout run with ``python -m agent`` is on no path of its own).
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
+    return env
 
 
 def run_vault_command(command: str, timeout: float = 15.0) -> str:

@@ -1,9 +1,9 @@
 """Workarounds for the Qt binding in use (PySide6 6.12 on Python 3.11), in one place.
 
 1. A reference-count bug (:func:`install`, :func:`contained`).
-2. Source caching on import (:func:`lean_imports`).
+2. Source caching on import (:func:`lean_imports`, :func:`cache_no_sources`).
 
-Remove each when the project requires Python ≥ 3.12 or a PySide6 without it.
+Each says when it can go.
 
 **Reference counts.** The PySide6 6.12 wheel in use (abi3, tagged cp310) drops one reference to ``None``
 on every call of a C++ method that returns ``void`` (and to ``True`` on every
@@ -14,8 +14,18 @@ and the interpreter aborts with "none_dealloc: deallocating None".
 :func:`install` first checks whether the running binding has the bug (ten calls
 of a void method); only then does it raise the three singletons' counts by 2**40,
 which no process lives long enough to use up. It does nothing on Python ≥ 3.12,
-on other interpreters, or once PySide6 is fixed. Remove this module when the
+on other interpreters, or once PySide6 is fixed. Remove both when the
 project requires Python ≥ 3.12 or a PySide6 without the bug.
+
+**Sources.** Once PySide6 is imported, its ``__feature__`` import hook reads the
+source of every module imported after it (``inspect.getsource``, to see whether
+the module uses ``from __feature__ import ...``), and ``linecache`` keeps every
+line read for the life of the process: about 23 MB of resident memory for
+matplotlib and numpy, and 3 to 6 MB for the tray's own imports and the dashboard's
+(measured with ``bench/bench_tray.py``). Around one import, :func:`lean_imports`
+keeps nothing; :func:`cache_no_sources` does the same for the rest of the process
+(the tray's ``main`` calls it). Remove both when PySide6 stops reading sources on
+import.
 """
 
 from __future__ import annotations
@@ -88,6 +98,14 @@ class _NoCache(dict[str, Any]):
         pass
 
 
+def cache_no_sources() -> None:
+    """From now on keep no source lines in ``linecache``, and drop those kept so far (see the module docs).
+
+    Tracebacks, warnings and ``inspect`` still show source lines: each reads the file again.
+    """
+    linecache.cache = _NoCache()
+
+
 @contextlib.contextmanager
 def lean_imports() -> Iterator[None]:
     """Import big packages without leaving their sources in ``linecache`` (see the module docs).
@@ -101,4 +119,3 @@ def lean_imports() -> Iterator[None]:
         yield
     finally:
         linecache.cache = saved
-

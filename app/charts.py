@@ -214,8 +214,14 @@ class WeekChart(Chart):
         for i, total in enumerate(bottom):
             if total > 0:
                 ax.annotate(
-                    format_short(total * 3600), (i, total), ha="center", va="bottom",
-                    xytext=(0, 2), textcoords="offset points", fontsize=8, color=p.muted,
+                    format_short(total * 3600),
+                    (i, total),
+                    ha="center",
+                    va="bottom",
+                    xytext=(0, 2),
+                    textcoords="offset points",
+                    fontsize=8,
+                    color=p.muted,
                 )
         ax.set_ylim(0, max(bottom.max() * 1.15, 0.5))
         self._legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -357,9 +363,7 @@ class HeatmapChart(Chart):
         cmap = ListedColormap(list(p.heat)).with_extremes(bad=p.background)
         norm = BoundaryNorm(HEAT_BOUNDS, cmap.N)
         # pcolormesh with background-coloured edges draws the gaps between days.
-        ax.pcolormesh(
-            np.ma.masked_invalid(self.grid), cmap=cmap, norm=norm, edgecolors=p.background, linewidth=1.5
-        )
+        ax.pcolormesh(np.ma.masked_invalid(self.grid), cmap=cmap, norm=norm, edgecolors=p.background, linewidth=1.5)
         ax.set_aspect("equal")
         ax.invert_yaxis()  # Monday on top, as calendars are read
         ax.set_yticks([0.5, 2.5, 4.5], ["Mon", "Wed", "Fri"])

@@ -174,9 +174,7 @@ class AgentSupervisor(QObject):
                 log.error("could not start the agent (%s): %s", self.command, exc)
                 self._last_exit = -1
                 self.starts += 1
-                self.notice.emit(
-                    Notice("agent-gave-up", "Hackatime agent could not start", str(exc), warning=True)
-                )
+                self.notice.emit(Notice("agent-gave-up", "Hackatime agent could not start", str(exc), warning=True))
                 self.gave_up = True
                 return
         self.starts += 1

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from . import APP_TITLE, icons, state
+from . import APP_TITLE, icons, memory, state
 from .binding import contained
 from .model import AgentModel
 from .state import Notice, PauseChoice
@@ -54,6 +54,7 @@ class TrayApp(QObject):
     notified = Signal(object)  # every Notice shown, whether as a tray message or in the status window
     quit_requested = Signal()
     dashboard_opened = Signal()
+    dashboard_freed = Signal()  # a closed dashboard was deleted and its memory handed back
 
     def __init__(
         self,
@@ -254,10 +255,20 @@ class TrayApp(QObject):
 
         Reopening builds it again, within the open budget once matplotlib is imported
         (the warm-up does that); kept hidden instead, it would hold ~20 MB for nothing.
+        Once Qt has deleted it, the memory it used goes back to the system (:mod:`app.memory`).
         """
         if self.dashboard is not None:
+            self.dashboard.destroyed.connect(self._dashboard_destroyed)
             self.dashboard.deleteLater()
             self.dashboard = None
+
+    def _dashboard_destroyed(self) -> None:
+        # On the next pass of the loop: not inside the window's destructor.
+        QTimer.singleShot(0, self._release_memory)
+
+    def _release_memory(self) -> None:
+        memory.release()
+        self.dashboard_freed.emit()
 
     def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         # A click opens the dashboard, the menu is on the right button. On macOS a click

@@ -8,7 +8,9 @@ store for the watcher, delivered to the handler for the baseline), and what a
 process so that RSS and CPU are its own.
 
 Budgets (design.md): RSS ≤ 45 MB, idle CPU ≈ 0, p99 latency < 1 s. The figures are
-printed, never asserted: wall times belong here, not in tests.
+printed, never asserted: wall times belong here, not in tests. Every memory figure is
+in MiB (2**20 bytes), and the RSS budget is held to the stricter reading of "45 MB":
+45,000,000 bytes = 42.9 MiB.
 
     python bench/bench_watcher.py            # full run (about 3 minutes)
     python bench/bench_watcher.py --quick    # smaller tree, short idle window
@@ -74,10 +76,14 @@ def project_files(tree: Path, project: int) -> list[Path]:
 # ---- measuring ---------------------------------------------------------------------------------------
 
 
-def rss_mb() -> float:
+MIB = 2**20
+RSS_BUDGET_MIB = 45e6 / MIB  # design.md's "45 MB", read as decimal megabytes: the stricter reading
+
+
+def rss_mib() -> float:
     import psutil
 
-    return float(psutil.Process().memory_info().rss) / 1e6
+    return float(psutil.Process().memory_info().rss) / MIB
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -168,7 +174,7 @@ def run_side(kind: str, tree: Path, idle: float, saves: int, rate: float) -> dic
                     events.append(path)
                     received.setdefault(path, now)
 
-        out["rss_before_mb"] = rss_mb()
+        out["rss_before_mib"] = rss_mib()
         t0 = time.perf_counter()
         observer = InotifyObserver()
         observer.schedule(
@@ -192,7 +198,7 @@ def run_side(kind: str, tree: Path, idle: float, saves: int, rate: float) -> dic
         from agent.config import CaptureSettings
         from agent.watcher import Watcher
 
-        out["rss_before_mb"] = rss_mb()
+        out["rss_before_mib"] = rss_mib()
         t0 = time.perf_counter()
         sink = CommitSink(scratch / "store.sqlite3")
         watcher = Watcher(sink, CaptureSettings(watch_dirs=(tree,)), secret=b"b" * 32, ignore_paths=[scratch])
@@ -209,9 +215,9 @@ def run_side(kind: str, tree: Path, idle: float, saves: int, rate: float) -> dic
             with sink.lock:
                 return sum(1 for _, hb in sink.committed if hb["entity"] in paths)
 
-    out["rss_after_start_mb"] = rss_mb()
+    out["rss_after_start_mib"] = rss_mib()
     out["idle_cpu_pct"] = cpu_during(idle)
-    out["rss_after_idle_mb"] = rss_mb()
+    out["rss_after_idle_mib"] = rss_mib()
 
     out["save_cpu_pct"] = cpu_during(0, lambda: saves_at_rate(save_paths, rate, written))
     deadline = time.monotonic() + 5
@@ -250,7 +256,7 @@ def run_side(kind: str, tree: Path, idle: float, saves: int, rate: float) -> dic
     if kind == "watcher":
         out["watcher_stats"] = watcher.stats()
     stop()
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / MIB  # ru_maxrss: KiB on Linux
     shutil.rmtree(scratch, ignore_errors=True)
     return out
 
@@ -335,8 +341,8 @@ def main() -> int:
         whole = whole_agent(base / "tree", args.idle)
         print(
             f"whole agent (`hackatime-agent run --watch`, intake, delivery and stats threads too): "
-            f"start-up {whole['startup_s']:.2f} s, RSS watching {whole['rss_mb']:.1f} MB "
-            f"(budget ≤ 45 MB: {'ok' if whole['rss_mb'] <= 45 else 'OVER'}), "
+            f"start-up {whole['startup_s']:.2f} s, RSS watching {whole['rss_mib']:.1f} MiB "
+            f"(budget ≤ 45 MB = {RSS_BUDGET_MIB:.1f} MiB: {'ok' if whole['rss_mib'] <= RSS_BUDGET_MIB else 'OVER'}), "
             f"idle CPU {whole['idle_cpu_pct']:.2f} % over {args.idle:.0f} s"
         )
     finally:
@@ -345,17 +351,18 @@ def main() -> int:
 
 
 def whole_agent(tree: Path, idle: float) -> dict[str, float]:
-    """The design budget is for the agent process, not the watcher alone: run the real daemon."""
+    """The design budget is for the agent process, not the watcher alone: run the real daemon,
+    configured as a Hackatime user's machine is — the key in ~/.wakatime.cfg, so the OS keyring,
+    which outranks that file, is asked first (by a child process: the agent keeps none of it).
+    The null keyring backend keeps the bench away from the developer's own keyring."""
     home = Path(tempfile.mkdtemp(prefix="bench-home-"))
+    (home / ".wakatime.cfg").write_text("[settings]\napi_key = 0b6a3e1e-6c1f-4d1e-9a5b-2f3c4d5e6f70\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WAKATIME", "HACKATIME"))}
-    env.update(HOME=str(home), WAKATIME_API_KEY="0b6a3e1e-6c1f-4d1e-9a5b-2f3c4d5e6f70",
-               PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring")  # fmt: skip
+    env.update(HOME=str(home), PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring")
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "agent", "--data-dir", str(home / "data"), "run", "--port", "0",
-         "--watch", str(tree), "--api-url", "http://127.0.0.1:9/api/hackatime/v1"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT,
-    )
+    argv = [sys.executable, "-m", "agent", "--data-dir", str(home / "data"), "run", "--port", "0",
+            "--watch", str(tree), "--api-url", "http://127.0.0.1:9/api/hackatime/v1"]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT)
     try:
         assert proc.stdout is not None
         proc.stdout.readline()  # printed once listening, after the watches are set up
@@ -367,23 +374,24 @@ def whole_agent(tree: Path, idle: float) -> dict[str, float]:
         time.sleep(idle)
         cpu1 = sum(int(x) for x in stat.read_text().split()[13:15])
         status = Path(f"/proc/{proc.pid}/status").read_text()
-        rss = int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1]) / 1024
+        # VmRSS is in KiB whatever /proc writes as its unit ("kB").
+        rss = int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1]) * 1024 / MIB
     finally:
         proc.terminate()
         proc.wait(timeout=30)
         if proc.stdout is not None:
             proc.stdout.close()
         shutil.rmtree(home, ignore_errors=True)
-    return {"startup_s": startup, "rss_mb": rss, "idle_cpu_pct": (cpu1 - cpu0) / ticks / idle * 100}
+    return {"startup_s": startup, "rss_mib": rss, "idle_cpu_pct": (cpu1 - cpu0) / ticks / idle * 100}
 
 
 def report(results: dict[str, dict[str, Any]]) -> None:
     b, w = results["baseline"], results["watcher"]
     rows = [
         ("start-up (s)", "startup_s", "{:.2f}"),
-        ("RSS before start (MB)", "rss_before_mb", "{:.1f}"),
-        ("RSS watching (MB)", "rss_after_idle_mb", "{:.1f}"),
-        ("peak RSS (MB)", "peak_rss_mb", "{:.1f}"),
+        ("RSS before start (MiB)", "rss_before_mib", "{:.1f}"),
+        ("RSS watching (MiB)", "rss_after_idle_mib", "{:.1f}"),
+        ("peak RSS (MiB)", "peak_rss_mib", "{:.1f}"),
         ("idle CPU (% of a core)", "idle_cpu_pct", "{:.2f}"),
         ("CPU at saves/s (% of a core)", "save_cpu_pct", "{:.1f}"),
         ("latency p50 (ms)", "latency_p50_ms", "{:.0f}"),
@@ -401,10 +409,11 @@ def report(results: dict[str, dict[str, Any]]) -> None:
         f"\nbaseline = bare watchdog inotify observer, same filter, same tree; its latency is event delivery, "
         f"its burst output is events. watcher latency is save → heartbeat committed to the store "
         f"(includes the {0.3 * 1000:.0f} ms settle delay); {w['saves_recorded']}/{w['saves']} saves recorded, "
-        f"{w['watches']:,} folders watched (pruned: .git)."
+        f"{w['watches']:,} folders watched (pruned: .git). Memory in MiB (2^20 bytes)."
     )
     print(
-        f"budgets: RSS ≤ 45 MB → {w['rss_after_idle_mb']:.1f} MB; idle ≈ 0 → {w['idle_cpu_pct']:.2f} %; "
+        f"budgets: RSS ≤ 45 MB = {RSS_BUDGET_MIB:.1f} MiB → {w['rss_after_idle_mib']:.1f} MiB; "
+        f"idle ≈ 0 → {w['idle_cpu_pct']:.2f} %; "
         f"p99 < 1 s → {w['latency_p99_ms']:.0f} ms"
     )
     if w.get("uncovered"):

@@ -15,7 +15,7 @@ import pytest
 from agent.daemon import Agent
 from agent.heartbeat import normalize
 from agent.store import Store
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, MemoryKeyring
 from tests.standin import HackatimeStandin
 
 T0 = 1755864000.0
@@ -161,6 +161,7 @@ def test_newcomer_with_only_a_wakatime_cfg_codes_offline_then_syncs(
                 assert r.status_code == 201
                 sent.extend(batch)
         offline = json.loads(cli(_isolated_home, "--data-dir", str(data), "status", "--json", key=None).stdout)
+        assert offline["key_source"] == "wakatime.cfg"  # after asking the keyring (in a child process)
         dest = offline["destinations"][0]
         assert dest["pending"] + dest["in_flight"] == 30 and dest["sent"] == 0
         standin.clear_faults()  # back online
@@ -189,3 +190,16 @@ def test_doctor_says_what_to_fix(tmp_path: Path, _isolated_home: Path, standin: 
     assert not checks["api key"]["ok"] and "paste the key again" in checks["api key"]["fix"]
     assert not checks["server"]["ok"] and "rejected the key" in checks["server"]["detail"]
     assert not bad["ok"]
+
+
+def test_a_frozen_agent_reads_the_keyring_for_itself(
+    _memory_keyring: MemoryKeyring, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A PyInstaller bundle has no ``python -c``: the agent's own executable answers the
+    keyring read with a hidden argument (agent.secrets.read_keyring_in_child)."""
+    from agent.cli import main
+    from agent.secrets import KEYRING_CHILD_ARG, KEYRING_SERVICE, KEYRING_USER
+
+    _memory_keyring.set_password(KEYRING_SERVICE, KEYRING_USER, API_KEY)
+    assert main([KEYRING_CHILD_ARG]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"key": API_KEY, "problem": None}

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
+import keyring.backend
 import pytest
 
 from agent.config import DEFAULT_API_URL, DEFAULT_PORT, Flags, load_config
-from agent.secrets import KEYRING_SERVICE, KEYRING_USER, RedactingFilter, mask, redact, remember_secret
+from agent.secrets import (
+    KEYRING_SERVICE,
+    KEYRING_USER,
+    RedactingFilter,
+    mask,
+    read_keyring_in_child,
+    redact,
+    remember_secret,
+)
 from agent.settings import AppSettings, SettingsError
 from tests.conftest import API_KEY, MemoryKeyring
 
@@ -136,3 +148,89 @@ def test_keys_never_reach_a_log(tmp_path: Path) -> None:
         handler.close()
     text = path.read_text()
     assert "6f70" in text and API_KEY not in text
+
+
+# ---- the agent's keyring read, in a child process ------------------------------------------------
+
+
+class FileKeyring(keyring.backend.KeyringBackend):
+    """A real keyring backend (the library's interface) over a JSON file, so that a child
+    process can be given it with PYTHON_KEYRING_BACKEND; it notes which process read it."""
+
+    priority = 1  # type: ignore[assignment]
+    ENV = "HACKATIME_TEST_KEYRING_FILE"
+
+    def _load(self) -> dict[str, Any]:
+        path = Path(os.environ[self.ENV])
+        return json.loads(path.read_text()) if path.exists() else {"secrets": {}, "readers": []}
+
+    def _save(self, data: dict[str, Any]) -> None:
+        Path(os.environ[self.ENV]).write_text(json.dumps(data))
+
+    def get_password(self, service: str, username: str) -> str | None:
+        data = self._load()
+        data["readers"].append(os.getpid())
+        self._save(data)
+        secret = data["secrets"].get(f"{service}/{username}")
+        return str(secret) if secret is not None else None
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        data = self._load()
+        data["secrets"][f"{service}/{username}"] = password
+        self._save(data)
+
+    def delete_password(self, service: str, username: str) -> None:
+        data = self._load()
+        data["secrets"].pop(f"{service}/{username}", None)
+        self._save(data)
+
+
+@pytest.fixture
+def file_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FileKeyring:
+    monkeypatch.setenv(FileKeyring.ENV, str(tmp_path / "keyring.json"))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", f"{__name__}.FileKeyring")
+    return FileKeyring()
+
+
+def test_the_agent_reads_the_keyring_in_a_child_and_keeps_its_precedence(
+    _isolated_home: Path, file_keyring: FileKeyring
+) -> None:
+    write_cfg(_isolated_home)
+    env = {"WAKATIME_HOME": str(_isolated_home)}
+    # Nothing in the keyring: ~/.wakatime.cfg supplies the key, with no notice.
+    config = load_config(Flags(), env=env, keyring_in_child=True)
+    assert (config.api_key, config.key_source, config.notices) == (API_KEY, "wakatime.cfg", ())
+
+    other = "22222222-3333-4444-8555-666666666666"  # a key no other test has registered as a secret
+    file_keyring.set_password(KEYRING_SERVICE, KEYRING_USER, other)
+    config = load_config(Flags(), env=env, keyring_in_child=True)
+    assert (config.api_key, config.key_source) == (other, "keyring")
+    assert other not in redact(f"key={other}")  # registered as a secret here, not only in the child
+    readers = json.loads(Path(os.environ[FileKeyring.ENV]).read_text())["readers"]
+    assert len(readers) == 2 and os.getpid() not in readers  # read by children, never by this process
+
+    # The environment still outranks the keyring, which is then not asked at all.
+    assert load_config(Flags(), env={**env, "WAKATIME_API_KEY": "env-key-123"}, keyring_in_child=True).api_key == (
+        "env-key-123"
+    )
+    assert len(json.loads(Path(os.environ[FileKeyring.ENV]).read_text())["readers"]) == 2
+
+
+def test_the_childs_keyring_problems_are_reported(_isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_cfg(_isolated_home)
+    env = {"WAKATIME_HOME": str(_isolated_home)}
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    config = load_config(Flags(), env=env, keyring_in_child=True)
+    assert (config.api_key, config.key_source) == (API_KEY, "wakatime.cfg")  # the key is still found
+    assert config.notices == ()  # a working key elsewhere: the keyring's absence is no problem
+
+    (_isolated_home / ".wakatime.cfg").unlink()
+    config = load_config(Flags(), env=env, keyring_in_child=True)
+    assert config.api_key is None
+    assert any("no usable OS keyring backend" in n for n in config.notices)
+
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "no_such_module.Keyring")  # the child fails outright
+    result = read_keyring_in_child()
+    assert result.key is None and result.problem is not None
+    assert "could not be read (the reader exited with status 1)" in result.problem
+    assert "did not answer within 0 s" in str(read_keyring_in_child(timeout=0).problem)

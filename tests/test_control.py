@@ -61,9 +61,7 @@ def test_events_long_poll_wakes_on_a_new_heartbeat(agent: Agent, control: httpx.
     assert answer["seq"] > seq
 
 
-def test_dead_letters_retry_and_discard(
-    agent: Agent, control: httpx.Client, standin: HackatimeStandin
-) -> None:
+def test_dead_letters_retry_and_discard(agent: Agent, control: httpx.Client, standin: HackatimeStandin) -> None:
     standin.inject(Fault.BAD_REQUEST_400, times=3)  # 2 → 1 → 1: both items end up dead
     post_beats(agent, [{"time": T0, "entity": "/a.py"}, {"time": T0 + 1, "entity": "/b.py"}])
     assert control.post("/agent/v1/sync").json()["pending"] == 0  # the worker may have got there first

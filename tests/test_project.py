@@ -178,9 +178,7 @@ def test_project_file_wins_and_git_fills_the_branch(tmp_path: Path) -> None:
 @needs_git
 def test_projectmap_first_match_with_groups_then_git_branch(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "bar42")
-    rules, problems = compile_projectmap(
-        [(r"/BAR(\d+)/", "project{0}"), (r"bar", "never reached"), (r"([", "broken")]
-    )
+    rules, problems = compile_projectmap([(r"/BAR(\d+)/", "project{0}"), (r"bar", "never reached"), (r"([", "broken")])
     assert len(rules) == 2
     assert len(problems) == 1 and "'(['" in problems[0]
     info = detect_project(str(repo / "src" / "main.py"), rules)

@@ -189,7 +189,7 @@ def test_atomic_save_by_rename_counts_as_a_save_of_the_target(
     # Then two atomic saves: one with a recognised temp name, one with an opaque name.
     for temp_name in ("main.go.tmp.8123", ".main.go.Xa9Qz"):
         temp = tmp_path / temp_name
-        temp.write_text("package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println() }\n")
+        temp.write_text('package main\n\nimport "fmt"\n\nfunc main() { fmt.Println() }\n')
         os.replace(temp, target)
         settle(w, tmp_path)
         w.flush()
@@ -555,6 +555,63 @@ def test_nested_folders_share_one_set_of_watches(tmp_path: Path, make_watcher: C
     assert w.stats()["watches"] == 2
     w.remove_folder(tmp_path / "outer")
     assert w.stats()["watches"] == 1
+
+
+class InotifyCallback:
+    """watchdog's ``WatchCallback`` protocol: records the names the inotify reader hands it."""
+
+    def __init__(self) -> None:
+        self.names: list[bytes] = []
+        self.cond = threading.Condition()
+
+    def on_event(self, event: Any) -> None:
+        with self.cond:
+            self.names.append(event.name)
+            self.cond.notify_all()
+
+    def on_watch_deleted(self, wd: Any) -> None:
+        pass
+
+    def on_queue_overflow(self) -> None:
+        pass
+
+    def wait_for(self, name: bytes) -> list[bytes]:
+        with self.cond:
+            assert self.cond.wait_for(lambda: name in self.names, WAIT), self.names
+            return list(self.names)
+
+
+def test_compact_watch_bookkeeping_serves_two_callbacks_on_one_folder(tmp_path: Path) -> None:
+    """The watcher's inotify reader keeps a compact record per watch (memory: design.md's
+    RSS budget); two callbacks on one folder — two roots reaching it through a bind
+    mount — must still each get its events, and the watch must go with the last one."""
+    from watchdog.observers.inotify_c import CallbackId, InotifyConstants
+
+    from agent.watcher import _SlimInotifyFD
+
+    reader = _SlimInotifyFD()
+    reader.start()
+    try:
+        first, second = InotifyCallback(), InotifyCallback()
+        path, mask = os.fsencode(tmp_path), InotifyConstants.IN_CREATE
+        wd = reader.add_callback(path, mask, first, CallbackId(1))
+        assert reader.add_callback(path, mask, second, CallbackId(2)) == wd  # one watch, two callbacks
+        (tmp_path / "one").touch()
+        assert first.wait_for(b"one") == second.wait_for(b"one") == [b"one"]
+
+        reader.remove_callbacks([(wd, CallbackId(1))])  # the second one takes the first's place
+        (tmp_path / "two").touch()
+        assert second.wait_for(b"two") == [b"one", b"two"]
+        assert first.names == [b"one"]  # the reader hands an event to its callbacks before the next
+
+        with pytest.warns(RuntimeWarning, match="already exists"):  # as watchdog's own Watch does
+            reader.add_callback(path, mask, second, CallbackId(2))
+        reader.remove_callbacks([(wd, CallbackId(2))])  # the last callback: the watch is removed
+        assert not reader._watch_for_wd
+        assert reader.add_callback(path, mask, first, CallbackId(1)) >= 0  # and can be added again
+    finally:
+        reader.stop()
+        reader.join()
 
 
 def test_watch_limit_watches_what_fits_and_says_what_is_not_covered(

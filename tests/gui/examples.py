@@ -78,14 +78,25 @@ STATS: dict[str, Any] = {
             {"date": "2025-12-26", "total_seconds": 3600, "projects": [{"name": "website", "total_seconds": 3600}]},
             {"date": "2025-12-27", "total_seconds": 0, "projects": []},
             {"date": "2025-12-28", "total_seconds": 5400, "projects": [_p("hackatime-desktop", 5400)]},
-            {"date": "2025-12-29", "total_seconds": 7200, "projects": [
-                {"name": "hackatime-desktop", "total_seconds": 5400}, {"name": "website", "total_seconds": 1800}]},
+            {
+                "date": "2025-12-29",
+                "total_seconds": 7200,
+                "projects": [
+                    {"name": "hackatime-desktop", "total_seconds": 5400},
+                    {"name": "website", "total_seconds": 1800},
+                ],
+            },
             {"date": "2025-12-30", "total_seconds": 3600, "projects": [{"name": "website", "total_seconds": 3600}]},
             {"date": "2025-12-31", "total_seconds": 7680, "projects": [_p("hackatime-desktop", 7680)]},
-            {"date": "2026-01-01", "total_seconds": 11520, "projects": [
-                {"name": "hackatime-desktop", "total_seconds": 11520 - 1800 - 600},
-                {"name": "dotfiles", "total_seconds": 1800},
-                {"name": "notes", "total_seconds": 600}]},
+            {
+                "date": "2026-01-01",
+                "total_seconds": 11520,
+                "projects": [
+                    {"name": "hackatime-desktop", "total_seconds": 11520 - 1800 - 600},
+                    {"name": "dotfiles", "total_seconds": 1800},
+                    {"name": "notes", "total_seconds": 600},
+                ],
+            },
         ],
         "languages": [
             {"name": "Python", "total_seconds": 30000, "percent": 76.9},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -130,9 +131,7 @@ def test_projects_table_sorts_and_filters_by_range(
     qtbot.waitUntil(lambda: proxy.rowCount() == 2, timeout=10_000)
 
     def rows() -> list[tuple[str, float]]:
-        return [
-            (proxy.index(r, 0).data(), proxy.index(r, 1).data(SORT_ROLE)) for r in range(proxy.rowCount())
-        ]
+        return [(proxy.index(r, 0).data(), proxy.index(r, 1).data(SORT_ROLE)) for r in range(proxy.rowCount())]
 
     table.sortByColumn(1, Qt.SortOrder.DescendingOrder)
     by_time = rows()
@@ -212,6 +211,7 @@ def dark_palette() -> QPalette:
     """What a desktop in dark mode hands Qt (roughly Fusion's own dark scheme)."""
     palette = QPalette()
     roles = QPalette.ColorRole
+    # fmt: off
     for role, colour in (
         (roles.Window, "#202124"), (roles.WindowText, "#e8eaed"), (roles.Base, "#17181a"),
         (roles.AlternateBase, "#26282b"), (roles.Text, "#e8eaed"), (roles.Button, "#2d2f33"),
@@ -220,6 +220,7 @@ def dark_palette() -> QPalette:
         (roles.Shadow, "#000000"), (roles.ToolTipBase, "#2d2f33"), (roles.ToolTipText, "#e8eaed"),
     ):
         palette.setColor(role, QColor(colour))
+    # fmt: on
     for role in (roles.WindowText, roles.Text, roles.ButtonText):
         palette.setColor(QPalette.ColorGroup.Disabled, role, QColor("#8a8d91"))
     return palette
@@ -242,3 +243,33 @@ def test_dashboard_keeps_the_last_figures_when_the_agent_stops(
     make_agent(data_dir=agent.config.data_dir)
     qtbot.waitUntil(lambda: not window.banner.isVisible(), timeout=10_000)
     tray.close()
+
+
+def test_closing_the_dashboard_frees_it(busy_week: dict[str, Any], tray: TrayApp, qtbot: Any) -> None:
+    """Closed, the window and every chart on it are gone at once (the tray then idles for hours).
+
+    Each figure sits in reference cycles: without the tray's collection on close they
+    would outlive the window, pixel buffers and all, until Python's next full pass.
+    """
+    refs = _open_and_watch(tray, qtbot)
+    assert tray.dashboard is not None
+    with qtbot.waitSignal(tray.dashboard_freed, timeout=5000):
+        tray.dashboard.close()
+    assert tray.dashboard is None
+    assert sum(ref() is not None for ref in refs) == 0, "parts of the closed dashboard are still alive"
+
+    reopened = tray.open_dashboard()  # built again from the model's figures
+    qtbot.waitUntil(lambda: bool(reopened.week_chart.series), timeout=10_000)
+
+
+def _open_and_watch(tray: TrayApp, qtbot: Any) -> list[weakref.ref[Any]]:
+    """Open the dashboard, draw it, and return weak references to it, its charts, figures and renderers."""
+    window = tray.open_dashboard()
+    wait_exposed(qtbot, window)
+    qtbot.waitUntil(lambda: bool(window.week_chart.series), timeout=10_000)
+    window.repaint()  # every visible chart drawn: each of their canvases now holds a renderer
+    charts = [window.week_chart, window.languages_chart, window.breakdown_chart, window.heatmap]
+    refs: list[weakref.ref[Any]] = [weakref.ref(window)]
+    refs += [weakref.ref(c) for c in charts] + [weakref.ref(c.figure) for c in charts]
+    refs += [weakref.ref(c.renderer) for c in charts[:3]]
+    return refs

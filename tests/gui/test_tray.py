@@ -235,12 +235,13 @@ def test_second_instance_brings_the_first_forward(tmp_path: Path, qtbot: Any) ->
 
 
 def test_the_tray_starts_without_matplotlib(tmp_path: Path) -> None:
-    """The real entry point, as a process: icon first, charts never imported on the way."""
+    """The real entry point, as a process: icon first, charts never imported on the way, no sources kept."""
     code = (
         "import sys, runpy; sys.argv = ['hackatime-desktop', '--data-dir', sys.argv[1], '--no-agent', "
         "'--no-warmup', '--quit-after-start'];\n"
         "from app.main import main; rc = main();\n"
-        "assert 'matplotlib' not in sys.modules, 'matplotlib was imported at start-up'; sys.exit(rc)"
+        "assert 'matplotlib' not in sys.modules, 'matplotlib was imported at start-up'\n"
+        "import linecache; assert not linecache.cache, 'module sources kept in memory (app.binding)'; sys.exit(rc)"
     )
     done = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path / "data")],
