@@ -453,8 +453,11 @@ def test_files_that_cannot_be_read_are_skipped_without_blocking(
     assert sink.entities() == [str(tmp_path / "fine.py")]
 
 
+_CAPS_DROPPED = "HACKATIME_TEST_WITHOUT_DAC_CAPS"
+
+
 def test_permission_denied_file_is_skipped(
-    tmp_path: Path, make_watcher: Callable[..., Watcher], sink: RecordingSink
+    tmp_path: Path, make_watcher: Callable[..., Watcher], sink: RecordingSink, request: pytest.FixtureRequest
 ) -> None:
     locked = tmp_path / "locked.py"
     locked.write_text("secret = 1\n")
@@ -463,8 +466,22 @@ def test_permission_denied_file_is_skipped(
         locked.read_bytes()
     except PermissionError:
         pass
-    else:  # root with CAP_DAC_OVERRIDE; run under `setpriv --inh-caps=-dac_override,...` to cover it
-        pytest.skip("this process reads files whatever their mode (root)")
+    else:
+        # Root reads files whatever their mode (CI runs as root): run this test again in a
+        # child without the capabilities that let it, so the case is covered there too.
+        if os.environ.get(_CAPS_DROPPED) or not shutil.which("setpriv"):
+            pytest.skip("this process reads files whatever their mode, and cannot drop that right")
+        caps = "-dac_override,-dac_read_search"
+        child = subprocess.run(
+            ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}", sys.executable, "-m", "pytest", "-q",
+             "-p", "no:cacheprovider", request.node.nodeid],
+            cwd=request.config.rootpath, env={**os.environ, _CAPS_DROPPED: "1"},
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert child.returncode == 0 and child.stdout.splitlines()[-1].startswith("1 passed"), (
+            child.stdout + child.stderr
+        )
+        return
     w = make_watcher(tmp_path, settle=60)
     locked.write_text("secret = 2\n")
     settle(w, tmp_path)
