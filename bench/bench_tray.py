@@ -5,7 +5,7 @@ of process: a bare ``QApplication`` + ``QSystemTrayIcon`` (and a bare window for
 the dashboard). RSS has a second baseline: that bare tray with matplotlib imported
 and one QtAgg chart shown and closed, the least any tray with these charts can
 hold. Budgets (design.md): start to icon ≤ 1.5 s, dashboard open ≤ 300 ms,
-RSS ≤ 120 MB.
+RSS ≤ 120 MB (held to 120,000,000 bytes = 114.4 MiB; memory is printed in MiB, 2^20 bytes).
 
 The orchestrating process runs the loopback Hackatime stand-in and a real agent
 in-process; each measurement runs in a fresh child process (``--child NAME``),
@@ -37,7 +37,8 @@ sys.path.insert(0, str(ROOT))
 API_KEY = "0b6a3e1e-6c1f-4d1e-9a5b-2f3c4d5e6f70"
 BUDGET_START_S = 1.5
 BUDGET_DASHBOARD_MS = 300.0
-BUDGET_RSS_MB = 120.0
+BUDGET_RSS_MB = 120.0  # design.md's figure, in 10^6 bytes
+BUDGET_RSS_MIB = BUDGET_RSS_MB * 1e6 / 2**20  # the stricter reading, as bench_watcher holds 45 MB
 
 
 # ---- helpers shared by the children ------------------------------------------------------
@@ -489,7 +490,7 @@ def report(env: dict[str, str], data: list[str], intake_url: str, args: argparse
     bare = base["bare_mb"]
 
     def row(label: str, mb: float, note: str = "") -> None:
-        print(f"  {label:<38}{mb:7.1f} MB   ×{mb / bare:.2f}{note}")
+        print(f"  {label:<38}{mb:7.1f} MiB  ×{mb / bare:.2f}{note}")
 
     row("bare QApplication + QSystemTrayIcon", bare)
     row("  + matplotlib QtAgg imported", base["matplotlib_mb"])
@@ -503,10 +504,11 @@ def report(env: dict[str, str], data: list[str], intake_url: str, args: argparse
         ("dashboard closed", "closed_mb"),
         ("tray idle after the hour", "end_mb"),
     ):
-        row(label, hour[key], f", budget {BUDGET_RSS_MB:.0f} MB: {verdict(hour[key], BUDGET_RSS_MB)}")
+        budget = f"{BUDGET_RSS_MB:.0f} MB = {BUDGET_RSS_MIB:.1f} MiB"
+        row(label, hour[key], f", budget {budget}: {verdict(hour[key], BUDGET_RSS_MIB)}")
     samples = ", ".join(f"{s:.0f}" for s in hour["samples_mb"])
-    print(f"  growth, open half / closed half       {hour['open_end_mb'] - hour['dashboard_mb']:+7.1f} MB / "
-          f"{hour['end_mb'] - hour['closed_mb']:+.1f} MB   samples: {samples}")  # fmt: skip
+    print(f"  growth, open half / closed half       {hour['open_end_mb'] - hour['dashboard_mb']:+7.1f} MiB / "
+          f"{hour['end_mb'] - hour['closed_mb']:+.1f} MiB  samples: {samples}")  # fmt: skip
 
     idle = run_child(env, "--child", "idle", *data, "--idle-seconds", str(args.idle_seconds))
     print(f"\nCPU while idle ({idle['seconds']:.0f} s, long-poll parked, charts warmed up, dashboard closed)")
