@@ -1,7 +1,7 @@
 """Hackatime Desktop agent: capture, store, deliver and count coding heartbeats.
 
 This package never imports Qt; the tray app (``app``) talks to it only through
-the local control API (see ``agent.control``).
+the local control API (see ``agent.api.control``).
 """
 
 __version__ = "0.1.0"

@@ -20,11 +20,11 @@ from typing import Any
 import httpx
 
 from . import __version__
+from .api.control import TOKEN_FILE
 from .config import Config, Flags, load_config
-from .control import TOKEN_FILE
+from .delivery.outbox import Outcome
 from .lock import AlreadyRunning, InstanceLock
 from .logs import setup_logging
-from .outbox import Outcome
 from .secrets import KEYRING_CHILD_ARG, keyring_child_main
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_AUTH, EXIT_UNREACHABLE, EXIT_RATE_LIMITED, EXIT_NO_KEY, EXIT_RUNNING = range(8)
@@ -171,7 +171,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             control = None
     if not control:
         from .daemon import STORE_FILE, build_status
-        from .store import Store
+        from .store.store import Store
 
         if not (config.data_dir / STORE_FILE).exists():
             status = {"destinations": [], "notices": [], "agent_running": False, "data_dir": str(config.data_dir)}
@@ -260,8 +260,8 @@ def _sync_in_process(config: Config, verbose: bool) -> dict[str, Any]:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     from .daemon import STORE_FILE
-    from .stats import StatsService
-    from .store import Store
+    from .stats.service import StatsService
+    from .store.store import Store
 
     config = load_config(_flags(args))
     if not (config.data_dir / STORE_FILE).exists():

@@ -18,20 +18,20 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .api.control import Control, load_or_create_token
+from .api.httpserver import LocalServer, Router
+from .api.intake import Intake
 from .config import Config
-from .control import Control, load_or_create_token
-from .hackatime import HackatimeClient
+from .delivery.hackatime import HackatimeClient
+from .delivery.outbox import Outbox, Outcome
+from .delivery.pacing import RateLimiter
 from .heartbeat import normalize, user_agent
-from .httpserver import LocalServer, Router
-from .intake import Intake
 from .lock import InstanceLock
-from .outbox import Outbox, Outcome
-from .pacing import RateLimiter
 from .secrets import mask
 from .settings import AppSettings
-from .stats import StatsService
-from .store import DEFAULT_DESTINATION as DESTINATION
-from .store import Store
+from .stats.service import StatsService
+from .store.store import DEFAULT_DESTINATION as DESTINATION
+from .store.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -361,7 +361,7 @@ class Agent:
 
     def _ensure_watcher(self) -> Any:
         if self.watcher is None:
-            from .watcher import Watcher
+            from .capture.watcher import Watcher
 
             cfg = self.config
             # The token is a secret that survives restarts, so hidden project names keep

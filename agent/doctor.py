@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from .config import DEFAULT_API_URL, Config
-from .hackatime import HackatimeClient
+from .delivery.hackatime import HackatimeClient
 from .secrets import KEY_PATTERN, KEYRING_SERVICE, mask, read_keyring
 
 
@@ -104,7 +104,7 @@ def _server(config: Config) -> Check:
 
 
 def _watch_limit(config: Config) -> Check:
-    from .watcher import inotify_status
+    from .capture.watcher import inotify_status
 
     status = inotify_status()
     limit, used = status["max_user_watches"], status["used"]

@@ -26,11 +26,11 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agent.hackatime import HackatimeClient  # noqa: E402
+from agent.delivery.hackatime import HackatimeClient  # noqa: E402
+from agent.delivery.outbox import Outbox  # noqa: E402
+from agent.delivery.pacing import RateLimiter, hackatime_buckets  # noqa: E402
 from agent.heartbeat import normalize  # noqa: E402
-from agent.outbox import Outbox  # noqa: E402
-from agent.pacing import RateLimiter, hackatime_buckets  # noqa: E402
-from agent.store import Store  # noqa: E402
+from agent.store.store import Store  # noqa: E402
 from tests.standin import DEFAULT_API_KEY, HackatimeStandin, ThrottleLimits, measure_ingest_rate  # noqa: E402
 
 KEY = DEFAULT_API_KEY

@@ -28,11 +28,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent import durations as D
-from agent import stats as S
 from agent.heartbeat import Heartbeat, normalize
-from agent.schema import SENT
-from agent.store import Store
+from agent.stats import durations as D
+from agent.stats import service as S
+from agent.store.schema import SENT
+from agent.store.store import Store
 
 NOW = 1_787_436_000.0  # 2026-08-22 18:00 in New York: a fixed "now" so runs compare
 BUDGET_MS = 50.0

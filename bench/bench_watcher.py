@@ -122,7 +122,7 @@ class CommitSink:
 
     def __init__(self, store_path: Path) -> None:
         from agent.heartbeat import normalize
-        from agent.store import Store
+        from agent.store.store import Store
 
         self._normalize = normalize
         self.store = Store(store_path)
@@ -195,8 +195,8 @@ def run_side(kind: str, tree: Path, idle: float, saves: int, rate: float) -> dic
                 return sum(1 for p in events if p in paths)
 
     else:
+        from agent.capture.watcher import Watcher
         from agent.config import CaptureSettings
-        from agent.watcher import Watcher
 
         out["rss_before_mib"] = rss_mib()
         t0 = time.perf_counter()
@@ -268,7 +268,7 @@ def bench_language() -> dict[str, float]:
     from pygments.lexers import get_lexer_for_filename
     from pygments.util import ClassNotFound
 
-    from agent.language import language_for
+    from agent.capture.language import language_for
 
     # C-family names (.c, .h) are left out: their rule lists the folder, which is a different cost.
     names = [f"file{i}{ext}" for i, ext in enumerate([".py", ".ts", ".tsx", ".go", ".rs", ".md", ".json", ".m",

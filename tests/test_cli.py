@@ -14,7 +14,7 @@ import pytest
 
 from agent.daemon import Agent
 from agent.heartbeat import normalize
-from agent.store import Store
+from agent.store.store import Store
 from tests.conftest import API_KEY, MemoryKeyring
 from tests.standin import HackatimeStandin
 

@@ -152,7 +152,7 @@ class Editor(threading.Thread):
 
 def _where(data_dir: Path, standin: HackatimeStandin, editor: Editor) -> str:
     """For a failure message: where the missing heartbeats are in the agent's store."""
-    from agent.store import Store
+    from agent.store.store import Store
 
     on_server = {row["time"] for row in standin.heartbeats()}
     missing = sorted(set(editor.acked) - on_server)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.hackatime import HackatimeClient
+from agent.delivery.hackatime import HackatimeClient
+from agent.delivery.outbox import Outbox, Outcome, Verdict, item_verdict
+from agent.delivery.pacing import Backoff
 from agent.heartbeat import normalize
-from agent.outbox import Outbox, Outcome, Verdict, item_verdict
-from agent.pacing import Backoff
-from agent.store import Store
+from agent.store.store import Store
 from tests.conftest import API_KEY
 from tests.standin import Fault, HackatimeStandin
 

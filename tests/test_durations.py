@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent import durations as D
+from agent.stats import durations as D
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 

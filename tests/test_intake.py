@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agent.api.intake import MAX_BULK
 from agent.daemon import Agent
-from agent.intake import MAX_BULK
 from tests.conftest import API_KEY
 
 T0 = 1755864000.0

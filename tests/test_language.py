@@ -10,7 +10,7 @@ import pytest
 from pygments.lexers import get_lexer_for_filename
 from pygments.util import ClassNotFound
 
-from agent.language import language_for, lexer_candidates
+from agent.capture.language import language_for, lexer_candidates
 
 
 @pytest.mark.parametrize(
@@ -113,7 +113,7 @@ def test_index_agrees_with_pygments_where_one_lexer_claims_the_name(name: str) -
 def test_a_lookup_imports_no_lexer_module() -> None:
     # The point of the index: Pygments' own lookup imports lexer modules on every call.
     code = (
-        "import sys\nfrom agent.language import language_for\n"
+        "import sys\nfrom agent.capture.language import language_for\n"
         "assert language_for('a.py') == 'Python'\n"
         "print(sorted(m for m in sys.modules if m.startswith('pygments.lexers.') and m != 'pygments.lexers._mapping'))"
     )

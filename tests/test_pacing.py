@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from agent.pacing import Backoff, RateLimiter, hackatime_buckets, retry_after_seconds
+from agent.delivery.pacing import Backoff, RateLimiter, hackatime_buckets, retry_after_seconds
 
 
 class SimClock:

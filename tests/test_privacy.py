@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from agent.capture.privacy import HIDDEN, PrivacyRules, pseudonym
+from agent.capture.project import ProjectInfo
 from agent.config import CaptureSettings
-from agent.privacy import HIDDEN, PrivacyRules, pseudonym
-from agent.project import ProjectInfo
 
 SECRET = b"k" * 32
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.project import (
+from agent.capture.project import (
     compile_projectmap,
     detect_project,
     find_upward,

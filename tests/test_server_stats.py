@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from agent import durations as D
-from agent import server_stats as SS
-from agent.hackatime import HackatimeClient
+from agent.delivery.hackatime import HackatimeClient
+from agent.delivery.outbox import Outbox
 from agent.heartbeat import Heartbeat, normalize
-from agent.outbox import Outbox
-from agent.stats import StatsService
-from agent.store import Store
+from agent.stats import durations as D
+from agent.stats import server_figures as SS
+from agent.stats.service import StatsService
+from agent.store.store import Store
 from tests.conftest import API_KEY
 from tests.standin import Fault, HackatimeStandin, User
 

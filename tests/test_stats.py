@@ -15,11 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent import durations as D
-from agent import stats as S
 from agent.heartbeat import Heartbeat, normalize
-from agent.stats import StatsService
-from agent.store import Store
+from agent.stats import durations as D
+from agent.stats import service as S
+from agent.stats.service import StatsService
+from agent.store.store import Store
 from tests.standin import durations as oracle
 
 NY = "America/New_York"

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-import agent.store
+import agent.store.store
 from agent.heartbeat import normalize
-from agent.schema import MIGRATIONS
-from agent.store import Store
+from agent.store.schema import MIGRATIONS
+from agent.store.store import Store
 
 T0 = 1755864000.0
 
@@ -90,8 +90,8 @@ def test_migration_backs_up_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     with open_store(path) as store:
         store.add(beats(4), "editor")
         version = store.reader().execute("PRAGMA user_version").fetchone()[0]
-    monkeypatch.setattr(agent.store, "MIGRATIONS", [*MIGRATIONS, "CREATE TABLE later_feature (x INTEGER)"])
-    monkeypatch.setattr(agent.store, "LATEST", len(MIGRATIONS) + 1)
+    monkeypatch.setattr(agent.store.store, "MIGRATIONS", [*MIGRATIONS, "CREATE TABLE later_feature (x INTEGER)"])
+    monkeypatch.setattr(agent.store.store, "LATEST", len(MIGRATIONS) + 1)
     with Store(path) as store:
         assert store.reader().execute("PRAGMA user_version").fetchone()[0] == version + 1
         assert store.heartbeat_count() == 4
@@ -171,8 +171,8 @@ def test_a_failing_migration_is_raised_and_never_moves_the_data_aside(
     path = tmp_path / "s.db"
     with open_store(path) as store:
         store.add(beats(3), "editor")
-    monkeypatch.setattr(agent.store, "MIGRATIONS", [*MIGRATIONS, "CREATE TABLE broken ("])
-    monkeypatch.setattr(agent.store, "LATEST", len(MIGRATIONS) + 1)
+    monkeypatch.setattr(agent.store.store, "MIGRATIONS", [*MIGRATIONS, "CREATE TABLE broken ("])
+    monkeypatch.setattr(agent.store.store, "LATEST", len(MIGRATIONS) + 1)
     with pytest.raises(sqlite3.OperationalError):
         Store(path)
     assert sorted(p.name for p in tmp_path.iterdir() if "corrupt" in p.name) == []

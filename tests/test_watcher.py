@@ -22,15 +22,15 @@ from typing import Any
 
 import pytest
 
-from agent.config import CaptureSettings
-from agent.heartbeat import HeartbeatError, normalize
-from agent.watcher import (
+from agent.capture.watcher import (
     MASS_CHANGE_FILES,
     Watcher,
     inotify_status,
     is_editor_temp,
     line_changes,
 )
+from agent.config import CaptureSettings
+from agent.heartbeat import HeartbeatError, normalize
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify tests")
 
@@ -604,7 +604,7 @@ def test_compact_watch_bookkeeping_serves_two_callbacks_on_one_folder(tmp_path: 
     mount — must still each get its events, and the watch must go with the last one."""
     from watchdog.observers.inotify_c import CallbackId, InotifyConstants
 
-    from agent.watcher import _SlimInotifyFD
+    from agent.capture.watcher import _SlimInotifyFD
 
     reader = _SlimInotifyFD()
     reader.start()

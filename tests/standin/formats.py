@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 
 # Statusbar text rules (§4.5) are shared with the agent, which must format exactly as the server does.
-from agent.durations import CLOCKS as CLOCKS
-from agent.durations import clock_emoji as clock_emoji
-from agent.durations import ruby_round as ruby_round
-from agent.durations import short_time_simple as short_time_simple
+from agent.stats.durations import CLOCKS as CLOCKS
+from agent.stats.durations import clock_emoji as clock_emoji
+from agent.stats.durations import ruby_round as ruby_round
+from agent.stats.durations import short_time_simple as short_time_simple
 
 COMPLIMENTS = (
     "You're doing great!",

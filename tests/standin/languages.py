@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import posixpath
 
-from agent.durations import EDITOR_DISPLAY, OS_DISPLAY  # display names: one table for the agent and the stand-in
+from agent.stats.durations import EDITOR_DISPLAY, OS_DISPLAY  # display names: one table for the agent and the stand-in
 
 EXTENSIONS = {
     ".c": "C", ".h": "C", ".cc": "C++", ".cpp": "C++", ".hpp": "C++", ".cs": "C#",

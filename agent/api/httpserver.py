@@ -21,7 +21,7 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .secrets import redact
+from agent.secrets import redact
 
 log = logging.getLogger(__name__)
 

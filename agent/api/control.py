@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .httpserver import HTTPError, Request, Response, Router
 
 if TYPE_CHECKING:
-    from .daemon import Agent
+    from agent.daemon import Agent
 
 TOKEN_FILE = "control-token"
 RANGES = ("today", "7d", "30d", "all")

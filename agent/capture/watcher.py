@@ -77,7 +77,8 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 
-from .heartbeat import HeartbeatError, user_agent
+from agent.heartbeat import HeartbeatError, user_agent
+
 from .language import language_for
 from .privacy import CaptureRules, PrivacyRules
 from .project import ProjectMapRule, compile_projectmap, detect_project

@@ -20,9 +20,10 @@ from typing import Any
 
 import httpx
 
+from agent.store.store import Store
+
 from .hackatime import HackatimeClient
 from .pacing import Backoff, retry_after_seconds
-from .store import Store
 
 log = logging.getLogger(__name__)
 

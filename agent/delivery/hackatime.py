@@ -2,7 +2,7 @@
 
 One ``httpx.Client`` per destination with an explicit timeout, the key sent as
 ``Authorization: Bearer``, the machine name as ``X-Machine-Name``, and every
-request paced by the shared :class:`~agent.pacing.RateLimiter`. HTTP statuses
+request paced by the shared :class:`~agent.delivery.pacing.RateLimiter`. HTTP statuses
 are returned, not raised: callers decide what each one means.
 """
 
@@ -14,7 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from .heartbeat import user_agent
+from agent.heartbeat import user_agent
+
 from .pacing import RateLimiter
 
 

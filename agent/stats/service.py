@@ -30,7 +30,7 @@ folded in; rows stored without the hook (another process, recovery of a damaged 
 older version) leave the mark behind, and the next query recomputes their buckets from the
 raw heartbeats (idempotent), or rebuilds everything in chunks when that is most of the store.
 
-Why the sums are exact in floating point: see ``agent.durations``.
+Why the sums are exact in floating point: see ``agent.stats.durations``.
 """
 
 from __future__ import annotations
@@ -48,12 +48,13 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from agent.heartbeat import Heartbeat
+from agent.store.schema import DEAD, IN_FLIGHT, READY, SENT
+from agent.store.store import Store
+
 from . import durations as D
 from .durations import TIMEOUT, Seg
-from .heartbeat import Heartbeat
-from .schema import DEAD, IN_FLIGHT, READY, SENT
-from .server_stats import ServerStats, StatsClient, merge_today
-from .store import Store
+from .server_figures import ServerStats, StatsClient, merge_today
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +159,7 @@ def _runs(
 
     Inside a run of equal values the group's consecutive heartbeats are the bucket's
     consecutive heartbeats, so the run's capped-gap sum is a difference of the prefix sums
-    ``pre`` (exact, see agent.durations); between two runs of the same value the gap is
+    ``pre`` (exact, see agent.stats.durations); between two runs of the same value the gap is
     capped and added, which is LAG partitioned by the group. None of a run is skipped.
     """
     i = 0

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .heartbeat import Heartbeat
+from agent.heartbeat import Heartbeat
+
 from .schema import DEAD, IN_FLIGHT, LATEST, MIGRATIONS, READY, SENT
 
 log = logging.getLogger(__name__)

@@ -17,9 +17,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from .heartbeat import Heartbeat, HeartbeatError, normalize, user_agent
+from agent.heartbeat import Heartbeat, HeartbeatError, normalize, user_agent
+from agent.store.store import Store
+
 from .httpserver import HTTPError, Request, Response, Router
-from .store import Store
 
 log = logging.getLogger(__name__)
 

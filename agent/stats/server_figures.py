@@ -25,8 +25,9 @@ from typing import Any, Protocol
 
 import httpx
 
+from agent.store.store import Store
+
 from . import durations as D
-from .store import Store
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ GROUPS = ("languages", "editors", "operating_systems", "machines", "projects", "
 
 
 class StatsClient(Protocol):
-    """What this module needs of ``agent.hackatime.HackatimeClient``."""
+    """What this module needs of ``agent.delivery.hackatime.HackatimeClient``."""
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response: ...
 

@@ -1,0 +1,19 @@
+"""The durable store: every heartbeat in SQLite (WAL, migrations, backups) and its delivery
+state per destination (ready → in flight → sent | dead); the only place that speaks SQL.
+"""
+
+from .schema import DEAD, IN_FLIGHT, LATEST, READY, SENT
+from .store import DEFAULT_DESTINATION, Added, QueueCounts, Store, StoreCorrupt
+
+__all__ = [
+    "DEAD",
+    "DEFAULT_DESTINATION",
+    "IN_FLIGHT",
+    "LATEST",
+    "READY",
+    "SENT",
+    "Added",
+    "QueueCounts",
+    "Store",
+    "StoreCorrupt",
+]
