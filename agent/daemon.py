@@ -131,9 +131,7 @@ class Agent:
         self.outbox = Outbox(
             self.store, self.client, DESTINATION, batch_size=cfg.batch_size, clock=self.clock, on_change=self.changed
         )
-        self.stats = StatsService(
-            self.store, client=self.client, destination=DESTINATION, clock=self.clock, eager=False
-        )
+        self.stats = StatsService(self.store, client=self.client, destination=DESTINATION, clock=self.clock)
         self.token = load_or_create_token(cfg.data_dir)
         if not self._serve:
             return

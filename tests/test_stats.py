@@ -1,6 +1,6 @@
 """The local stats engine over a real store: hand-computed cases for each rule, the rollups
 against a plain implementation of the rules (the stand-in's oracle) under any arrival order,
-and the paths that fold in heartbeats stored without the hook."""
+and the paths that fold new heartbeats in."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from agent.heartbeat import Heartbeat, normalize
 from agent.stats import durations as D
-from agent.stats import service as S
+from agent.stats import queries as Q
+from agent.stats import rollups as R
 from agent.stats.service import StatsService
 from agent.store.store import Store
 from tests.standin import durations as oracle
@@ -96,7 +97,7 @@ def test_midnight_in_the_profile_zone(store: Store) -> None:
     # gap across midnight is not credited.
     assert svc.local("today")["total_seconds"] == 60 + 30
     with svc._read() as conn:
-        days = S.day_seconds(conn, dt.date(2026, 8, 21), dt.date(2026, 8, 22), D.zone(NY))
+        days = Q.day_seconds(conn, dt.date(2026, 8, 21), dt.date(2026, 8, 22), D.zone(NY))
     # Yesterday's own timeline: 60 + 59.5 = 119.5, which rounds to the even 120.
     assert days == {dt.date(2026, 8, 21): 120, dt.date(2026, 8, 22): 90}
     # The last 7 days are ONE timeline, so the half second across midnight counts there.
@@ -110,7 +111,7 @@ def test_a_heartbeat_in_the_last_half_second_of_the_day_is_in_no_days_window(sto
     svc = service(store, at("2026-08-22T23:59:59.75"))
     assert svc.local("today")["total_seconds"] == 0  # end_of_day.to_i is 23:59:59
     with svc._read() as conn:  # but DATE_TRUNC puts it on the 22nd, as streaks and summaries do
-        assert S.day_seconds(conn, dt.date(2026, 8, 22), dt.date(2026, 8, 22), D.zone(NY)) == {dt.date(2026, 8, 22): 60}
+        assert Q.day_seconds(conn, dt.date(2026, 8, 22), dt.date(2026, 8, 22), D.zone(NY)) == {dt.date(2026, 8, 22): 60}
 
 
 def test_spring_forward_day(store: Store) -> None:
@@ -183,7 +184,7 @@ def test_streak_leaves_browsing_out_of_the_timeline(store: Store) -> None:
     store.add(streak_day("2026-08-20", 1000, category=None), "editor")  # null categories drop out too
     svc = service(store, at("2026-08-22T20:00:00"))
     with svc._read() as conn:
-        assert S.day_seconds(conn, dt.date(2026, 8, 21), dt.date(2026, 8, 21), D.zone(NY)) == {
+        assert Q.day_seconds(conn, dt.date(2026, 8, 21), dt.date(2026, 8, 21), D.zone(NY)) == {
             dt.date(2026, 8, 21): 1200
         }
     assert svc.snapshot()["streak"]["days"] == 0
@@ -260,15 +261,6 @@ def test_local_figures_shape(store: Store) -> None:
         service(store, base).local("week")
 
 
-def test_spans_of_today(store: Store) -> None:
-    base = at("2026-08-22T09:00:00")
-    store.add([beat(base + o) for o in (0, 10, 20, 500, 510)], "editor")
-    assert service(store, base + 600).spans() == [
-        {"start_time": base, "end_time": base + 140, "duration": 140.0},
-        {"start_time": base + 500, "end_time": base + 510, "duration": 10.0},
-    ]
-
-
 def test_statusbar_without_a_server_is_local_and_in_hackatimes_shape(store: Store) -> None:
     base = at("2026-08-22T09:00:00")
     svc = service(store, base)
@@ -314,7 +306,7 @@ def test_unsynced_contribution_is_measured_against_what_the_server_has(
     sent = store.add([beat(base + o) for o in known], "editor")
     settle_all(store, [a.id for a in sent])
     store.add([beat(base + o) for o in unsent], "editor")
-    extra, count = S.unsynced(store.reader(), "hackatime", base - 1000, base + 1000, seen_before=float("inf"))
+    extra, count = Q.unsynced(store.reader(), "hackatime", base - 1000, base + 1000, seen_before=float("inf"))
     assert (extra, count) == (expected, len(unsent))
 
 
@@ -325,8 +317,8 @@ def test_accepted_after_the_server_figure_counts_as_unsynced_and_dead_letters_no
     store.settle("hackatime", sent=[added[0].id, added[1].id], dead=[(added[2].id, "rejected")])
     conn = store.reader()
     # Sent after the server's figure was fetched (seen_before earlier than updated_at): unsynced.
-    assert S.unsynced(conn, "hackatime", base - 10, base + 100, seen_before=0.0) == (60.0, 2)
-    assert S.unsynced(conn, "hackatime", base - 10, base + 100, seen_before=float("inf")) == (0.0, 0)
+    assert Q.unsynced(conn, "hackatime", base - 10, base + 100, seen_before=0.0) == (60.0, 2)
+    assert Q.unsynced(conn, "hackatime", base - 10, base + 100, seen_before=float("inf")) == (0.0, 0)
     assert store.counts("hackatime").dead == 1
 
 
@@ -364,18 +356,18 @@ def check_against_oracle(store: Store, now: float, zone: str) -> None:
                 D.display_name(column, k): v for k, v in oracle.grouped_duration_seconds(window, column).items() if v
             }
             assert {e["name"]: e["total_seconds"] for e in figures[key]} == want, (range_, key)
-    assert S.streak_days(store.reader(), now, tz) == oracle.streak_days(rows, tz, now)
+    assert Q.streak_days(store.reader(), now, tz) == oracle.streak_days(rows, tz, now)
     first, last = D.local_date(min(r["time"] for r in rows), tz), D.local_date(now, tz)
     with svc._read() as conn:
-        days = S.day_seconds(conn, first, last, tz)
-        lead = S.lead_by_key(conn, S.day_intervals(first, last, tz))
+        days = Q.day_seconds(conn, first, last, tz)
+        lead = Q.lead_by_key(conn, Q.day_intervals(first, last, tz))
     want_days = {d: s for d, s in oracle.daily_durations(rows, tz).items() if first <= d <= last}
     assert {d: s for d, s in days.items()} == want_days
     assert set(lead) == {d for d in want_days}
     for day, credits in lead.items():
         members = [r for r in rows if D.local_date(r["time"], tz) == day]
         want = oracle.lead_credits(members, "project")
-        assert {S.dec(k): v for k, v in credits.items()} == want, day
+        assert {R.dec(k): v for k, v in credits.items()} == want, day
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -387,12 +379,14 @@ def test_rollups_match_the_rules_whatever_the_arrival_order(
     rnd.shuffle(beats)
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "s.db", synchronous="OFF") as store:
         store.set_destination("hackatime", "http://127.0.0.1:9")
-        S.install(store)
+        svc = service(store, DAY0 + 8.5 * 86400, zone)
         for i in range(0, len(beats), bulk):
             store.add(beats[i : i + bulk], "import")
+            if rnd.random() < 0.5:  # folded in after some bulks, as the agent's stats thread does
+                svc.prepare()
+        check_against_oracle(store, DAY0 + 8.5 * 86400, zone)  # a query folds in the rest first
         stored = dump_rollups(store)
-        check_against_oracle(store, DAY0 + 8.5 * 86400, zone)
-        S._rebuild(store)  # from scratch, walking the store: the same rows
+        R._rebuild(store)  # from scratch, walking the store: the same rows
         assert dump_rollups(store) == stored
 
 
@@ -400,54 +394,53 @@ def dump_rollups(store: Store) -> dict[tuple[Any, ...], tuple[Any, ...]]:
     return {r[:3]: r[3:] for r in store.reader().execute("SELECT * FROM stats_rollup")}
 
 
-def test_heartbeats_stored_without_the_hook_are_folded_in(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_new_heartbeats_are_folded_in_before_a_query_and_by_prepare(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     now = DAY0 + 5 * 86400
     rnd = random.Random(4)
     beats = [beat(DAY0 + rnd.uniform(0, 5 * 86400), rnd.choice("xyz")) for _ in range(400)]
-    # Another process (or an older version) stores a first part without the hook ...
     store.add(beats[:150], "import")
-    assert store.meta_get(S.MARK_KEY) == "0"
-    # ... then this one stores the rest with it: the mark cannot move past the unfolded rows.
-    S.install(store)
-    store.add(beats[150:300], "editor")
-    assert store.meta_get(S.MARK_KEY) == "0"
+    assert store.meta_get(R.MARK_KEY) == "0"  # storing never folds: the intake path stays lean
     svc = service(store, now)
-    check_against_oracle(store, now, NY)  # the first query folds the rest in
-    assert store.meta_get(S.MARK_KEY) == "300"
-    store.add(beats[300:], "editor")
-    assert store.meta_get(S.MARK_KEY) == "400"
+    check_against_oracle(store, now, NY)  # the first query folds them in
+    assert store.meta_get(R.MARK_KEY) == "150"
+    store.add(beats[150:], "editor")
+    assert svc.prepare() == 250 and store.meta_get(R.MARK_KEY) == "400"
     assert svc.prepare() == 0
+    check_against_oracle(store, now, NY)
     incremental = dump_rollups(store)
     # The rebuild path (most of the store unfolded, e.g. right after the migration) walks the
     # store in chunks of whole buckets and gives the same rows.
-    monkeypatch.setattr(S, "REBUILD_ROWS", 10)
-    monkeypatch.setattr(S, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(R, "REBUILD_ROWS", 10)
+    monkeypatch.setattr(R, "CHUNK_ROWS", 7)
     with store.transaction() as conn:
         conn.execute("DELETE FROM stats_rollup")
-        conn.execute("UPDATE meta SET value = '0' WHERE key = ?", (S.MARK_KEY,))
+        conn.execute("UPDATE meta SET value = '0' WHERE key = ?", (R.MARK_KEY,))
     assert svc.prepare() == 400
     assert dump_rollups(store) == incremental
 
 
 def test_one_huge_bucket_is_rebuilt_whole(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(S, "CHUNK_ROWS", 10)
+    monkeypatch.setattr(R, "CHUNK_ROWS", 10)
     store.add([beat(DAY0 + i * 0.5, "p" if i % 3 else "q") for i in range(50)], "import")  # one bucket
-    S.install(store)
-    S._rebuild(store)
+    R._rebuild(store)
     check_against_oracle(store, DAY0 + 3600, "UTC")
 
 
 def test_a_heartbeat_between_two_stored_ones_recomputes_its_bucket(store: Store) -> None:
-    S.install(store)
+    svc = service(store, DAY0 + 3600, "UTC")
     store.add([beat(DAY0 + 10, "a"), beat(DAY0 + 100, "b")], "editor")
+    svc.prepare()
     store.add([beat(DAY0 + 50, "b")], "editor")  # lands inside: b's own timeline gains 50 s
+    svc.prepare()
     store.add([beat(DAY0 + 5, "a"), beat(DAY0 + 200, "a")], "editor")  # before and after
     check_against_oracle(store, DAY0 + 3600, "UTC")
     rows = {(r[0], r[2]): r[3] for r in store.reader().execute("SELECT * FROM stats_rollup")}
-    assert rows[(S.ALL, "")] == 5 + 40 + 50 + 100 and rows[(S.PROJECT, "b")] == 50
+    assert rows[(R.ALL, "")] == 5 + 40 + 50 + 100 and rows[(R.PROJECT, "b")] == 50
 
 
 def test_names_with_nul_stand_for_null(store: Store) -> None:
-    assert S.enc(None) == S.NULL and S.dec(S.NULL) is None and S.dec("") == ""
-    assert S.unpair(S.pair(None, "")) == (None, "") and S.pair(None, "") != S.pair("", None)
-    assert S.bucket_of(900.0) == 1 and S.bucket_of(899.9999999) == 0
+    assert R.enc(None) == R.NULL and R.dec(R.NULL) is None and R.dec("") == ""
+    assert R.unpair(R.pair(None, "")) == (None, "") and R.pair(None, "") != R.pair("", None)
+    assert R.bucket_of(900.0) == 1 and R.bucket_of(899.9999999) == 0

@@ -1,0 +1,353 @@
+"""Queries over the rollups: each group's exact segment over any window, day by day or
+whole, the summaries' LEAD credits, streaks, and what unsynced work adds to a server figure.
+
+A window's whole buckets come from ``stats_rollup`` (``agent.stats.rollups``); the parts of
+the buckets it cuts (the statusbar's integer-second end at 23:59:59, a streak window
+starting at now − 31 days) come from the raw heartbeats, so every window is exact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import math
+import sqlite3
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from agent.store.schema import DEAD, IN_FLIGHT, READY, SENT
+
+from . import durations as D
+from .durations import TIMEOUT, Seg
+from .rollups import (
+    ALL,
+    BUCKET,
+    CATEGORY,
+    CODING,
+    EDITOR,
+    LANGUAGE,
+    LEAD,
+    MACHINE,
+    OS,
+    PROJECT,
+    PROJECT_LANGUAGE,
+    bucket_of,
+    dec,
+    enc,
+    pair,
+)
+
+# dim → the SQL expression giving its value from a heartbeats row (raw reads of cut buckets)
+_GROUP_COLUMNS = {
+    PROJECT: "project",
+    LANGUAGE: "language",
+    EDITOR: "editor",
+    OS: "operating_system",
+    MACHINE: "machine",
+    CATEGORY: "category",
+}
+GROUP_LISTS = (
+    ("projects", PROJECT, "project"),
+    ("languages", LANGUAGE, "language"),
+    ("editors", EDITOR, "editor"),
+    ("operating_systems", OS, "operating_system"),
+    ("machines", MACHINE, "machine"),
+    ("categories", CATEGORY, "category"),
+)
+
+
+Interval = tuple[float, float, Hashable]  # [lo, hi) and the key (e.g. a local date) it counts for
+
+
+def after(x: float) -> float:
+    """The half-open end for an inclusive bound: ``t <= x`` is ``t < after(x)``."""
+    return math.nextafter(x, math.inf)
+
+
+def _split(lo: float, hi: float) -> tuple[int, int]:
+    """Whole buckets [blo, bhi) inside [lo, hi); the rest of [lo, hi) is read raw."""
+    blo = bucket_of(lo)
+    if blo * BUCKET < lo:
+        blo += 1
+    return blo, max(blo, bucket_of(hi))
+
+
+def _raw_groups(conn: sqlite3.Connection, dim: int, lo: float, hi: float) -> dict[str, Seg]:
+    """Per-group segments straight from the heartbeats in [lo, hi)."""
+    if hi <= lo:
+        return {}
+    where = "time >= ? AND time < ?"
+    if dim == ALL:
+        sql = f"SELECT time, '' FROM heartbeats WHERE {where} ORDER BY time, id"
+    elif dim == CODING:
+        sql = (
+            f"SELECT time, '' FROM heartbeats WHERE {where} "
+            "AND category IS NOT NULL AND category != 'browsing' ORDER BY time, id"
+        )
+    elif dim == PROJECT_LANGUAGE:
+        sql = f"SELECT time, project, language FROM heartbeats WHERE {where} ORDER BY time, id"
+    else:
+        sql = f"SELECT time, {_GROUP_COLUMNS[dim]} FROM heartbeats WHERE {where} ORDER BY time, id"
+    times: dict[str, list[float]] = {}
+    for row in conn.execute(sql, (lo, hi)):
+        value = pair(row[1], row[2]) if dim == PROJECT_LANGUAGE else enc(row[1])
+        times.setdefault(value, []).append(row[0])
+    out: dict[str, Seg] = {}
+    for value, ts in times.items():
+        seg = D.seg_of(ts)
+        if seg is not None:
+            out[value] = seg
+    return out
+
+
+def _fold_rows(rows: Iterable[tuple[Any, ...]]) -> dict[str, Seg]:
+    """Join rollup rows (value, span, first, last, n), given in bucket order, per value."""
+    acc: dict[str, list[Any]] = {}
+    for value, span, first, last, n in rows:
+        a = acc.get(value)
+        if a is None:
+            acc[value] = [span, first, last, n]
+        else:
+            gap = first - a[2]
+            a[0] += span + (gap if gap < TIMEOUT else TIMEOUT)
+            a[2] = last
+            a[3] += n
+    return {value: Seg(a[0], a[1], a[2], a[3]) for value, a in acc.items()}
+
+
+def collect(conn: sqlite3.Connection, dim: int, intervals: Sequence[Interval]) -> dict[Hashable, dict[str, Seg]]:
+    """For each key, each group's segment over the key's intervals (joined in time order).
+
+    Intervals must not overlap. Whole buckets come from the rollups (rows in primary-key
+    order are already in bucket order per value, so a fold in Python joins them without a
+    sort); the parts of cut buckets at an interval's ends come from the raw heartbeats.
+    """
+    pieces: dict[Hashable, list[tuple[float, dict[str, Seg]]]] = {}
+    cores: list[tuple[int, int, Hashable]] = []  # (first bucket, end bucket, key), in time order
+    for lo, hi, key in sorted(intervals, key=lambda iv: iv[0]):
+        blo, bhi = _split(lo, hi)
+        parts = pieces.setdefault(key, [])
+        if blo < bhi:
+            cores.append((blo, bhi, key))
+            parts.append((lo, _raw_groups(conn, dim, lo, blo * BUCKET)))
+            parts.append((bhi * BUCKET, _raw_groups(conn, dim, bhi * BUCKET, hi)))
+        else:
+            parts.append((lo, _raw_groups(conn, dim, lo, hi)))
+    # One range query per run of adjacent cores (a year of days is one query), each row
+    # routed to its core: the cores are sorted, so a pointer that only moves forward does.
+    start = 0
+    while start < len(cores):
+        end = start + 1
+        while end < len(cores) and cores[end][0] == cores[end - 1][1]:
+            end += 1
+        run = cores[start:end]
+        rows = conn.execute(
+            "SELECT bucket, value, span, first, last, n FROM stats_rollup WHERE dim = ? AND bucket >= ? AND bucket < ?",
+            (dim, run[0][0], run[-1][1]),
+        )
+        k = 0
+        batch: list[tuple[Any, ...]] = []
+        for bucket, *rest in rows:
+            while bucket >= run[k][1]:
+                if batch:
+                    pieces[run[k][2]].append((run[k][0] * BUCKET, _fold_rows(batch)))
+                    batch = []
+                k += 1
+            batch.append(rest)
+        if batch:
+            pieces[run[k][2]].append((run[k][0] * BUCKET, _fold_rows(batch)))
+        start = end
+    out: dict[Hashable, dict[str, Seg]] = {}
+    for key, parts in pieces.items():
+        parts.sort(key=lambda p: p[0])
+        joined: dict[str, Seg] = {}
+        for _, groups in parts:
+            for value, seg in groups.items():
+                prev = joined.get(value)
+                joined[value] = seg if prev is None else prev.then(seg)
+        out[key] = joined
+    return out
+
+
+def window_groups(conn: sqlite3.Connection, dim: int, lo: float, hi: float) -> dict[str, Seg]:
+    """Each group's segment over [lo, hi) (per-group partitions, §2)."""
+    return collect(conn, dim, [(lo, hi, 0)]).get(0, {})
+
+
+def window_seconds(conn: sqlite3.Connection, lo: float, hi: float, dim: int = ALL) -> int:
+    seg = window_groups(conn, dim, lo, hi).get("")
+    return 0 if seg is None else D.to_seconds(seg.span)
+
+
+@dataclass
+class _LeadPiece:
+    credits: dict[str, float]
+    first: float
+    last: float
+    tail: str
+
+
+def lead_by_key(conn: sqlite3.Connection, intervals: Sequence[Interval]) -> dict[Hashable, dict[str, float]]:
+    """The summaries rule per key: each capped gap credited to the earlier heartbeat's project."""
+    pieces: dict[Hashable, list[tuple[float, _LeadPiece]]] = {}
+
+    def raw(lo: float, hi: float) -> _LeadPiece | None:
+        if hi <= lo:
+            return None
+        rows = conn.execute(
+            "SELECT time, project FROM heartbeats WHERE time >= ? AND time < ? ORDER BY time, id", (lo, hi)
+        ).fetchall()
+        if not rows:
+            return None
+        credits = D.lead_credits((t, enc(p)) for t, p in rows)
+        return _LeadPiece(credits, rows[0][0], rows[-1][0], enc(rows[-1][1]))
+
+    for lo, hi, key in intervals:
+        blo, bhi = _split(lo, hi)
+        found: list[tuple[float, _LeadPiece | None]] = []
+        if blo < bhi:
+            found.append((lo, raw(lo, blo * BUCKET)))
+            found.append((bhi * BUCKET, raw(bhi * BUCKET, hi)))
+            buckets = conn.execute(
+                "SELECT first, last, tail FROM stats_rollup "
+                "WHERE dim = ? AND bucket >= ? AND bucket < ? ORDER BY bucket",
+                (ALL, blo, bhi),
+            ).fetchall()
+            if buckets:
+                credits: dict[str, float] = {}
+                for value, span in conn.execute(
+                    "SELECT value, span FROM stats_rollup WHERE dim = ? AND bucket >= ? AND bucket < ?",
+                    (LEAD, blo, bhi),
+                ):
+                    credits[value] = credits.get(value, 0.0) + span
+                for (_, prev_last, prev_tail), (first, _, _) in itertools.pairwise(buckets):
+                    credits[prev_tail] = credits.get(prev_tail, 0.0) + D.capped(first - prev_last)
+                found.append((blo * BUCKET, _LeadPiece(credits, buckets[0][0], buckets[-1][1], buckets[-1][2])))
+        else:
+            found.append((lo, raw(lo, hi)))
+        kept = [(at, p) for at, p in found if p is not None]
+        if kept:
+            pieces.setdefault(key, []).extend(kept)
+    out: dict[Hashable, dict[str, float]] = {}
+    for key, parts in pieces.items():
+        parts.sort(key=lambda p: p[0])
+        total: dict[str, float] = {}
+        prev: _LeadPiece | None = None
+        for _, piece in parts:
+            for value, credit in piece.credits.items():
+                total[value] = total.get(value, 0.0) + credit
+            if prev is not None:
+                total[prev.tail] = total.get(prev.tail, 0.0) + D.capped(piece.first - prev.last)
+            prev = piece
+        out[key] = total
+    return out
+
+
+def day_intervals(
+    first: dt.date, last: dt.date, tz: Any, lo: float = -math.inf, hi: float = math.inf
+) -> list[Interval]:
+    """The stretches of each local day in [first, last] (``DATE_TRUNC`` days), clipped to [lo, hi)."""
+    out: list[Interval] = []
+    for a, b, date in D.day_pieces(first, last, tz):
+        a2, b2 = max(float(a), lo), min(float(b), hi)
+        if a2 < b2:
+            out.append((a2, b2, date))
+    return out
+
+
+def day_seconds(
+    conn: sqlite3.Connection, first: dt.date, last: dt.date, tz: Any, *, dim: int = ALL,
+    lo: float = -math.inf, hi: float = math.inf,
+) -> dict[dt.date, int]:  # fmt: skip
+    """Each local day's total (one timeline per day: no gap is credited across midnight)."""
+    found = collect(conn, dim, day_intervals(first, last, tz, lo, hi))
+    out: dict[dt.date, int] = {}
+    for key, groups in found.items():
+        seg = groups.get("")
+        if seg is not None and isinstance(key, dt.date):
+            out[key] = D.to_seconds(seg.span)
+    return out
+
+
+def streak_days(conn: sqlite3.Connection, now: float, tz: Any) -> int:
+    """§3 over the store: non-browsing heartbeats in [now − 31 days, now], per local day."""
+    start = now - D.STREAK_WINDOW_SECONDS
+    today = D.local_date(now, tz)
+    days = day_seconds(conn, D.local_date(start, tz), today, tz, dim=CODING, lo=start, hi=after(now))
+    return D.streak(days, today)
+
+
+def unsynced(conn: sqlite3.Connection, destination: str, lo: float, hi: float, seen_before: float) -> tuple[float, int]:
+    """What this machine's heartbeats in [lo, hi] that the server had not counted add to it.
+
+    "Not counted": waiting or in flight, or accepted after ``seen_before`` (the wall time the
+    server's figure was fetched). Returned is (capped-gap contribution, how many): the
+    duration of the known heartbeats with them minus without them, both exact. Capped-gap
+    duration is submodular, so when other machines' heartbeats interleave this is an upper
+    bound of what the server will add; for one machine it is exact. Dead letters are left
+    out of both: the server refused them. Heartbeats with no delivery to this destination
+    (imported with --no-upload, usually history the server already has) count as known.
+    """
+    known = "(d.heartbeat_id IS NULL OR (d.state = %d AND d.updated_at <= ?))" % SENT  # noqa: UP031
+    join = "FROM heartbeats h LEFT JOIN deliveries d ON d.heartbeat_id = h.id AND d.destination = ?"
+    # Two index ranges (waiting or in flight; accepted lately) rather than one OR, which would
+    # make SQLite walk every delivery of the destination.
+    umin, umax, count = math.inf, -math.inf, 0
+    for sql, args in (
+        ("state IN (?, ?)", (READY, IN_FLIGHT)),
+        ("state = ? AND updated_at > ?", (SENT, seen_before)),
+    ):
+        lo_t, hi_t, n = conn.execute(
+            f"SELECT min(time), max(time), count(*) FROM deliveries WHERE destination = ? AND {sql} "
+            "AND time >= ? AND time <= ?",
+            (destination, *args, lo, hi),
+        ).fetchone()
+        if n:
+            umin, umax, count = min(umin, lo_t), max(umax, hi_t), count + n
+    if not count:
+        return 0.0, 0
+    pred = conn.execute(
+        f"SELECT h.time {join} WHERE h.time >= ? AND h.time < ? AND {known} ORDER BY h.time DESC LIMIT 1",
+        (destination, lo, umin, seen_before),
+    ).fetchone()
+    succ = conn.execute(
+        f"SELECT h.time {join} WHERE h.time > ? AND h.time <= ? AND {known} ORDER BY h.time LIMIT 1",
+        (destination, umax, hi, seen_before),
+    ).fetchone()
+    a = umin if pred is None else pred[0]
+    b = umax if succ is None else succ[0]
+    with_new: list[float] = []
+    without: list[float] = []
+    for t, state, updated in conn.execute(
+        f"SELECT h.time, d.state, d.updated_at {join} WHERE h.time >= ? AND h.time <= ? ORDER BY h.time, h.id",
+        (destination, a, b),
+    ):
+        if state is None or (state == SENT and updated <= seen_before):
+            with_new.append(t)
+            without.append(t)
+        elif state != DEAD:
+            with_new.append(t)
+    return D.capped_sum(with_new) - D.capped_sum(without), count
+
+
+def group_list(groups: dict[str, Seg], column: str, *, keep_raw: bool = False) -> list[dict[str, Any]]:
+    """A last_7_days-style list: per-group totals (rounded per group), 0 s groups dropped,
+    percent of the sum of the groups, sorted by time then name."""
+    totals = [(value, D.to_seconds(seg.span)) for value, seg in groups.items()]
+    grand = float(sum(s for _, s in totals))
+    out: list[dict[str, Any]] = []
+    for value, seconds in totals:
+        if seconds <= 0:
+            continue
+        raw = dec(value)
+        entry: dict[str, Any] = {
+            "name": D.display_name(column, raw),
+            "total_seconds": seconds,
+            "percent": D.percent_of(seconds, grand),
+        }
+        if keep_raw:
+            entry["_raw"] = raw
+        out.append(entry)
+    out.sort(key=lambda e: (-e["total_seconds"], e["name"]))
+    return out
