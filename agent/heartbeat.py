@@ -183,19 +183,49 @@ def normalize(
         found["user_agent"] = ua[:MAX_STRING]
     found["machine"] = (header_machine or found.get("machine") or machine)[:MAX_STRING]
 
-    # Sorted keys make the JSON a function of the content alone, so identical heartbeats get
-    # identical bytes (and the local de-duplication key is their digest); the C encoder sorts.
-    payload = found
-    payload_json = _encode(payload)
+    return _freeze(found)
+
+
+def _freeze(payload: dict[str, Any]) -> Heartbeat:
+    if payload.get("dependencies") == []:
+        del payload["dependencies"]  # the server hashes an empty list and a missing one alike
+    # Editor and OS as the server stores and hashes them: parsed from the user agent, the
+    # body's values only when that yields nothing (§4.3 step 9); blank counts as absent.
     editor, os_name = parse_user_agent(payload.get("user_agent"))
+    editor = editor or _present(payload.pop("editor", None))
+    os_name = os_name or _present(payload.pop("operating_system", None))
+    if editor:
+        payload["editor"] = editor
+    if os_name:
+        payload["operating_system"] = os_name
+    # The payload now holds exactly the fields the server's fields_hash covers (§4.4), each as
+    # the server normalises it, with absent and null alike left out. Sorted keys make its JSON
+    # a function of those values alone, so its digest is a local key equivalent to fields_hash
+    # (the server's user_id is the same for every heartbeat of one user): two heartbeats share
+    # it when the server would store them as one row, whether they came from an editor, the
+    # watcher or an imported file. Not reproduced: the server fills a missing language from the
+    # file extension and resolves <<LAST_LANGUAGE>>/<<LAST_BRANCH>> from its own rows, so a
+    # heartbeat relying on those may be one row there and two here. The C encoder sorts.
+    payload_json = _encode(payload)
     return Heartbeat(
         payload=payload,
         payload_json=payload_json,
         dedup_key=hashlib.md5(payload_json.encode("utf-8"), usedforsecurity=False).digest(),
         time=payload["time"],
-        editor=editor or payload.get("editor"),
-        operating_system=os_name or payload.get("operating_system"),
+        editor=editor,
+        operating_system=os_name,
     )
+
+
+def _present(value: str | None) -> str | None:
+    """Rails' ``presence`` for a string: None when empty or only whitespace."""
+    return value if value and not value.isspace() else None
+
+
+def dedup_key_of(payload_json: str) -> bytes:
+    """The dedup key of a stored payload, as ``normalize`` gives it today (the schema v3
+    migration re-keys rows stored when the key was a digest of the payload as received)."""
+    return _freeze(json.loads(payload_json)).dedup_key
 
 
 def _clean_bool(value: Any) -> bool:

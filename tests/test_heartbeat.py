@@ -49,6 +49,7 @@ def test_only_permitted_fields_are_kept_and_defaults_filled() -> None:
         "category": "coding",
         "user_agent": "vim/9 vim-wakatime/1",
         "machine": "box",
+        "editor": "vim",  # what the server derives from the user agent, and hashes
     }
     assert json.loads(hb.payload_json) == hb.payload
     assert hb.editor == "vim"
@@ -117,7 +118,7 @@ def test_normalize_accepts_or_refuses_anything_without_crashing(raw: object) -> 
     # What is accepted is a frozen, re-parseable payload whose time is in Hackatime's window.
     assert json.loads(hb.payload_json) == hb.payload
     assert 1e9 <= hb.payload["time"] < 2e9
-    assert set(hb.payload) <= {*FIELDS, "machine", "user_agent"}
+    assert set(hb.payload) <= {*FIELDS, "machine", "user_agent", "editor", "operating_system"}
 
 
 @settings(max_examples=200, deadline=None)

@@ -179,3 +179,50 @@ def test_a_failing_migration_is_raised_and_never_moves_the_data_aside(
     monkeypatch.undo()
     with open_store(path) as store:
         assert store.heartbeat_count() == 3  # the failed migration rolled back
+
+
+def test_migration_3_rekeys_old_rows_so_an_import_of_them_adds_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "s.db"
+    ua = "wakatime/v1.90.0 (linux-6.5.0-x86_64) go1.21 vscode/1.85.0 vscode-wakatime/24.4.0"
+    # A v2 store holding payloads the way v2 froze them: the body's editor, an empty dependency
+    # list, and a digest of those bytes as the key.
+    monkeypatch.setattr(agent.store.store, "MIGRATIONS", MIGRATIONS[:2])
+    monkeypatch.setattr(agent.store.store, "LATEST", 2)
+    old_payload = (
+        f'{{"category":"coding","dependencies":[],"editor":"Code","entity":"/p/a.py","machine":"m",'
+        f'"time":{T0!r},"user_agent":"{ua}"}}'
+    )
+    with open_store(path) as store, store.transaction() as conn:
+        for key, payload in ((b"old-key-00000001", old_payload), (b"unreadable-00001", "not json")):
+            conn.execute(
+                "INSERT INTO heartbeats(time, dedup_key, payload, source, received_at) VALUES (?, ?, ?, 'editor', 0)",
+                (T0, key, payload),
+            )
+    monkeypatch.undo()
+    with open_store(path) as store:
+        assert store.reader().execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        # The same heartbeat as Hackatime's export carries it: the server's editor, no dependencies.
+        exported = normalize(
+            {"time": T0, "entity": "/p/a.py", "user_agent": ua, "editor": "vscode", "operating_system": "linux"},
+            machine="m",
+        )
+        assert [a.created for a in store.add([exported], "import")] == [False]
+        keys = {r[0] for r in store.reader().execute("SELECT dedup_key FROM heartbeats")}
+        assert keys == {exported.dedup_key, b"unreadable-00001"}  # an unreadable row keeps its key
+
+
+def test_live_heartbeats_are_claimed_before_imported_history(tmp_path: Path) -> None:
+    from agent.store import HISTORY
+
+    with open_store(tmp_path / "s.db") as store:
+        history = store.add(beats(5, start=T0 - 86400 * 365), "import", priority=HISTORY)
+        live = store.add(beats(3, start=T0), "editor")
+        counts = store.counts("hackatime")
+        assert (counts.pending, counts.history, counts.oldest_pending) == (8, 5, T0 - 86400 * 365)
+        first = {hb_id for hb_id, _ in store.claim("hackatime", 4)}
+        assert first == {*(a.id for a in live), history[0].id}  # every live one, then the oldest history
+        later = store.add(beats(1, start=T0 + 100), "editor")  # arrives while history is queued
+        assert {hb_id for hb_id, _ in store.claim("hackatime", 2)} == {later[0].id, history[1].id}
+        assert store.counts("hackatime").history == 5

@@ -2,14 +2,16 @@
 state per destination (ready → in flight → sent | dead); the only place that speaks SQL.
 """
 
-from .schema import DEAD, IN_FLIGHT, LATEST, READY, SENT
+from .schema import DEAD, HISTORY, IN_FLIGHT, LATEST, LIVE, READY, SENT
 from .store import DEFAULT_DESTINATION, Added, QueueCounts, Store, StoreCorrupt
 
 __all__ = [
     "DEAD",
     "DEFAULT_DESTINATION",
+    "HISTORY",
     "IN_FLIGHT",
     "LATEST",
+    "LIVE",
     "READY",
     "SENT",
     "Added",

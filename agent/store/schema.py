@@ -8,6 +8,8 @@ from __future__ import annotations
 
 # Delivery states (persist-queue's ack states): ready → in flight → sent | dead.
 READY, IN_FLIGHT, SENT, DEAD = 0, 1, 2, 3
+# Delivery priorities: heartbeats captured now go before imported history, whatever its age.
+LIVE, HISTORY = 0, 1
 
 MIGRATIONS: list[str] = [
     # 1: heartbeats with their frozen payload, one delivery row per destination.
@@ -102,6 +104,17 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     INSERT INTO meta(key, value) VALUES ('stats_rollup_id', '0')
         ON CONFLICT(key) DO UPDATE SET value = '0';
+    """,
+    # 3: imported history. Its deliveries wait behind every live one (priority leads the
+    # queue index, ahead of time). Dedup keys follow the server's fields_hash rule
+    # (agent/heartbeat.py), so a heartbeat in an export and the same one captured live are
+    # one row: rekey() is registered by Store; a row whose new key is already taken by its
+    # twin keeps its old key (both were stored, and sent, before this version).
+    """
+    ALTER TABLE deliveries ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;  -- LIVE or HISTORY
+    DROP INDEX deliveries_queue;
+    CREATE INDEX deliveries_queue ON deliveries(destination, state, priority, time, heartbeat_id);
+    UPDATE OR IGNORE heartbeats SET dedup_key = rekey(payload, dedup_key);
     """,
 ]
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from agent.heartbeat import Heartbeat
+from agent.heartbeat import Heartbeat, dedup_key_of
 
-from .schema import DEAD, IN_FLIGHT, LATEST, MIGRATIONS, READY, SENT
+from .schema import DEAD, HISTORY, IN_FLIGHT, LATEST, LIVE, MIGRATIONS, READY, SENT
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ class _PendingAdd:
     heartbeats: list[Heartbeat]
     source: str
     destinations: list[str] | None
+    priority: int = LIVE
     done: bool = False
     result: list[Added] | None = None
     error: BaseException | None = None
@@ -60,6 +61,7 @@ class QueueCounts:
     sent: int
     dead: int
     oldest_pending: float | None
+    history: int = 0  # imported history still to deliver (pending or in flight), sent after live ones
 
 
 def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
@@ -129,6 +131,7 @@ class Store:
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
             check = conn.execute("PRAGMA quick_check").fetchall()
+            conn.create_function("rekey", 2, _rekey, deterministic=True)  # used by migration 3
             if check != [("ok",)]:
                 raise StoreCorrupt(f"integrity check failed: {check[0][0]}")
             self._migrate(conn)
@@ -218,16 +221,22 @@ class Store:
     # ---- heartbeats -----------------------------------------------------------------------
 
     def add(
-        self, heartbeats: Sequence[Heartbeat], source: str, *, destinations: Iterable[str] | None = None
+        self,
+        heartbeats: Sequence[Heartbeat],
+        source: str,
+        *,
+        destinations: Iterable[str] | None = None,
+        priority: int = LIVE,
     ) -> list[Added]:
         """Store heartbeats durably; identical ones are matched to the stored row.
 
         Each new heartbeat gets a ``ready`` delivery row for every destination given
-        (default: every configured destination). Returns once the transaction holding
+        (default: every configured destination), at ``priority`` (imported history is
+        ``HISTORY``: delivered after every live heartbeat). Returns once the transaction holding
         them has committed. Concurrent callers share one transaction and one fsync
         (group commit), each batch in its own savepoint so one failure fails only it.
         """
-        item = _PendingAdd(list(heartbeats), source, None if destinations is None else list(destinations))
+        item = _PendingAdd(list(heartbeats), source, None if destinations is None else list(destinations), priority)
         with self._pending_lock:
             self._pending.append(item)
         with self._lock:
@@ -331,8 +340,9 @@ class Store:
                     created.append((hb_id, hb))
         if created and dests:
             conn.executemany(
-                "INSERT INTO deliveries(destination, heartbeat_id, time, state, updated_at) VALUES (?,?,?,?,?)",
-                [(dest, hb_id, hb.time, READY, now) for hb_id, hb in created for dest in dests],
+                "INSERT INTO deliveries(destination, heartbeat_id, time, state, updated_at, priority) "
+                "VALUES (?,?,?,?,?,?)",
+                [(dest, hb_id, hb.time, READY, now, item.priority) for hb_id, hb in created for dest in dests],
             )
         if created:
             for hook in self.insert_hooks:
@@ -414,7 +424,8 @@ class Store:
             conn.execute(f"UPDATE destinations SET {assignments} WHERE name = ?", (*fields.values(), name))
 
     def claim(self, destination: str, limit: int) -> list[tuple[int, str]]:
-        """Move up to ``limit`` of the oldest ready heartbeats to in flight; return (id, payload)."""
+        """Move up to ``limit`` ready heartbeats to in flight, live ones first, oldest first;
+        return (id, payload)."""
         now = time.time()
         with self.transaction() as conn:
             ids = [
@@ -423,7 +434,7 @@ class Store:
                     "UPDATE deliveries SET state = ?, attempts = attempts + 1, updated_at = ? "
                     "WHERE destination = ? AND heartbeat_id IN ("
                     "  SELECT heartbeat_id FROM deliveries WHERE destination = ? AND state = ? "
-                    "  ORDER BY time, heartbeat_id LIMIT ?) RETURNING heartbeat_id",
+                    "  ORDER BY priority, time, heartbeat_id LIMIT ?) RETURNING heartbeat_id",
                     (IN_FLIGHT, now, destination, destination, READY, limit),
                 )
             ]
@@ -489,15 +500,30 @@ class Store:
                 ).fetchone()[0]
                 for state in (READY, IN_FLIGHT, DEAD)
             )
-            oldest = conn.execute(
-                "SELECT min(time) FROM deliveries WHERE destination = ? AND state IN (?, ?)",
-                (destination, READY, IN_FLIGHT),
+            # One index seek per (state, priority): a min() over both states would scan them.
+            firsts = [
+                conn.execute(
+                    "SELECT min(time) FROM deliveries WHERE destination = ? AND state = ? AND priority = ?",
+                    (destination, state, priority),
+                ).fetchone()[0]
+                for state in (READY, IN_FLIGHT)
+                for priority in (LIVE, HISTORY)
+            ]
+            oldest = min((t for t in firsts if t is not None), default=None)
+            history = conn.execute(
+                "SELECT count(*) FROM deliveries WHERE destination = ? AND state IN (?, ?) AND priority = ?",
+                (destination, READY, IN_FLIGHT, HISTORY),
             ).fetchone()[0]
             row = conn.execute("SELECT sent_total FROM destinations WHERE name = ?", (destination,)).fetchone()
         finally:
             conn.execute("COMMIT")
         return QueueCounts(
-            pending=pending, in_flight=in_flight, sent=row[0] if row else 0, dead=dead, oldest_pending=oldest
+            pending=pending,
+            in_flight=in_flight,
+            sent=row[0] if row else 0,
+            dead=dead,
+            oldest_pending=oldest,
+            history=history,
         )
 
     def dead_letters(self, destination: str, limit: int = 200) -> list[dict[str, Any]]:
@@ -592,6 +618,13 @@ _CORRUPTION_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
 
 def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
     return isinstance(exc, StoreCorrupt) or getattr(exc, "sqlite_errorcode", None) in _CORRUPTION_CODES
+
+
+def _rekey(payload: str, old: bytes) -> bytes:
+    try:
+        return dedup_key_of(payload)
+    except (ValueError, TypeError, KeyError):  # a row today's rules cannot read keeps its key
+        return old
 
 
 def _for_ids(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...], ids: Sequence[int]) -> int:
