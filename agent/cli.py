@@ -9,6 +9,7 @@ Exit codes (stable, documented in README.md):
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import signal
 import sys
@@ -23,11 +24,11 @@ from . import __version__
 from .api.control import TOKEN_FILE
 from .config import Config, Flags, load_config
 from .delivery.outbox import Outcome
-from .lock import AlreadyRunning, InstanceLock
+from .lock import EXIT_PORT_IN_USE, EXIT_RUNNING, AlreadyRunning, InstanceLock, port_owner
 from .logs import setup_logging
 from .secrets import KEYRING_CHILD_ARG, keyring_child_main
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_AUTH, EXIT_UNREACHABLE, EXIT_RATE_LIMITED, EXIT_NO_KEY, EXIT_RUNNING = range(8)
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_AUTH, EXIT_UNREACHABLE, EXIT_RATE_LIMITED, EXIT_NO_KEY = range(7)
 _OUTCOME_EXIT = {
     Outcome.IDLE.value: EXIT_OK,
     Outcome.DELIVERED.value: EXIT_OK,
@@ -111,6 +112,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     except AlreadyRunning as exc:
         raise CliError(str(exc), EXIT_RUNNING) from None
     except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            # One line the tray shows as it is: say who holds the port when the system tells.
+            owner = port_owner(config.port)
+            by = f" by {owner}" if owner else " by another program"
+            raise CliError(f"port {config.port} on 127.0.0.1 is in use{by}", EXIT_PORT_IN_USE) from None
         raise CliError(f"could not listen on 127.0.0.1:{config.port}: {exc.strerror or exc}") from None
 
     def _on_signal(signum: int, frame: Any) -> None:

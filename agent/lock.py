@@ -1,4 +1,9 @@
-"""One agent per data dir: an OS file lock the kernel releases if the process dies."""
+"""One agent per data dir (an OS file lock the kernel releases if the process dies), and
+who holds the other thing an agent needs to itself: its port.
+
+The exit codes below are how ``hackatime-agent run`` tells a supervisor (the tray)
+that it refused to start rather than crashed: neither is fixed by restarting it.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,10 @@ import os
 import sys
 from pathlib import Path
 from typing import IO
+
+EXIT_RUNNING = 7  # another agent holds this data dir's lock
+EXIT_PORT_IN_USE = 8  # another program listens on the agent's port
+_LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp's "st" column
 
 
 class AlreadyRunning(RuntimeError):
@@ -51,3 +60,34 @@ class InstanceLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def port_owner(port: int, proc: Path = Path("/proc")) -> str | None:
+    """The program listening on ``port`` as "name (pid N)", when this system says (Linux).
+
+    The listening socket's inode comes from /proc/net/tcp{,6}; the process holding it
+    is the one with a ``socket:[inode]`` descriptor. Processes of other users cannot
+    be looked into without privileges: then None, and the caller says less.
+    """
+    inodes: set[str] = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = (proc / "net" / table).read_text(encoding="ascii", errors="replace").splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[3] == _LISTEN and int(fields[1].rsplit(":", 1)[-1], 16) == port:
+                inodes.add(f"socket:[{fields[9]}]")
+    if not inodes:
+        return None
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if any(os.readlink(fd) in inodes for fd in (entry / "fd").iterdir()):
+                name = (entry / "comm").read_text(encoding="utf-8", errors="replace").strip()
+                return f"{name or 'a program'} (pid {entry.name})"
+        except OSError:  # gone meanwhile, or not ours to look into
+            continue
+    return None

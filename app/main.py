@@ -30,7 +30,7 @@ from . import APP_ID, APP_TITLE, binding, icons
 from .client import AgentClient
 from .model import AgentModel
 from .single import SingleInstance
-from .supervisor import AgentSupervisor, default_command
+from .supervisor import AgentSupervisor, default_command, settings_file
 from .tasks import TaskRunner
 from .tray import TrayApp
 
@@ -170,7 +170,12 @@ def start(app: QApplication, args: argparse.Namespace) -> Session | None:
     model = AgentModel(AgentClient(data_dir), runner)
     supervisor = None
     if not args.no_agent:
-        supervisor = AgentSupervisor(log_dir, default_command(args.data_dir), agent_available=lambda: model.available)
+        supervisor = AgentSupervisor(
+            log_dir,
+            default_command(args.data_dir),
+            agent_available=lambda: model.available,
+            settings=settings_file(args.data_dir),
+        )
         model.availability_changed.connect(lambda up: None if up else supervisor.ensure_running())
     tray = TrayApp(model, supervisor=supervisor)
     tray.quit_requested.connect(app.quit)

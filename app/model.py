@@ -55,7 +55,6 @@ class AgentModel(QObject):
         self.clock = clock
         self.status: dict[str, Any] | None = None
         self.stats: dict[str, Any] | None = None
-        self.today_projects: list[dict[str, Any]] | None = None  # local, includes what is not synced yet
         self.available: bool | None = None
         self.error: str | None = None
         self.syncing = False
@@ -116,10 +115,9 @@ class AgentModel(QObject):
             self._want_stats, self._stats_busy = False, True
             self.runner.run(self._fetch_stats, self._on_stats, self._on_stats_error, name="stats")
 
-    def _fetch_stats(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """Runs on the pool: the snapshot, and today's projects from local figures for the menu."""
-        stats = self.client.stats()
-        return stats, list(self.client.projects("today").get("projects") or [])
+    def _fetch_stats(self) -> dict[str, Any]:
+        """Runs on the pool: the snapshot, every figure the tray and the dashboard show."""
+        return self.client.stats()
 
     def _stats_now(self) -> None:
         self._want_stats = True
@@ -160,9 +158,8 @@ class AgentModel(QObject):
         self._failed(exc)
         self._pump()
 
-    def _on_stats(self, answer: tuple[dict[str, Any], list[dict[str, Any]]]) -> None:
+    def _on_stats(self, stats: dict[str, Any]) -> None:
         self._stats_busy = False
-        stats, self.today_projects = answer
         self.stats, self.stats_at = stats, self.clock()
         for notice in self._tracker.on_stats(stats):
             self.notice.emit(notice)
@@ -307,7 +304,7 @@ class AgentModel(QObject):
     def icon_state(self) -> state.IconState:
         return state.icon_state(self.status, self.available, self.clock())
 
-    def menu_view(self) -> state.MenuView:
+    def menu_view(self, agent_problem: str | None = None) -> state.MenuView:
         return state.menu_view(
             self.status,
             self.stats,
@@ -315,8 +312,9 @@ class AgentModel(QObject):
             self.clock(),
             error=self.error,
             syncing=self.syncing,
-            today_projects=self.today_projects,
+            agent_problem=agent_problem if self.available is not True else None,
         )
 
-    def tooltip(self) -> str:
-        return state.tooltip(self.status, self.stats, self.available, self.clock())
+    def tooltip(self, agent_problem: str | None = None) -> str:
+        problem = agent_problem if self.available is not True else None
+        return state.tooltip(self.status, self.stats, self.available, self.clock(), problem)

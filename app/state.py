@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -171,6 +173,29 @@ def today_total_text(stats: Stats | None) -> str:
     return format_duration(t.get("total_seconds"))
 
 
+def ruby_round(value: float) -> int:
+    """Ruby's ``Float#round`` to an integer: halves go away from zero (Python's ``round`` goes to even)."""
+    return int(math.copysign(math.floor(abs(value) + 0.5), value))
+
+
+def goal_percent(stats: Stats | None) -> int | None:
+    """Today's goal as Hackatime's ``completion_percent``: ``min(round(tracked / target · 100), 100)``.
+
+    The one computation of this figure: tooltip, menu and dashboard all show this
+    number. The agent's own value is used when it sent one.
+    """
+    goal = today(stats).get("goal")
+    if not goal:
+        return None
+    given = goal.get("completion_percent")
+    if isinstance(given, int | float) and not isinstance(given, bool):
+        return int(given)
+    target = float(goal.get("target_seconds") or 0)
+    if target <= 0:
+        return None
+    return min(ruby_round(float(goal.get("tracked_seconds") or 0) / target * 100), 100)
+
+
 def goal_line(stats: Stats | None) -> str | None:
     goal = today(stats).get("goal")
     if not goal:
@@ -178,8 +203,7 @@ def goal_line(stats: Stats | None) -> str | None:
     target = format_duration(goal.get("target_seconds"))
     if goal.get("complete"):
         return f"Goal reached: {format_duration(goal.get('tracked_seconds'))} of {target}"
-    percent = int(goal.get("completion_percent") or 0)
-    return f"Goal: {percent} % of {target}"
+    return f"Goal: {goal_percent(stats) or 0} % of {target}"
 
 
 def goal_fraction(stats: Stats | None) -> float | None:
@@ -205,26 +229,99 @@ def streak_line(stats: Stats | None) -> str | None:
     return f"Streak: {plural(days, 'day')}"
 
 
-def todays_projects(
-    stats: Stats | None, today_projects: Sequence[Mapping[str, Any]] | None = None
-) -> list[tuple[str, float]]:
-    """Today's projects, biggest first.
+def todays_projects(stats: Stats | None) -> list[tuple[str, float]]:
+    """Today's projects, biggest first, from the same figures as today's total.
 
-    ``today_projects`` is the agent's local ``/stats/projects?range=today``: it
-    includes what has not reached the server yet, so it is preferred. Without it,
-    the 7-day breakdown's last day (today) is used.
+    Preferred: the agent's merged per-project today (``today.projects``: the server's
+    figures plus work not synced yet), else today's bar of the week (the server's
+    summaries, or local ones without a server). Never this computer's figures alone
+    beside a merged total: they miss what other computers sent and would not add up.
     """
     source: Iterable[Mapping[str, Any]] = []
-    if today_projects is not None:
-        source = today_projects
-    elif stats:
-        days = ((stats.get("last_7_days") or {}).get("days")) or []
-        if days:
-            source = days[-1].get("projects") or []
-        elif stats.get("projects_range") == "today":
-            source = stats.get("projects") or []
+    merged = today(stats).get("projects")
+    days = (((stats or {}).get("last_7_days") or {}).get("days")) or []
+    if isinstance(merged, list):
+        source = merged
+    elif days:
+        source = days[-1].get("projects") or []
     rows = [(str(p.get("name") or "(unknown)"), float(p.get("total_seconds") or 0)) for p in source]
     return sorted((r for r in rows if r[1] > 0), key=lambda r: -r[1])
+
+
+# ---- words for what went wrong -----------------------------------------------------
+
+# Errors that mean this computer has no network at all (not that one server refuses).
+_OFFLINE_MARKERS = (
+    "name resolution",
+    "name or service not known",
+    "nodename nor servname",
+    "getaddrinfo failed",
+    "no address associated",
+    "network is unreachable",
+    "network is down",
+    "no route to host",
+)
+_NETWORK_REASONS = (
+    ("refused", "connection refused"),
+    ("timed out", "no answer in time"),
+    ("timeout", "no answer in time"),
+    ("reset", "connection reset"),
+    ("disconnected", "connection closed"),
+    ("closed", "connection closed"),
+    ("certificate", "secure connection failed"),
+    ("ssl", "secure connection failed"),
+)
+
+
+def server_title(dest: Mapping[str, Any] | None) -> str:
+    """A destination's name as people write it ("Hackatime", not the internal "hackatime")."""
+    name = str((dest or {}).get("name") or "hackatime")
+    return "Hackatime" if name.lower() == "hackatime" else name
+
+
+def is_offline_error(error: str | None) -> bool:
+    low = (error or "").lower()
+    return any(marker in low for marker in _OFFLINE_MARKERS)
+
+
+def readable_error(error: str | None, server: str = "Hackatime") -> str:
+    """An agent's ``last_error`` as a sentence: no exception class names, no errno."""
+    if not error:
+        return ""
+    low = error.lower()
+    if is_offline_error(error):
+        return "Offline (no network connection)"
+    if low.startswith("network error"):
+        why = next((words for marker, words in _NETWORK_REASONS if marker in low), "network error")
+        return f"Can't reach {server} ({why})"
+    if "rejected the api key" in low:
+        return f"{server} rejected the API key"
+    if "rate limited" in low:
+        return f"{server} asked to slow down"
+    code = re.search(r"HTTP (\d{3})", error)
+    if code:
+        return f"{server} answered with an error (HTTP {code.group(1)})"
+    if "not understood" in low or "acknowledged none" in low:
+        return f"{server} sent an answer that could not be read"
+    return error[:1].upper() + error[1:]
+
+
+def _failing(dest: Mapping[str, Any]) -> bool:
+    last_success = dest.get("last_success")
+    error_at = dest.get("last_error_at")
+    return bool(dest.get("last_error")) and (last_success is None or (error_at or 0) > last_success)
+
+
+def is_offline(status: Status | None) -> bool:
+    """No network at all: the agent got no answer and the error says the network is down.
+
+    A server refusing connections, timing out or answering 5xx is not "offline":
+    the words then name that server and what it did (:func:`readable_error`).
+    """
+    if not status or status.get("online") is not False:
+        return False
+    errors = [str(d.get("last_error") or "") for d in destinations(status) if _failing(d)]
+    return not errors or any(is_offline_error(e) for e in errors)
 
 
 # ---- sync lines -------------------------------------------------------------------
@@ -238,60 +335,90 @@ def _dest_line(dest: Mapping[str, Any], now: float) -> str:
     if auth == "missing":
         return f"No API key · {plural(waiting, 'heartbeat')} kept locally"
     last_success = dest.get("last_success")
-    last_error = dest.get("last_error")
-    error_at = dest.get("last_error_at")
-    failing = bool(last_error) and (last_success is None or (error_at or 0) > last_success)
     backoff = dest.get("backoff_until")
     if waiting == 0:
         if last_success is None:
             return "Nothing to sync yet"
         return f"All synced · last synced {format_ago(last_success, now)}"
     head = f"{plural(waiting, 'heartbeat')} waiting"
-    if failing:
-        tail = str(last_error)
+    if _failing(dest):
+        tail = readable_error(str(dest.get("last_error")), server_title(dest))
         if backoff and backoff > now:
             tail += f" · retrying {format_in(backoff, now)}"
         return f"{head} · {tail}"
     return f"{head} · last synced {format_ago(last_success, now)}"
 
 
-def sync_lines(status: Status | None, available: bool | None, now: float, error: str | None = None) -> list[str]:
-    """The menu's sync section: one line per destination, plus what needs attention."""
+AGENT_NOT_RUNNING = "The Hackatime agent is not running"
+
+
+def agent_down_line(error: str | None) -> str:
+    """Why the tray has no agent to talk to, in one sentence (the client's words are already plain)."""
+    if not error or error == "the agent is not running":
+        return AGENT_NOT_RUNNING
+    return f"The Hackatime agent is not answering ({error.removeprefix('the agent is not answering ').strip('()')})"
+
+
+def sync_lines(
+    status: Status | None,
+    available: bool | None,
+    now: float,
+    error: str | None = None,
+    agent_problem: str | None = None,
+) -> list[str]:
+    """The menu's sync section: one line per destination, plus what needs attention.
+
+    ``agent_problem`` is the supervisor's sentence when the agent could not start
+    (port in use, another agent): it says more than "not running" can.
+    """
+    if agent_problem:
+        return [agent_problem]
     if available is False:
-        return [f"Agent not running{': ' + error if error else ''}"]
+        return [agent_down_line(error)]
     if status is None:
         return ["Connecting to the agent…"]
     lines: list[str] = []
     if is_paused(status, now):
         lines.append(f"Tracking paused until {format_clock(float(status['paused_until']), now)}")
     key_problem = any(d.get("auth_state") in ("rejected", "missing") for d in destinations(status))
-    if status.get("online") is False and not key_problem:
+    if is_offline(status) and not key_problem:
         lines.append("Offline · heartbeats are kept and sent when the network is back")
     dests = destinations(status)
     for dest in dests:
         text = _dest_line(dest, now)
-        lines.append(text if len(dests) == 1 else f"{dest.get('name', '?')}: {text}")
+        lines.append(text if len(dests) == 1 else f"{server_title(dest)}: {text}")
         dead = int(dest.get("dead") or 0)
         if dead:
-            lines.append(f"{plural(dead, 'heartbeat')} refused by {dest.get('name', 'the server')} · see the dashboard")
+            lines.append(f"{plural(dead, 'heartbeat')} refused by {server_title(dest)} · see the dashboard")
     return lines
 
 
-def tooltip(status: Status | None, stats: Stats | None, available: bool | None, now: float) -> str:
+def goal_tooltip(stats: Stats | None) -> str:
+    percent = goal_percent(stats)
+    if percent is None:
+        return ""
+    goal = today(stats).get("goal") or {}
+    return f" · {percent} % of {format_duration(goal.get('target_seconds'))} goal"
+
+
+def tooltip(
+    status: Status | None,
+    stats: Stats | None,
+    available: bool | None,
+    now: float,
+    agent_problem: str | None = None,
+) -> str:
     """Today's total first (the point of the tray), then goal and whatever is wrong."""
-    lines = [f"Hackatime · today {today_total_text(stats)}"]
-    fraction = goal_fraction(stats)
-    if fraction is not None:
-        goal = today(stats).get("goal") or {}
-        lines[0] += f" · {int(fraction * 100)} % of {format_duration(goal.get('target_seconds'))} goal"
+    lines = [f"Hackatime · today {today_total_text(stats)}{goal_tooltip(stats)}"]
     state = sync_state(status, available, now)
     extra = {
         SyncState.STARTING: "Connecting to the agent…",
-        SyncState.AGENT_DOWN: "Agent not running",
+        SyncState.AGENT_DOWN: agent_problem or AGENT_NOT_RUNNING,
         SyncState.PAUSED: "Tracking paused",
         SyncState.KEY_REJECTED: "API key rejected — heartbeats kept",
-        SyncState.OFFLINE: "Offline — heartbeats kept",
     }.get(state)
+    if state is SyncState.OFFLINE:
+        extra = "Offline — heartbeats kept" if is_offline(status) else "Can't reach Hackatime — heartbeats kept"
     if state is SyncState.WAITING:
         waiting = sum(queued(d) for d in destinations(status))
         extra = f"{plural(waiting, 'heartbeat')} waiting to sync"
@@ -325,15 +452,15 @@ def menu_view(
     *,
     error: str | None = None,
     syncing: bool = False,
-    today_projects: Sequence[Mapping[str, Any]] | None = None,
+    agent_problem: str | None = None,
 ) -> MenuView:
     info = [f"Today: {today_total_text(stats)}"]
     for line in (goal_line(stats), streak_line(stats)):
         if line:
             info.append(line)
-    top = todays_projects(stats, today_projects)[:TOP_PROJECTS]
+    top = todays_projects(stats)[:TOP_PROJECTS]
     projects = [f"{name} · {format_duration(secs)}" for name, secs in top]
-    sync = sync_lines(status, available, now, error)
+    sync = sync_lines(status, available, now, error, agent_problem)
     if syncing and available:
         sync = ["Syncing…", *sync[1:]] if sync else ["Syncing…"]
     dests = destinations(status)
@@ -388,14 +515,28 @@ def source_caption(
     generated_at: float | None,
     now: float,
     unsynced_seconds: float = 0.0,
+    pending: bool = False,
 ) -> str:
-    """Where a figure comes from and how old it is: "From Hackatime · 3 min old", "Local estimate · just now"."""
+    """Where a figure comes from and how old it is: "From Hackatime · 3 min old", "Local estimate · just now".
+
+    A merged figure says what it adds to Hackatime's: work still waiting to be
+    sent (``pending``, from the same status as the sync line, so "not yet synced"
+    never stands beside "All synced"), or work sent after Hackatime's figure was read.
+    """
     if source == "server":
         return f"From Hackatime · {_age(fetched_at, now)}"
-    if source in ("server+local", "local+server"):
-        extra = "local activity" if unsynced_seconds < 60 else format_duration(unsynced_seconds)
-        return f"Hackatime ({_age(fetched_at, now)}) + {extra} not yet synced"
+    if source == "server+local":
+        amount = "activity" if unsynced_seconds < 60 else format_duration(unsynced_seconds)
+        how = "not yet synced" if pending else "synced since"
+        return f"From Hackatime ({_age(fetched_at, now)}) · includes {amount} {how}"
+    if source == "local+server":
+        return f"This computer's history and Hackatime's figures · {_age(fetched_at or generated_at, now)}"
     return f"Local estimate · {_age(generated_at, now)}"
+
+
+def unsynced_pending(status: Status | None) -> bool:
+    """Heartbeats still waiting to be sent, by the status the sync lines read."""
+    return any(queued(d) for d in destinations(status))
 
 
 def _age(ts: float | None, now: float) -> str:

@@ -9,6 +9,12 @@ editors keep recording with the tray closed. Its stdout and stderr go to
 ``agent-console.log`` in the log dir, which is where a traceback from a crash
 ends up (the agent's own log may not have had the chance to write it).
 
+An agent that refuses to start — its port is taken by another program, or another
+agent owns the data dir — exits with a code of its own (``agent.lock``) and one
+line saying why. That is not a crash: restarting cannot fix it, so it is never
+counted towards giving up. The tray says what is wrong in one sentence and offers
+Retry (and, for the port, another port) instead.
+
 How a death is noticed: on Linux a pidfd becomes readable the moment the child
 exits (no polling); elsewhere a slow timer checks. An agent the tray did not
 start (a service, a terminal) is noticed through the model, which reports the
@@ -28,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QSocketNotifier, QTimer, Signal
+
+from agent.lock import EXIT_PORT_IN_USE, EXIT_RUNNING
 
 from .state import Notice
 
@@ -68,6 +76,43 @@ def default_command(data_dir: Path | None) -> list[str]:
     return [*command, "run"]
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """The agent refused to start; ``reason`` is its own one-line explanation."""
+
+    kind: str  # "port-in-use" | "already-running"
+    reason: str
+
+    @property
+    def sentence(self) -> str:
+        if self.kind == "port-in-use":
+            return f"The Hackatime agent cannot start: {self.reason or 'its port is in use by another program'}."
+        return (
+            "The Hackatime agent cannot start: another agent already uses this data folder "
+            f"but does not answer ({self.reason or 'it may still be starting'})."
+        )
+
+
+REFUSALS = {EXIT_PORT_IN_USE: "port-in-use", EXIT_RUNNING: "already-running"}
+REASON_PREFIX = "hackatime-agent: "
+
+
+def refusal_reason(path: Path) -> str:
+    """The agent's one-line reason for refusing, the last such line of its console log."""
+    lines = log_tail(path, lines=20).splitlines()
+    reason = next((line for line in reversed(lines) if line.startswith(REASON_PREFIX)), "")
+    reason = reason.removeprefix(REASON_PREFIX)
+    # "another agent (pid 12) is already running for /data" → the part a sentence can hold
+    return reason.split(" is already running for ")[0]
+
+
+def settings_file(data_dir: Path | None) -> Path:
+    """The agent's settings.json for this data dir (where its port is kept)."""
+    from agent.config import Flags, default_dirs
+
+    return default_dirs(Flags(data_dir=data_dir), os.environ)[2] / "settings.json"
+
+
 def log_tail(path: Path, lines: int = 3, max_bytes: int = 8192) -> str:
     try:
         with path.open("rb") as fh:
@@ -83,6 +128,7 @@ def log_tail(path: Path, lines: int = 3, max_bytes: int = 8192) -> str:
 
 class AgentSupervisor(QObject):
     notice = Signal(object)  # state.Notice: the agent crashed and was restarted, or gave up
+    problem_changed = Signal()  # a start-up refusal or giving up began or ended (see :attr:`problem`)
     started = Signal(int)  # pid of a newly started agent
     exited = Signal(int)  # exit code of an agent this tray started
 
@@ -95,9 +141,11 @@ class AgentSupervisor(QObject):
         policy: RestartPolicy | None = None,
         agent_available: Callable[[], bool | None] = lambda: None,
         clock: Callable[[], float] = time.monotonic,
+        settings: Path | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
+        self.settings = settings
         self.log_dir = log_dir
         self.console_log = log_dir / CONSOLE_LOG
         self.command = list(command)
@@ -108,6 +156,7 @@ class AgentSupervisor(QObject):
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.gave_up = False
+        self.refusal: Refusal | None = None
         self._last_exit: int | None = None
         self._pidfd: int | None = None
         self._notifier: QSocketNotifier | None = None
@@ -119,39 +168,87 @@ class AgentSupervisor(QObject):
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    @property
+    def problem(self) -> str | None:
+        """What keeps the agent from running, in one sentence, while the tray has stopped trying."""
+        if self.refusal is not None:
+            return self.refusal.sentence
+        if self.gave_up:
+            return "The Hackatime agent keeps stopping and was not restarted; see its log."
+        return None
+
+    def retry(self) -> None:
+        """The user's Retry: forget the refusal or the give-up and start the agent once more."""
+        self._reap()
+        self.refusal = None
+        self.gave_up = False
+        self.policy = RestartPolicy(self.policy.max_restarts, self.policy.window_s)
+        self.problem_changed.emit()
+        if not self.running:
+            self._start()
+
+    def port(self) -> int:
+        """The port the agent is told to use: its setting, else the documented default."""
+        from agent.config import DEFAULT_PORT
+        from agent.settings import AppSettings
+
+        chosen = AppSettings(self.settings).get("port") if self.settings is not None else 0
+        return int(chosen or DEFAULT_PORT)
+
+    def use_port(self, port: int) -> None:
+        """Keep ``port`` in the agent's settings and start it again there."""
+        from agent.settings import AppSettings
+
+        if self.settings is None:
+            raise RuntimeError("this tray was started without the agent's settings file")
+        AppSettings(self.settings).set("port", port)
+        log.info("the agent's port is now %d", port)
+        self.retry()
+
+    def agent_answers(self, available: bool | None) -> None:
+        """The model reached an agent (maybe one the tray did not start): nothing is wrong any more."""
+        if available and (self.refusal is not None or self.gave_up):
+            self.refusal = None
+            self.gave_up = False
+            self.problem_changed.emit()
+
     # ---- starting -------------------------------------------------------------------
 
     def ensure_running(self) -> None:
         """Called when the agent cannot be reached: start one, or restart it if the policy allows."""
         self._reap()  # the model may notice a death before the exit watcher does
-        if self.running or self.gave_up:
+        if self.running or self.gave_up or self.refusal is not None:
+            return
+        if self._last_exit in REFUSALS:
+            self._refused(REFUSALS[self._last_exit])
             return
         if self.starts > 0 or self._last_exit is not None:
-            tail = log_tail(self.console_log)
             how = "stopped" if self._last_exit in (None, 0) else f"crashed (exit code {self._last_exit})"
             if not self.policy.allow(self.clock()):
                 self.gave_up = True
                 window = round(self.policy.window_s / 60)
+                # One sentence: the log's raw lines belong in the log, which a click opens.
                 self.notice.emit(
                     Notice(
                         "agent-gave-up",
                         "Hackatime agent keeps crashing",
-                        f"It {how} {self.policy.max_restarts + 1} times in {window} minutes and was not restarted. "
-                        f"Heartbeats from editors are not recorded until it runs again. Click to open its log "
-                        f"({self.console_log}).\n{tail}".rstrip(),
+                        f"It {how} {self.policy.max_restarts + 1} times in {window} minutes and was not restarted; "
+                        "editors' heartbeats are not recorded until it runs again. Click to open its log.",
                         warning=True,
                     )
                 )
+                self.problem_changed.emit()
                 return
             self.notice.emit(
-                Notice(
-                    "agent-crashed",
-                    "Hackatime agent restarted",
-                    f"The agent {how} and was started again.\n{tail}".rstrip(),
-                    warning=True,
-                )
+                Notice("agent-crashed", "Hackatime agent restarted", f"The agent {how} and was started again.", True)
             )
         self._start()
+
+    def _refused(self, kind: str) -> None:
+        self.refusal = Refusal(kind, refusal_reason(self.console_log))
+        log.warning("the agent refused to start: %s", self.refusal.sentence)
+        self.notice.emit(Notice("agent-refused", "Hackatime agent cannot start", self.refusal.sentence, warning=True))
+        self.problem_changed.emit()
 
     def _start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -174,8 +271,11 @@ class AgentSupervisor(QObject):
                 log.error("could not start the agent (%s): %s", self.command, exc)
                 self._last_exit = -1
                 self.starts += 1
-                self.notice.emit(Notice("agent-gave-up", "Hackatime agent could not start", str(exc), warning=True))
                 self.gave_up = True
+                self.notice.emit(
+                    Notice("agent-gave-up", "Hackatime agent could not start", f"{exc.strerror or exc}.", warning=True)
+                )
+                self.problem_changed.emit()
                 return
         self.starts += 1
         self._last_exit = None

@@ -1,9 +1,11 @@
 """The tray icon, its menu, notifications, and the status window used where there is no tray.
 
 All wording comes from :mod:`app.state`; this module only maps it onto Qt objects.
-The menu is rebuilt each time it opens (Vorta's ``aboutToShow`` pattern) from the
-model's latest figures, and a refresh is asked for at the same moment; if the
-answer lands while the menu is open, the menu is rebuilt in place.
+The menu's entries are made once; opening the menu fills their texts from the
+model's latest figures and asks for fresh ones. When those land while the menu is
+open, only the texts change: clearing and refilling an open QMenu closes it.
+Lines that are read rather than clicked are ordinary entries, not disabled ones
+(disabled is greyed to the lowest contrast); clicking one opens the dashboard.
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QTimer, QUrl, Signal
+from PySide6.QtCore import QElapsedTimer, QObject, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices
 from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
     QHBoxLayout,
     QLabel,
     QMenu,
     QPushButton,
+    QSpinBox,
     QSystemTrayIcon,
     QToolButton,
     QVBoxLayout,
@@ -42,6 +47,9 @@ TRAY_WAIT_S = 10.0  # aw-qt waits 10 s for a tray that appears late at login (aw
 TRAY_POLL_MS = 500
 TRAY_LATE_POLL_MS = 5000  # after the status window opened: still look for a tray, slowly
 MESSAGE_MS = 8000
+INFO_SLOTS = 3  # today, goal, streak
+SYNC_SLOTS = 6  # a line per destination plus what needs attention; more would not be read
+INTAKE_PATH = "/api/hackatime/v1"  # where editors' api_url points on the agent
 
 PAUSE_LABELS = {
     PauseChoice.HALF_HOUR: "For 30 minutes",
@@ -73,7 +81,10 @@ class TrayApp(QObject):
         self.dashboard: DashboardWindow | None = None
         self.status_window: StatusWindow | None = None
         self._icon_state: state.IconState | None = None
-        self._last_notice: Notice | None = None
+        self._balloon: Notice | None = None  # the notice in the balloon now, the only one a click acts for
+        self._balloon_age = QElapsedTimer()
+        self._web_url = state.DEFAULT_WEB_URL
+        self.port_dialog: PortDialog | None = None
         self._waited_ms = 0
 
         self.icon = QSystemTrayIcon(self)
@@ -95,8 +106,10 @@ class TrayApp(QObject):
         model.action_failed.connect(lambda text: self.notify(Notice("action-failed", APP_TITLE, text, warning=True)))
         if supervisor is not None:
             supervisor.notice.connect(self.notify)
+            supervisor.problem_changed.connect(self._update)
+            model.availability_changed.connect(supervisor.agent_answers)
+        self._build_menu()
         self._update()
-        self.rebuild_menu()
 
     # ---- start-up: a tray, or a window where there is none ----------------------------
 
@@ -127,14 +140,17 @@ class TrayApp(QObject):
 
     # ---- icon and tooltip -------------------------------------------------------------
 
+    def _agent_problem(self) -> str | None:
+        return self.supervisor.problem if self.supervisor is not None else None
+
     def _update(self) -> None:
         current = self.model.icon_state()
         if current != self._icon_state:
             self._icon_state = current
             self.icon.setIcon(icons.icon(current))
-        self.icon.setToolTip(self.model.tooltip())
+        self.icon.setToolTip(self.model.tooltip(self._agent_problem()))
         if self.menu.isVisible():
-            self.rebuild_menu()
+            self.update_menu()
         if self.status_window is not None:
             self.status_window.refresh()
 
@@ -145,53 +161,55 @@ class TrayApp(QObject):
     # ---- the menu ---------------------------------------------------------------------
 
     def _menu_opening(self) -> None:
-        self.rebuild_menu()
+        self.update_menu()
         self.model.refresh()
 
-    def rebuild_menu(self) -> None:
-        view = self.model.menu_view()
+    def _build_menu(self) -> None:
+        """Every entry the menu can show, made once; :meth:`update_menu` sets texts and visibility."""
         menu = self.menu
-        menu.clear()
-
-        def info(text: str, name: str) -> None:
-            action = menu.addAction(text)
-            action.setObjectName(name)
-            action.setEnabled(False)  # read-only lines: greyed like every tray app's status lines
-
-        for i, line in enumerate(view.info):
-            info(line, f"info-{i}")
-        for i, line in enumerate(view.projects):
-            info(f"    {line}", f"project-{i}")
+        self._info = [self._action(menu, "", f"info-{i}", self.open_dashboard) for i in range(INFO_SLOTS)]
+        self._projects = [
+            self._action(menu, "", f"project-{i}", self.open_dashboard) for i in range(state.TOP_PROJECTS)
+        ]
         menu.addSeparator()
-        for i, line in enumerate(view.sync):
-            info(line, f"sync-{i}")
+        self._sync = [self._action(menu, "", f"sync-{i}", self.open_dashboard) for i in range(SYNC_SLOTS)]
+        self._retry = self._action(menu, "Retry starting the agent", "agent-retry", self.retry_agent)
+        self._port = self._action(menu, "Use another port…", "agent-port", self.choose_port)
+        self._sync_now = self._action(menu, "Sync now", "sync-now", self.model.sync_now)
+        pause = self.pause_menu
+        menu.addMenu(pause)
+        pause.menuAction().setObjectName("pause-menu")
+        for choice, label in PAUSE_LABELS.items():
+            self._action(pause, label, f"pause-{choice.value}", self._pauser(choice))
+        pause.addSeparator()
+        self._resume = self._action(pause, "Resume tracking", "resume", self.resume)
+        menu.addSeparator()
+        self._action(menu, "Open dashboard", "open-dashboard", self.open_dashboard)
+        self._action(menu, "Open Hackatime in the browser", "open-hackatime", self.open_website)
+        self._logs = self._action(menu, "Open log folder", "open-logs", self.open_log_folder)
+        menu.addSeparator()
+        self._action(menu, "Quit", "quit", self.quit_requested.emit)
 
-        sync = self._action(menu, "Sync now", "sync-now", self.model.sync_now)
-        sync.setEnabled(view.can_act and not view.syncing)
-
+    def update_menu(self) -> None:
+        """Put the latest figures into the menu's entries, in place (the menu may be open)."""
+        view = self.model.menu_view(self._agent_problem())
+        _fill(self._info, view.info)
+        _fill(self._projects, [f"    {line}" for line in view.projects])
+        _fill(self._sync, view.sync)
+        refusal = self.supervisor.refusal if self.supervisor is not None else None
+        stuck = self.model.available is not True and self._agent_problem() is not None
+        self._retry.setVisible(stuck)
+        self._port.setVisible(stuck and refusal is not None and refusal.kind == "port-in-use")
+        self._sync_now.setEnabled(view.can_act and not view.syncing)
         title = "Pause tracking"
         if view.paused and self.model.status:
             until = float(self.model.status.get("paused_until") or 0)
             title = f"Tracking paused until {state.format_clock(until, self.model.clock())}"
-        pause = self.pause_menu
-        pause.clear()
-        pause.setTitle(title)
-        menu.addMenu(pause)
-        pause.menuAction().setObjectName("pause-menu")
-        pause.setEnabled(view.can_act)
-        for choice, label in PAUSE_LABELS.items():
-            self._action(pause, label, f"pause-{choice.value}", self._pauser(choice))
-        pause.addSeparator()
-        resume = self._action(pause, "Resume tracking", "resume", self.resume)
-        resume.setEnabled(view.paused)
-
-        menu.addSeparator()
-        self._action(menu, "Open dashboard", "open-dashboard", self.open_dashboard)
-        self._action(menu, "Open Hackatime in the browser", "open-hackatime", lambda: self.open_url(QUrl(view.web_url)))
-        logs = self._action(menu, "Open log folder", "open-logs", self.open_log_folder)
-        logs.setEnabled(self._log_dir() is not None)
-        menu.addSeparator()
-        self._action(menu, "Quit", "quit", self.quit_requested.emit)
+        self.pause_menu.setTitle(title)
+        self.pause_menu.setEnabled(view.can_act)
+        self._resume.setEnabled(view.paused)
+        self._web_url = view.web_url
+        self._logs.setEnabled(self._log_dir() is not None)
 
     def _action(self, menu: QMenu, text: str, name: str, slot: Callable[[], object]) -> QAction:
         action = menu.addAction(text)
@@ -213,7 +231,8 @@ class TrayApp(QObject):
         return None
 
     def menu_texts(self) -> list[str]:
-        return [a.text() for a in self.menu.actions() if not a.isSeparator()]
+        """The entries a person sees, top to bottom."""
+        return [a.text() for a in self.menu.actions() if a.isVisible() and not a.isSeparator()]
 
     # ---- actions ----------------------------------------------------------------------
 
@@ -233,11 +252,33 @@ class TrayApp(QObject):
             return self.supervisor.log_dir
         return None
 
+    def open_website(self) -> None:
+        self.open_url(QUrl(self._web_url))
+
     def open_log_folder(self) -> None:
         folder = self._log_dir()
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
             self.open_url(QUrl.fromLocalFile(str(folder)))
+
+    def retry_agent(self) -> None:
+        if self.supervisor is not None:
+            self.supervisor.retry()
+
+    def choose_port(self) -> None:
+        """Ask for another port for the agent (non-blocking); on OK it is kept and the agent restarted."""
+        if self.supervisor is None:
+            return
+        if self.port_dialog is None:
+            self.port_dialog = PortDialog(self.supervisor.port())
+            self.port_dialog.accepted.connect(self._port_chosen)
+        self.port_dialog.show()
+        self.port_dialog.raise_()
+        self.port_dialog.activateWindow()
+
+    def _port_chosen(self) -> None:
+        if self.supervisor is not None and self.port_dialog is not None:
+            self.supervisor.use_port(self.port_dialog.port())
 
     def open_dashboard(self) -> DashboardWindow:
         if self.dashboard is None:
@@ -276,25 +317,37 @@ class TrayApp(QObject):
         opens = {QSystemTrayIcon.ActivationReason.DoubleClick}
         if sys.platform != "darwin":
             opens.add(QSystemTrayIcon.ActivationReason.Trigger)
+        if reason is QSystemTrayIcon.ActivationReason.Context:
+            self._balloon = None  # the icon was clicked, not the balloon: nothing may act for it now
         if reason in opens:
             self.open_dashboard()
 
     # ---- notifications ----------------------------------------------------------------
 
     def notify(self, notice: Notice) -> None:
-        self._last_notice = notice
         if self.icon.isVisible():
             kind = QSystemTrayIcon.MessageIcon.Warning if notice.warning else QSystemTrayIcon.MessageIcon.Information
             self.icon.showMessage(notice.title, notice.message, kind, MESSAGE_MS)
+            self._balloon = notice
+            self._balloon_age.start()
         if self.status_window is not None:
             self.status_window.show_notice(notice)
         log.info("notification: %s — %s", notice.title, notice.message)
         self.notified.emit(notice)
 
     def _message_clicked(self) -> None:
-        notice = self._last_notice
-        if notice is not None and notice.kind in ("agent-crashed", "agent-gave-up") and self.supervisor is not None:
+        """A click on the balloon: act for the notice it shows, once, and only while it shows.
+
+        Some tray hosts report a click on a balloon that has already gone, or one that
+        landed on the icon or its menu; with nothing showing there is nothing to act for.
+        """
+        notice, self._balloon = self._balloon, None
+        if notice is None or self._balloon_age.elapsed() > MESSAGE_MS or self.menu.isVisible():
+            return
+        if notice.kind in ("agent-crashed", "agent-gave-up") and self.supervisor is not None:
             self.open_url(QUrl.fromLocalFile(str(self.supervisor.console_log)))
+        elif notice.kind == "agent-refused":
+            pass  # the menu holds its actions (Retry, another port); the click just dismisses it
         else:
             self.open_dashboard()
 
@@ -309,6 +362,10 @@ class TrayApp(QObject):
             self.status_window.close()
             self.status_window.deleteLater()
             self.status_window = None
+        if self.port_dialog is not None:
+            self.port_dialog.close()
+            self.port_dialog.deleteLater()
+            self.port_dialog = None
         self.menu.deleteLater()
 
 
@@ -359,7 +416,7 @@ class StatusWindow(QWidget):
         self.resize(380, 200)
 
     def refresh(self) -> None:
-        view = self.tray.model.menu_view()
+        view = self.tray.model.menu_view(self.tray._agent_problem())
         current = self.tray.model.icon_state()
         self.state_icon.setPixmap(icons.icon(current).pixmap(32, 32))
         lines = list(view.info) + [f"    {p}" for p in view.projects]
@@ -378,3 +435,45 @@ class StatusWindow(QWidget):
             return
         event.accept()
         self.tray.quit_requested.emit()
+
+
+def _fill(actions: list[QAction], lines: list[str]) -> None:
+    """Show ``lines`` in the first entries of ``actions`` and hide the rest; texts change in place."""
+    for i, action in enumerate(actions):
+        shown = i < len(lines)
+        if shown and action.text() != lines[i]:
+            action.setText(lines[i])
+        action.setVisible(shown)
+
+
+class PortDialog(QDialog):
+    """Another port for the agent, and what it means for the editors."""
+
+    def __init__(self, current: int) -> None:
+        super().__init__()
+        self.setObjectName("port-dialog")
+        self.setWindowTitle(f"{APP_TITLE} — Agent port")
+        layout = QVBoxLayout(self)
+        self.spin = QSpinBox()
+        self.spin.setRange(1024, 65535)
+        self.spin.setValue(current + 1 if current < 65535 else 1024)
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        self.spin.valueChanged.connect(self._explain)
+        layout.addWidget(QLabel(f"Port {current} is taken by another program. Start the agent on port:"))
+        layout.addWidget(self.spin)
+        layout.addWidget(self.note)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self._explain()
+
+    def _explain(self) -> None:
+        self.note.setText(
+            "Editors send their heartbeats to the agent's port: set api_url in ~/.wakatime.cfg to "
+            f"http://127.0.0.1:{self.port()}{INTAKE_PATH} as well, or they keep sending to the old port."
+        )
+
+    def port(self) -> int:
+        return int(self.spin.value())

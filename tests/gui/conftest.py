@@ -45,7 +45,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     skip_tray = pytest.mark.skip(reason="needs a real system tray: run packaging/tray-test.sh")
     skip_other = pytest.mark.skip(reason="the tray run only runs tests marked tray")
     for item in items:
-        is_tray = "tray" in item.keywords
+        is_tray = item.get_closest_marker("tray") is not None  # a marker, not a keyword: "tray" may name a folder
         if is_tray and not TRAY_RUN:
             item.add_marker(skip_tray)
         elif TRAY_RUN and not is_tray:

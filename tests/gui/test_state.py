@@ -90,13 +90,16 @@ def test_menu_when_stuck_says_why() -> None:
     offline = ex.status(online=False, dest={"pending": 1})
     assert state.sync_lines(offline, True, NOW)[0].startswith("Offline")
     dead = ex.status(dest={"dead": 2})
-    assert state.sync_lines(dead, True, NOW)[-1] == "2 heartbeats refused by hackatime · see the dashboard"
+    assert state.sync_lines(dead, True, NOW)[-1] == "2 heartbeats refused by Hackatime · see the dashboard"
 
 
 def test_menu_without_agent_or_goal() -> None:
-    view = state.menu_view(None, None, False, NOW, error="connection refused")
+    view = state.menu_view(None, None, False, NOW, error="the agent is not answering (connection refused)")
     assert view.info == ["Today: —"]
-    assert view.sync == ["Agent not running: connection refused"]
+    assert view.sync == ["The Hackatime agent is not answering (connection refused)"]
+    assert state.menu_view(None, None, False, NOW, error="the agent is not running").sync == [
+        "The Hackatime agent is not running"
+    ]
     assert not view.can_act
     no_goal = ex.stats(goal=None)
     assert state.goal_line(no_goal) is None
@@ -108,7 +111,7 @@ def test_tooltip_puts_today_first() -> None:
     assert state.tooltip(ex.status(dest={"pending": 2}), ex.stats(goal=None), True, NOW) == (
         "Hackatime · today 3 hrs 12 mins\n2 heartbeats waiting to sync"
     )
-    assert state.tooltip(None, None, False, NOW) == "Hackatime · today —\nAgent not running"
+    assert state.tooltip(None, None, False, NOW) == "Hackatime · today —\nThe Hackatime agent is not running"
 
 
 @pytest.mark.parametrize(
@@ -136,9 +139,69 @@ def test_pause_choices() -> None:
 def test_source_captions() -> None:
     assert state.source_caption("server", NOW - 180, None, NOW) == "From Hackatime · 3 min old"
     assert state.source_caption("local", None, NOW, NOW) == "Local estimate · updated just now"
-    assert state.source_caption("server+local", NOW - 120, NOW, NOW, 720) == (
-        "Hackatime (2 min old) + 12 mins not yet synced"
+    # A merged figure says it includes the extra, and whether that is still waiting or sent since
+    assert state.source_caption("server+local", NOW - 120, NOW, NOW, 720, pending=True) == (
+        "From Hackatime (2 min old) · includes 12 mins not yet synced"
     )
+    assert state.source_caption("server+local", NOW - 120, NOW, NOW, 720, pending=False) == (
+        "From Hackatime (2 min old) · includes 12 mins synced since"
+    )
+
+
+@pytest.mark.parametrize(
+    ("tracked", "target", "percent"),
+    [(3630, 6000, 61), (3629, 6000, 60), (3, 200, 2), (5, 1000, 1), (7200, 3600, 100), (0, 3600, 0)],
+)
+def test_goal_percent_is_one_figure_rounded_like_hackatime(tracked: int, target: int, percent: int) -> None:
+    """min(round(tracked / target · 100), 100), halves away from zero, and the same string everywhere."""
+    goal = {"target_seconds": target, "tracked_seconds": tracked, "complete": tracked >= target}
+    stats = ex.stats(goal=goal)
+    assert state.goal_percent(stats) == percent
+    if tracked < target:
+        assert f"Goal: {percent} % of " in state.menu_view(ex.status(), stats, True, NOW).info[1]
+    assert f" · {percent} % of " in state.tooltip(ex.status(), stats, True, NOW)
+    # the agent's own completion_percent wins where it sent one
+    assert state.goal_percent(ex.stats(goal={**goal, "completion_percent": 42})) == 42
+
+
+@pytest.mark.parametrize(
+    ("error", "words", "offline"),
+    [
+        (
+            "network error: ConnectError: [Errno 111] Connection refused",
+            "Can't reach Hackatime (connection refused)",
+            0,
+        ),
+        ("network error: ReadTimeout: timed out", "Can't reach Hackatime (no answer in time)", 0),
+        ("network error: RemoteProtocolError: Server disconnected", "Can't reach Hackatime (connection closed)", 0),
+        ("network error: ConnectError: [Errno -3] Temporary failure in name resolution", "Offline", 1),
+        ("network error: ConnectError: [Errno 101] Network is unreachable", "Offline", 1),
+        ("the server answered HTTP 502 (bad gateway)", "Hackatime answered with an error (HTTP 502)", 0),
+        ("rate limited by the server (HTTP 429); retrying in 30 s", "Hackatime asked to slow down", 0),
+    ],
+)
+def test_errors_read_as_words(error: str, words: str, offline: bool) -> None:
+    assert state.readable_error(error).startswith(words)
+    assert "Errno" not in state.readable_error(error) and "Error:" not in state.readable_error(error)
+    failing = ex.status(
+        online=False, dest={"pending": 3, "last_error": error, "last_error_at": NOW - 5, "backoff_until": NOW + 26}
+    )
+    lines = state.sync_lines(failing, True, NOW)
+    # "Offline" only when the network is down, not when one server refuses
+    assert lines[0].startswith("Offline") == offline
+    assert lines[-1].endswith("· retrying in 26 s")
+    tip = state.tooltip(failing, None, True, NOW)
+    assert ("Offline — heartbeats kept" in tip) == offline
+
+
+def test_no_all_synced_beside_unsynced_work() -> None:
+    """The sync line and today's caption read the same status: never "All synced" beside "not yet synced"."""
+    for status in (ex.status(), ex.status(dest={"pending": 4}), ex.status(dest={"in_flight": 2})):
+        pending = state.unsynced_pending(status)
+        caption = state.source_caption("server+local", NOW - 60, NOW, NOW, 540, pending=pending)
+        lines = state.sync_lines(status, True, NOW)
+        assert not ("not yet synced" in caption and any(line.startswith("All synced") for line in lines))
+        assert ("not yet synced" in caption) == pending
 
 
 def test_notifications_fire_on_transitions_only() -> None:

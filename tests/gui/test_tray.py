@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QPoint
+from PySide6.QtWidgets import QSystemTrayIcon
 from pytestqt.exceptions import TimeoutError as WaitTimeout
 
 from app import state
@@ -55,7 +56,6 @@ def test_synced_and_recording(agent: Any, model: AgentModel, tray: TrayApp, stan
     today = model.stats["today"]["total_seconds"]  # type: ignore[index]
     assert texts[0] == f"Today: {state.format_duration(today)}"
     assert "Streak: 1 day" in texts
-    assert any(t.strip().startswith("hackatime-desktop · ") for t in texts)
     assert "All synced · last synced just now" in texts
     for action in ("Sync now", "Pause tracking", "Open dashboard", "Open Hackatime in the browser", "Open log folder"):
         assert action in texts
@@ -82,7 +82,8 @@ def test_waiting_to_sync_then_sync_now(agent: Any, model: AgentModel, tray: Tray
     standin.release_hangs()  # the held connection is reset: the agent keeps the batch and backs off
     wait_status(qtbot, model, lambda s: dest(s)["pending"] == 10 and dest(s)["backoff_until"] is not None)
     stuck = next(t for t in open_menu(tray) if t.startswith("10 heartbeats waiting · "))
-    assert "network error" in stuck and "retrying in" in stuck  # the reason it is stuck, and when it retries
+    # the reason it is stuck in words, and when it retries
+    assert "Can't reach Hackatime (connection " in stuck and "retrying in" in stuck and "Error" not in stuck
 
     with qtbot.waitSignal(model.sync_finished, timeout=10_000) as finished:
         tray.find_action("sync-now").trigger()  # type: ignore[union-attr]
@@ -106,9 +107,11 @@ def test_offline_then_back_online_notifies_with_the_count(
     post_heartbeats(agent, coding("notes", 4))
     wait_status(qtbot, model, lambda s: s["online"] is False and dest(s)["pending"] == 5)
     texts = open_menu(tray)
-    assert "Offline · heartbeats are kept and sent when the network is back" in texts
+    # The server resets connections: it is unreachable, but this computer is not offline.
+    assert not any(t.startswith("Offline") for t in texts)
+    assert any(t.startswith("5 heartbeats waiting · Can't reach Hackatime (connection reset)") for t in texts)
     assert tray.icon_state is not None and tray.icon_state.sync is SyncState.OFFLINE
-    assert "Offline — heartbeats kept" in tray.icon.toolTip()
+    assert "Can't reach Hackatime — heartbeats kept" in tray.icon.toolTip()
 
     standin.clear_faults()
     with qtbot.waitSignal(tray.notified, timeout=10_000, check_params_cb=lambda n: n.kind == "back-online"):
@@ -166,16 +169,16 @@ def test_agent_down_then_back(
     agent.stop()
     qtbot.waitUntil(lambda: model.available is False, timeout=10_000)
     texts = open_menu(tray)
-    assert any(t.startswith("Agent not running") for t in texts)
+    assert "The Hackatime agent is not running" in texts
     assert not tray.find_action("sync-now").isEnabled()  # type: ignore[union-attr]
     assert tray.icon_state == IconState(SyncState.AGENT_DOWN)
-    assert "Agent not running" in tray.icon.toolTip()
+    assert "The Hackatime agent is not running" in tray.icon.toolTip()
 
     # A new agent on the same data dir: new port, same token file; the tray finds it by itself.
     again = make_agent(data_dir=agent.config.data_dir)
     qtbot.waitUntil(lambda: model.available is True, timeout=10_000)
     assert model.status is not None and model.status["started_at"] == again.started_at
-    assert not any(t.startswith("Agent not running") for t in open_menu(tray))
+    assert "The Hackatime agent is not running" not in open_menu(tray)
     assert tray.find_action("sync-now").isEnabled()  # type: ignore[union-attr]
     tray.close()
 
@@ -265,3 +268,50 @@ def test_refreshes_leave_nothing_behind(model: AgentModel, tray: TrayApp, qtbot:
         open_menu(tray)
     assert len(tray.menu.findChildren(QObject)) == before
     assert model.runner.pending <= 3  # coalesced: one status, one stats, the long-poll — never a backlog
+
+
+def test_the_open_menu_stays_open_and_its_entries_change_in_place(
+    agent: Any, model: AgentModel, tray: TrayApp, qtbot: Any
+) -> None:
+    """Opening the menu asks for fresh figures; when they land the same entries get new texts."""
+    tray.menu.popup(QPoint(40, 40))
+    qtbot.waitUntil(tray.menu.isVisible)
+    entries = list(tray.menu.actions())
+    before = tray.menu_texts()
+    post_heartbeats(agent, coding("hackatime-desktop", 20))
+    wait_status(qtbot, model, lambda s: dest(s)["sent"] == 21)
+    qtbot.waitUntil(lambda: tray.menu_texts() != before, timeout=10_000)  # the figures arrived while it was open
+    assert tray.menu.isVisible()
+    assert list(tray.menu.actions()) == entries  # the same entries: nothing was cleared or refilled
+    assert tray.menu_texts()[0] == f"Today: {state.today_total_text(model.stats)}"
+    tray.menu.hide()
+
+
+def test_read_lines_are_legible_and_open_the_dashboard(model: AgentModel, tray: TrayApp, qtbot: Any) -> None:
+    open_menu(tray)
+    for name in ("info-0", "info-1", "sync-0"):
+        action = tray.find_action(name)
+        assert action is not None and action.isVisible()
+        assert action.isEnabled()  # normal text, not greyed to the lowest contrast
+    with qtbot.waitSignal(tray.dashboard_opened, timeout=10_000):
+        tray.find_action("info-0").trigger()  # type: ignore[union-attr]
+
+
+def test_a_balloon_click_acts_only_for_the_notice_it_shows(model: AgentModel, tray: TrayApp, qtbot: Any) -> None:
+    opened: list[Any] = []
+    tray.dashboard_opened.connect(lambda: opened.append("dashboard"))
+    tray.icon.messageClicked.emit()  # no balloon showing: nothing happens
+    assert opened == [] and tray.opened_urls == []  # type: ignore[attr-defined]
+
+    tray.icon.show()  # offscreen: "shown" without a tray, so notices go to balloons
+    tray.notify(Notice("back-online", "Back online", "5 heartbeats delivered to Hackatime."))
+    tray.icon.activated.emit(QSystemTrayIcon.ActivationReason.Context)  # a right click on the icon, not the balloon
+    tray.icon.messageClicked.emit()
+    assert opened == []
+
+    tray.notify(Notice("back-online", "Back online", "5 heartbeats delivered to Hackatime."))
+    tray.icon.messageClicked.emit()  # a click on the balloon: its own action, once
+    assert opened == ["dashboard"]
+    tray.icon.messageClicked.emit()
+    assert opened == ["dashboard"] and tray.opened_urls == []  # type: ignore[attr-defined]
+    tray.icon.hide()
