@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -14,6 +15,7 @@ import pytest
 
 from agent.daemon import Agent
 from agent.heartbeat import normalize
+from agent.lock import EXIT_PORT_IN_USE
 from agent.store.store import Store
 from tests.conftest import API_KEY, MemoryKeyring
 from tests.standin import HackatimeStandin
@@ -85,6 +87,19 @@ def test_second_run_for_the_same_data_dir_exits_non_zero(
         done = cli(_isolated_home, "--data-dir", str(tmp_path), "run", "--port", "0", timeout=30)
     assert done.returncode == 7
     assert "already running" in done.stderr
+
+
+def test_run_on_a_taken_port_names_the_program_holding_it(tmp_path: Path, _isolated_home: Path) -> None:
+    """A refusal a supervisor can tell from a crash: its own exit code and one line saying who holds the port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        done = cli(_isolated_home, "--data-dir", str(tmp_path), "run", "--port", str(port), "--no-watch", timeout=30)
+    assert done.returncode == EXIT_PORT_IN_USE
+    last = done.stderr.strip().splitlines()[-1]
+    me = Path("/proc/self/comm").read_text().strip()
+    assert last == f"hackatime-agent: port {port} on 127.0.0.1 is in use by {me} (pid {os.getpid()})"
 
 
 def test_sync_goes_through_a_running_daemon(
