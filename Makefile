@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 QT_DEBS := libgl1 libegl1 libxkbcommon0 libglib2.0-0 libfontconfig1 libfreetype6 libdbus-1-3 fonts-dejavu-core
 XCB_DEBS := libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 \
 	libxcb-randr0 libxcb-render-util0 libxcb-image0 libxcb-xinerama0
-TRAY_DEBS := xvfb trayer x11-utils
+TRAY_DEBS := xvfb openbox trayer x11-utils xdotool wmctrl imagemagick
 
 .PHONY: run test lint system-deps venv bench clean
 

@@ -153,7 +153,7 @@ class DashboardWindow(QMainWindow):
         super().__init__(parent)
         self.model = model
         self.setObjectName("dashboard")
-        self.setWindowTitle(f"{APP_TITLE} — dashboard")
+        self.setWindowTitle(f"{APP_TITLE} — Dashboard")
         self.setWindowIcon(icons.app_icon())
         self.resize(1080, 760)
         self._palette = ChartPalette.from_qt(self.palette())
