@@ -537,7 +537,7 @@ class DashboardWindow(QMainWindow):
             if error and d.get("last_error_at"):
                 error = f"{error} ({state.format_ago(float(d['last_error_at']), now)})"
             cells = [
-                str(d.get("name")),
+                state.server_title(d),
                 f"{int(d.get('pending') or 0):,}",
                 f"{int(d.get('in_flight') or 0):,}",
                 f"{int(d.get('sent') or 0):,}",
@@ -549,6 +549,7 @@ class DashboardWindow(QMainWindow):
                 item = QTableWidgetItem(text)
                 if c in (1, 2, 3, 4):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                item.setData(Qt.ItemDataRole.UserRole, str(d.get("name")))  # the name the agent knows it by
                 self.dest_table.setItem(r, c, item)
             if d.get("auth_state") in ("rejected", "missing"):
                 text = "API key rejected" if d.get("auth_state") == "rejected" else "No API key"
@@ -569,8 +570,9 @@ class DashboardWindow(QMainWindow):
         rows = self.dest_table.selectionModel().selectedRows()
         if rows:
             item = self.dest_table.item(rows[0].row(), 0)
-            if item is not None and item.text() != self._dead_destination:
-                self._dead_destination = item.text()
+            name = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+            if name and name != self._dead_destination:
+                self._dead_destination = str(name)
                 self.load_dead()
 
     def load_dead(self) -> None:
@@ -586,7 +588,8 @@ class DashboardWindow(QMainWindow):
 
     def _show_dead(self, items: list[dict[str, Any]]) -> None:
         self.dead_items = items
-        self.dead_title.setText(f"Refused heartbeats · {self._dead_destination} · {len(items):,}")
+        where = state.server_title({"name": self._dead_destination})
+        self.dead_title.setText(f"Refused heartbeats · {where} · {len(items):,}")
         self.dead_table.setRowCount(len(items))
         for r, item in enumerate(items):
             when = dt.datetime.fromtimestamp(float(item.get("time") or 0)).strftime("%Y-%m-%d %H:%M")
@@ -631,7 +634,7 @@ class DashboardWindow(QMainWindow):
         box = QMessageBox(
             QMessageBox.Icon.Warning,
             "Discard refused heartbeats?",
-            f"{state.plural(len(ids), 'heartbeat')} will never be sent to {destination}. "
+            f"{state.plural(len(ids), 'heartbeat')} will never be sent to {state.server_title({'name': destination})}. "
             "They stay in the local history.",
             QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
             self,

@@ -353,10 +353,14 @@ AGENT_NOT_RUNNING = "The Hackatime agent is not running"
 
 
 def agent_down_line(error: str | None) -> str:
-    """Why the tray has no agent to talk to, in one sentence (the client's words are already plain)."""
-    if not error or error == "the agent is not running":
-        return AGENT_NOT_RUNNING
-    return f"The Hackatime agent is not answering ({error.removeprefix('the agent is not answering ').strip('()')})"
+    """Why the tray has no agent to talk to, in one sentence.
+
+    Refused or closed connections and a missing address file all mean no agent runs;
+    only one that holds the connection without answering is "not answering".
+    """
+    if error and "did not answer" in error:
+        return "The Hackatime agent is not answering"
+    return AGENT_NOT_RUNNING
 
 
 def sync_lines(
@@ -530,7 +534,7 @@ def source_caption(
         how = "not yet synced" if pending else "synced since"
         return f"From Hackatime ({_age(fetched_at, now)}) · includes {amount} {how}"
     if source == "local+server":
-        return f"This computer's history and Hackatime's figures · {_age(fetched_at or generated_at, now)}"
+        return f"From Hackatime and this computer · {_age(fetched_at or generated_at, now)}"
     return f"Local estimate · {_age(generated_at, now)}"
 
 

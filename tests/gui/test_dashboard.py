@@ -163,7 +163,7 @@ def test_dead_letters_retry_and_discard(
     assert dashboard.dead_table.item(0, 1).text() == "poison"
     assert "400" in dashboard.dead_table.item(0, 3).text()  # the server's reason travels with each item
     assert dashboard.dest_table.item(0, 4).text() == "3"
-    assert "3 heartbeats refused by hackatime · see the dashboard" in dashboard.sync_summary.text()
+    assert "3 heartbeats refused by Hackatime · see the dashboard" in dashboard.sync_summary.text()
     screenshot(dashboard, "dashboard-sync")
 
     # Retry two: they go back to the queue and are delivered; one stays dead

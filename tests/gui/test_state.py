@@ -96,9 +96,9 @@ def test_menu_when_stuck_says_why() -> None:
 def test_menu_without_agent_or_goal() -> None:
     view = state.menu_view(None, None, False, NOW, error="the agent is not answering (connection refused)")
     assert view.info == ["Today: —"]
-    assert view.sync == ["The Hackatime agent is not answering (connection refused)"]
-    assert state.menu_view(None, None, False, NOW, error="the agent is not running").sync == [
-        "The Hackatime agent is not running"
+    assert view.sync == ["The Hackatime agent is not running"]
+    assert state.menu_view(None, None, False, NOW, error="the agent did not answer within 10 s").sync == [
+        "The Hackatime agent is not answering"
     ]
     assert not view.can_act
     no_goal = ex.stats(goal=None)
