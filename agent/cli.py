@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 
 from . import __version__
-from .api.control import TOKEN_FILE
 from .config import Config, Flags, load_config
+from .contract import LOCK_FILE, RANGES, STATUS, STORE_FILE, SYNC, TOKEN_FILE, Route, Status, SyncAnswer
 from .delivery.outbox import Outcome
 from .lock import EXIT_PORT_IN_USE, EXIT_RUNNING, AlreadyRunning, InstanceLock, port_owner
 from .logs import setup_logging
@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     stats = sub.add_parser("stats", help="coding time computed locally with Hackatime's rules")
     stats.add_argument("--json", action="store_true")
-    stats.add_argument("--range", choices=("today", "7d", "30d", "all"), default="today")
+    stats.add_argument("--range", choices=RANGES, default="today")
     doctor = sub.add_parser("doctor", help="check configuration, key, server, keyring and watch limits")
     doctor.add_argument("--json", action="store_true")
     return parser
@@ -148,15 +148,17 @@ def _control(config: Config) -> tuple[str, str] | None:
     return str(info["url"]), token
 
 
-def _call(control: tuple[str, str], method: str, path: str, timeout: float = 600) -> Any:
+def _call(control: tuple[str, str], route: Route, timeout: float = 600) -> Any:
     url, token = control
-    response = httpx.request(method, url + path, headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
+    response = httpx.request(
+        route.method, url + route.url(), headers={"Authorization": f"Bearer {token}"}, timeout=timeout
+    )
     response.raise_for_status()
     return response.json()
 
 
 def _agent_is_running(config: Config) -> bool:
-    lock = InstanceLock(config.data_dir / "agent.lock")
+    lock = InstanceLock(config.data_dir / LOCK_FILE)
     try:
         lock.acquire()
     except AlreadyRunning:
@@ -167,24 +169,24 @@ def _agent_is_running(config: Config) -> bool:
 
 def cmd_status(args: argparse.Namespace) -> int:
     config = load_config(_flags(args))
-    status: dict[str, Any]
+    status: Status
     control = _control(config) if _agent_is_running(config) else None
     if control:
         try:
-            status = _call(control, "GET", "/agent/v1/status", timeout=10)
+            status = _call(control, STATUS, timeout=10)
             status["agent_running"] = True
         except httpx.HTTPError:
             control = None
     if not control:
-        from .daemon import STORE_FILE, build_status
+        from .daemon import build_status
         from .store.store import Store
 
         if not (config.data_dir / STORE_FILE).exists():
-            status = {"destinations": [], "notices": [], "agent_running": False, "data_dir": str(config.data_dir)}
+            status = build_status(None, config)
         else:
             with Store(config.data_dir / STORE_FILE) as store:
                 status = build_status(store, config)
-            status["agent_running"] = False
+        status["agent_running"] = False
     if args.json:
         print(json.dumps(status, indent=2))
     else:
@@ -205,10 +207,9 @@ def _ago(ts: float | None) -> str:
     return f"{seconds / 86400:.0f} days ago"
 
 
-def _format_status(status: dict[str, Any]) -> str:
+def _format_status(status: Status) -> str:
     lines = [f"agent: {'running' if status.get('agent_running') else 'not running'} (data in {status['data_dir']})"]
-    if "api_key" in status:
-        lines.append(f"key: {status['api_key']} from {status.get('key_source') or 'nowhere'}")
+    lines.append(f"key: {status['api_key']} from {status['key_source'] or 'nowhere'}")
     for d in status["destinations"]:
         lines.append(f"{d['name']} → {d['url']}")
         lines.append(f"  pending {d['pending']} · in flight {d['in_flight']} · sent {d['sent']} · dead {d['dead']}")
@@ -219,7 +220,7 @@ def _format_status(status: dict[str, Any]) -> str:
             lines.append(f"  last error ({_ago(d['last_error_at'])}): {d['last_error']}")
         if d["backoff_until"] and d["backoff_until"] > time.time():
             lines.append(f"  next try in {d['backoff_until'] - time.time():.0f} s")
-    for notice in status.get("notices", []):
+    for notice in status["notices"]:
         lines.append(f"{notice['level']}: {notice['message']}")
     return "\n".join(lines)
 
@@ -231,7 +232,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         if control is None:
             raise CliError("an agent holds this data dir but its control file is missing; try again shortly")
         try:
-            result = _call(control, "POST", "/agent/v1/sync")
+            result: SyncAnswer = _call(control, SYNC)
         except httpx.HTTPError as exc:
             raise CliError(f"the running agent did not answer: {exc}") from None
     else:
@@ -239,17 +240,17 @@ def cmd_sync(args: argparse.Namespace) -> int:
     code = _OUTCOME_EXIT.get(result["outcome"], EXIT_FAIL)
     if code == EXIT_OK and result["pending"]:
         code = EXIT_FAIL
-        result["error"] = result.get("error") or f"{result['pending']} heartbeats are still waiting"
+        result["error"] = result["error"] or f"{result['pending']} heartbeats are still waiting"
     if args.json:
         print(json.dumps(result))
     else:
         print(f"delivered {result['delivered']} · dead {result['dead']} · still waiting {result['pending']}")
     if code != EXIT_OK:
-        print(f"hackatime-agent: sync incomplete: {result.get('error') or result['outcome']}", file=sys.stderr)
+        print(f"hackatime-agent: sync incomplete: {result['error'] or result['outcome']}", file=sys.stderr)
     return code
 
 
-def _sync_in_process(config: Config, verbose: bool) -> dict[str, Any]:
+def _sync_in_process(config: Config, verbose: bool) -> SyncAnswer:
     from .daemon import Agent
 
     setup_logging(config.log_dir, verbose=verbose, stderr=verbose)
@@ -265,7 +266,6 @@ def _sync_in_process(config: Config, verbose: bool) -> dict[str, Any]:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from .daemon import STORE_FILE
     from .stats.service import StatsService
     from .store.store import Store
 

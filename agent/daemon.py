@@ -13,15 +13,29 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from . import __version__
 from .api.control import Control, load_or_create_token
 from .api.httpserver import LocalServer, Router
 from .api.intake import Intake
 from .config import Config
+from .contract import (
+    DESTINATION,
+    LOCK_FILE,
+    RUNTIME_FILE,
+    STORE_FILE,
+    DeadLetter,
+    DestinationStatus,
+    ProjectEntry,
+    RuntimeInfo,
+    Status,
+    SyncAnswer,
+    WatchAnswer,
+    WatchState,
+)
 from .delivery.hackatime import HackatimeClient
 from .delivery.outbox import Outbox, Outcome
 from .delivery.pacing import RateLimiter
@@ -30,13 +44,10 @@ from .lock import InstanceLock
 from .secrets import mask
 from .settings import AppSettings
 from .stats.service import StatsService
-from .store.store import DEFAULT_DESTINATION as DESTINATION
 from .store.store import Store
 
 log = logging.getLogger(__name__)
 
-STORE_FILE = "store.db"
-RUNTIME_FILE = "agent.json"
 IDLE_RECHECK = 60.0  # seconds between delivery checks when nothing wakes the worker
 STATS_REFRESH = 30.0  # how often the stats refresher asks whether a server fetch is due
 FORCED_REFRESH = 120.0  # after deliveries, refetch server figures at most this often
@@ -82,7 +93,7 @@ class Agent:
         self._key_loader = key_loader
         self.paused_until: float | None = None
         self.started_at = clock()
-        self.lock = InstanceLock(config.data_dir / "agent.lock")
+        self.lock = InstanceLock(config.data_dir / LOCK_FILE)
         self.store: Store
         self.client: HackatimeClient
         self.outbox: Outbox
@@ -199,7 +210,12 @@ class Agent:
         self._threads.append(thread)
 
     def _write_runtime_file(self) -> None:
-        info = {"pid": os.getpid(), "url": self.control_url, "started_at": self.started_at, "version": __version__}
+        info: RuntimeInfo = {
+            "pid": os.getpid(),
+            "url": self.control_url,
+            "started_at": self.started_at,
+            "version": __version__,
+        }
         path = self.config.data_dir / RUNTIME_FILE
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(info), encoding="utf-8")
@@ -252,7 +268,7 @@ class Agent:
             else:
                 self._wake.wait(IDLE_RECHECK)
 
-    def sync_now(self) -> dict[str, Any]:
+    def sync_now(self) -> SyncAnswer:
         """Deliver everything deliverable now (the tray's Sync now, the CLI's sync)."""
         self._reload_key()
         result = self.outbox.drain(self._stop)
@@ -270,6 +286,34 @@ class Agent:
         if self.stats.refresh_server(force=True):
             self.changed()
         return self.stats.snapshot()
+
+    def stats_snapshot(self) -> dict[str, Any]:
+        return self.stats.snapshot()
+
+    def projects(self, range_: str) -> list[ProjectEntry]:
+        """Local per-project figures of a range (the tray's menu lists today's)."""
+        projects: list[ProjectEntry] = self.stats.local(range_)["projects"]
+        return projects
+
+    # ---- dead letters and notices ----------------------------------------------------------------
+
+    def dead_letters(self, destination: str) -> list[DeadLetter]:
+        return self.store.dead_letters(destination)
+
+    def retry_dead(self, destination: str, ids: Sequence[int] | None) -> int:
+        """Dead letters back to the queue (all of them when ``ids`` is None); delivery wakes up."""
+        count = self.store.retry_dead(destination, ids)
+        self.changed(wake=True)
+        return count
+
+    def discard_dead(self, destination: str, ids: Sequence[int]) -> int:
+        count = self.store.discard_dead(destination, ids)
+        self.changed()
+        return count
+
+    def dismiss_notice(self, notice_id: int) -> None:
+        self.store.dismiss_notice(notice_id)
+        self.changed()
 
     def _reload_key(self) -> None:
         """Re-read the key (the user may have pasted a new one into ~/.wakatime.cfg)."""
@@ -373,12 +417,12 @@ class Agent:
             self.watcher.start()
         return self.watcher
 
-    def watched(self) -> dict[str, Any]:
+    def watched(self) -> WatchState:
         if self.watcher is None:
             return {"folders": [], "uncovered": []}
         return {"folders": self.watcher.folders(), "uncovered": self.watcher.uncovered()}
 
-    def watch(self, path: str, *, add: bool) -> dict[str, Any]:
+    def watch(self, path: str, *, add: bool) -> WatchAnswer:
         """Add or remove a watched folder now, and remember it in the app settings."""
         folder = str(Path(path).expanduser().resolve())
         with self._watch_lock:
@@ -402,33 +446,27 @@ class Agent:
     def destination_names(self) -> list[str]:
         return [d["name"] for d in self.store.destinations()]
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> Status:
         status = build_status(self.store, self.config, clock=self.clock)
-        # The newest row by id, not max(received_at): that column has no index, and the tray
-        # asks for status after every change.
-        row = self.store.reader().execute("SELECT received_at FROM heartbeats ORDER BY id DESC LIMIT 1").fetchone()
-        last = row[0] if row else None
-        status.update(
-            {
-                "pid": os.getpid(),
-                "started_at": self.started_at,
-                "intake_url": self.intake_url if self.server is not None else None,
-                "paused_until": None if self.tracking() else self.paused_until,
-                "recording": bool(last and self.clock() - last < RECORDING_WINDOW and self.tracking()),
-                "last_heartbeat_at": last,
-                "seq": self._seq,
-            }
-        )
+        last = self.store.last_received_at()
+        status["pid"] = os.getpid()
+        status["started_at"] = self.started_at
+        status["intake_url"] = self.intake_url if self.server is not None else None
+        status["paused_until"] = None if self.tracking() else self.paused_until
+        status["recording"] = bool(last and self.clock() - last < RECORDING_WINDOW and self.tracking())
+        status["last_heartbeat_at"] = last
+        status["seq"] = self._seq
         status["watch"] = self.watched()
         return status
 
 
-def build_status(store: Store, config: Config, *, clock: Callable[[], float] = time.time) -> dict[str, Any]:
-    """The queue and health picture; used by the control API and by ``status`` without a daemon."""
-    destinations = []
+def build_status(store: Store | None, config: Config, *, clock: Callable[[], float] = time.time) -> Status:
+    """The queue and health picture; used by the control API and by ``status`` without a daemon
+    (``store`` None: nothing recorded yet)."""
+    destinations: list[DestinationStatus] = []
     online: bool | None = None
-    for dest in store.destinations():
-        counts = store.counts(dest["name"])
+    queues = [] if store is None else [(dest, store.counts(dest["name"])) for dest in store.destinations()]
+    for dest, counts in queues:
         destinations.append(
             {
                 "name": dest["name"],
@@ -456,18 +494,18 @@ def build_status(store: Store, config: Config, *, clock: Callable[[], float] = t
         "key_source": config.key_source,
         "online": online,
         "destinations": destinations,
-        "notices": store.notices()
+        "notices": (store.notices() if store is not None else [])
         + [{"id": None, "time": None, "level": "warning", "message": n} for n in config.notices],
         "generated_at": clock(),
     }
 
 
-def read_runtime_file(data_dir: Path) -> dict[str, Any] | None:
+def read_runtime_file(data_dir: Path) -> RuntimeInfo | None:
     try:
         info = json.loads((data_dir / RUNTIME_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return info if isinstance(info, dict) else None
+    return cast("RuntimeInfo", info) if isinstance(info, dict) else None
 
 
 __all__ = ["Agent", "build_status", "read_runtime_file"]

@@ -1,7 +1,7 @@
 """A blocking client for the agent's control API (``/agent/v1/...``).
 
 Every method blocks, so the GUI only calls it through :class:`app.tasks.TaskRunner`.
-It finds the agent from ``<data_dir>/agent.json`` and ``<data_dir>/control-token``
+It finds the agent from the runtime and token files in its data dir (``agent.contract``)
 and reads them again whenever the agent stops answering, so a restarted agent (new
 port, new token) is picked up without restarting the tray.
 
@@ -24,12 +24,11 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode, urlsplit
 
-API = "/agent/v1"
-AGENT_FILE = "agent.json"
-TOKEN_FILE = "control-token"
+from agent import contract as C
+
 DEFAULT_TIMEOUT = 10.0
 SYNC_TIMEOUT = 120.0  # one delivery pass against a slow server, paced: bounded but generous
 
@@ -79,8 +78,8 @@ class AgentClient:
 
     def endpoint(self) -> Endpoint:
         """The running agent's address and token, re-read when either file changed."""
-        agent_file = self.data_dir / AGENT_FILE
-        token_file = self.data_dir / TOKEN_FILE
+        agent_file = self.data_dir / C.RUNTIME_FILE
+        token_file = self.data_dir / C.TOKEN_FILE
         stamps = (_stamp(agent_file), _stamp(token_file))
         with self._lock:
             if self._endpoint is not None and stamps == self._stamps:
@@ -97,7 +96,7 @@ class AgentClient:
             raise AgentUnavailable(f"the agent's address file is unreadable ({exc})") from exc
         url = urlsplit(str(info.get("url", "")))
         if not url.hostname or not url.port:
-            raise AgentUnavailable(f"{AGENT_FILE} has no usable url")
+            raise AgentUnavailable(f"{C.RUNTIME_FILE} has no usable url")
         endpoint = Endpoint(url.hostname, url.port, token, info.get("pid"), info.get("version"))
         with self._lock:
             self._endpoint, self._stamps = endpoint, stamps
@@ -148,21 +147,30 @@ class AgentClient:
 
     # ---- requests -----------------------------------------------------------------
 
-    def request(self, method: str, path: str, body: Any = None, *, timeout: float | None = None) -> Any:
+    def request(
+        self,
+        route: C.Route,
+        body: Any = None,
+        *,
+        query: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        **params: int,
+    ) -> Any:
         """One call, retried once when the agent has moved (new port or token) meanwhile."""
+        path = route.url(**params) + ("?" + urlencode(query) if query else "")
         endpoint = self.endpoint()
         try:
-            return self._request_once(endpoint, method, path, body, timeout)
+            return self._request_once(endpoint, route.method, path, body, timeout)
         except AgentUnavailable:
             moved = self._moved(endpoint)
             if moved is None:
                 raise
-            return self._request_once(moved, method, path, body, timeout)
+            return self._request_once(moved, route.method, path, body, timeout)
         except _Unauthorized as exc:
             moved = self._moved(endpoint)
             if moved is None:
                 raise AgentError("the agent refused the control token (is another agent using this data dir?)") from exc
-            return self._request_once(moved, method, path, body, timeout)
+            return self._request_once(moved, route.method, path, body, timeout)
 
     def _moved(self, old: Endpoint) -> Endpoint | None:
         self.forget_endpoint()
@@ -181,7 +189,7 @@ class AgentClient:
         wait = self.timeout if timeout is None else timeout
         try:
             with self._connection(endpoint, wait) as conn:
-                conn.request(method, API + path, body=payload, headers=headers)
+                conn.request(method, path, body=payload, headers=headers)
                 response = conn.getresponse()
                 raw = response.read()
                 status = response.status
@@ -206,40 +214,39 @@ class AgentClient:
 
     # ---- the control API --------------------------------------------------------------
 
-    def status(self) -> dict[str, Any]:
-        return dict(self.request("GET", "/status"))
+    def status(self) -> C.Status:
+        return cast("C.Status", self.request(C.STATUS))
 
-    def stats(self) -> dict[str, Any]:
-        return dict(self.request("GET", "/stats"))
+    def stats(self) -> C.StatsSnapshot:
+        return cast("C.StatsSnapshot", self.request(C.STATS))
 
-    def projects(self, range_: str) -> dict[str, Any]:
-        return dict(self.request("GET", "/stats/projects?" + urlencode({"range": range_})))
+    def projects(self, range_: str) -> C.ProjectsAnswer:
+        return cast("C.ProjectsAnswer", self.request(C.PROJECTS, query={"range": range_}))
 
-    def sync(self) -> dict[str, Any]:
-        return dict(self.request("POST", "/sync", {}, timeout=SYNC_TIMEOUT))
+    def sync(self) -> C.SyncAnswer:
+        return cast("C.SyncAnswer", self.request(C.SYNC, {}, timeout=SYNC_TIMEOUT))
 
-    def pause(self, until: float | None) -> dict[str, Any]:
+    def pause(self, until: float | None) -> C.Status:
         """Pause recording until ``until`` (a Unix time); None resumes. Returns the new status."""
-        return dict(self.request("POST", "/pause", {"until": until}))
+        return cast("C.Status", self.request(C.PAUSE, {"until": until}))
 
-    def dead(self, destination: str) -> list[dict[str, Any]]:
-        data = self.request("GET", "/dead?" + urlencode({"destination": destination}))
-        return list(data.get("items") or [])
+    def dead(self, destination: str) -> list[C.DeadLetter]:
+        answer: C.DeadAnswer = self.request(C.DEAD, query={"destination": destination})
+        return list(answer.get("items") or [])
 
     def retry_dead(self, destination: str, ids: Sequence[int] | None = None) -> int:
         body: dict[str, Any] = {"destination": destination}
         if ids is not None:
             body["ids"] = list(ids)
-        return int(self.request("POST", "/dead/retry", body).get("count") or 0)
+        return int(self.request(C.DEAD_RETRY, body).get("count") or 0)
 
     def discard_dead(self, destination: str, ids: Sequence[int]) -> int:
         body = {"destination": destination, "ids": list(ids)}
-        return int(self.request("POST", "/dead/discard", body).get("count") or 0)
+        return int(self.request(C.DEAD_DISCARD, body).get("count") or 0)
 
     def wait_for_change(self, after: int, timeout: float) -> int:
         """Long-poll: returns the agent's state seq once it passes ``after``, or after ``timeout`` s."""
-        query = urlencode({"after": after, "timeout": int(timeout)})
-        data = self.request("GET", f"/events?{query}", timeout=timeout + 10)
+        data = self.request(C.EVENTS, query={"after": after, "timeout": int(timeout)}, timeout=timeout + 10)
         return int(data.get("seq") or 0)
 
 

@@ -431,7 +431,7 @@ class DashboardWindow(QMainWindow):
             return
         self._dirty = False
         model, now = self.model, self.model.clock()
-        stats = model.stats or {}
+        stats: Mapping[str, Any] = model.stats or {}
         status = model.status
         generated = stats.get("generated_at")
 

@@ -20,6 +20,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from agent import contract as C
+
 from . import state
 from .client import AgentClient, AgentError, AgentUnavailable, Cancelled
 from .tasks import TaskRunner
@@ -53,8 +55,8 @@ class AgentModel(QObject):
         self.client = client
         self.runner = runner
         self.clock = clock
-        self.status: dict[str, Any] | None = None
-        self.stats: dict[str, Any] | None = None
+        self.status: C.Status | None = None
+        self.stats: C.StatsSnapshot | None = None
         self.available: bool | None = None
         self.error: str | None = None
         self.syncing = False
@@ -115,7 +117,7 @@ class AgentModel(QObject):
             self._want_stats, self._stats_busy = False, True
             self.runner.run(self._fetch_stats, self._on_stats, self._on_stats_error, name="stats")
 
-    def _fetch_stats(self) -> dict[str, Any]:
+    def _fetch_stats(self) -> C.StatsSnapshot:
         """Runs on the pool: the snapshot, every figure the tray and the dashboard show."""
         return self.client.stats()
 
@@ -132,12 +134,12 @@ class AgentModel(QObject):
         elif not self._stats_soon.isActive():
             self._stats_soon.start(int((self.stats_min_gap_s - since) * 1000) + 1)
 
-    def _on_status(self, status: dict[str, Any]) -> None:
+    def _on_status(self, status: C.Status) -> None:
         self._status_busy = False
         self._accept_status(status)
         self._pump()
 
-    def _accept_status(self, status: dict[str, Any]) -> None:
+    def _accept_status(self, status: C.Status) -> None:
         now = self.clock()
         self.status, self.status_at = status, now
         self.error = None
@@ -158,7 +160,7 @@ class AgentModel(QObject):
         self._failed(exc)
         self._pump()
 
-    def _on_stats(self, stats: dict[str, Any]) -> None:
+    def _on_stats(self, stats: C.StatsSnapshot) -> None:
         self._stats_busy = False
         self.stats, self.stats_at = stats, self.clock()
         for notice in self._tracker.on_stats(stats):
@@ -255,7 +257,7 @@ class AgentModel(QObject):
     def pause(self, until: float | None) -> None:
         """Pause recording until ``until`` (Unix time); None resumes."""
 
-        def done(status: dict[str, Any]) -> None:
+        def done(status: C.Status) -> None:
             self._accept_status(status)
 
         def failed(exc: BaseException) -> None:

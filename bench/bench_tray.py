@@ -50,7 +50,7 @@ def qt() -> tuple[Any, Any, Any]:
     ``import app`` first: it installs the guard against the binding's reference
     bug (``app.binding``) before any other Qt call.
     """
-    from PySide6 import QtCore, QtGui, QtWidgets  # noqa: TID251 - the tray's benchmark measures Qt itself
+    from PySide6 import QtCore, QtGui, QtWidgets
 
     import app  # noqa: F401
 

@@ -7,23 +7,48 @@ reads it from there. Every answer is one JSON object.
 from __future__ import annotations
 
 import hmac
-import json
 import os
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
+
+from agent import contract as C
 
 from .httpserver import HTTPError, Request, Response, Router
 
-if TYPE_CHECKING:
-    from agent.daemon import Agent
 
-TOKEN_FILE = "control-token"
-RANGES = ("today", "7d", "30d", "all")
+class Controlled(Protocol):
+    """What the control API asks of the agent (``agent.daemon.Agent``), and nothing more."""
+
+    def status(self) -> C.Status: ...
+    def stats_snapshot(self) -> dict[str, Any]: ...
+    def refresh_stats(self) -> dict[str, Any]: ...
+    def projects(self, range_: str) -> list[C.ProjectEntry]: ...
+    def sync_now(self) -> C.SyncAnswer: ...
+    def set_paused(self, until: float | None) -> None: ...
+    def destination_names(self) -> list[str]: ...
+    def dead_letters(self, destination: str) -> list[C.DeadLetter]: ...
+    def retry_dead(self, destination: str, ids: Sequence[int] | None) -> int: ...
+    def discard_dead(self, destination: str, ids: Sequence[int]) -> int: ...
+    def dismiss_notice(self, notice_id: int) -> None: ...
+    def wait_for_change(self, after: int, timeout: float) -> int: ...
+    def watched(self) -> C.WatchState: ...
+    def watch(self, path: str, *, add: bool) -> C.WatchAnswer: ...
+
+
+def json_object(request: Request) -> dict[str, Any]:
+    """A control request's body: a JSON object (parsed by ``Request.json``); empty means ``{}``."""
+    if not request.body.strip():
+        return {}
+    data = request.json()
+    if not isinstance(data, dict):
+        raise HTTPError(400, "the body must be a JSON object")
+    return data
 
 
 def load_or_create_token(data_dir: Path) -> str:
-    path = data_dir / TOKEN_FILE
+    path = data_dir / C.TOKEN_FILE
     try:
         token = path.read_text(encoding="utf-8").strip()
         if len(token) >= 32:
@@ -39,29 +64,29 @@ def load_or_create_token(data_dir: Path) -> str:
 
 
 class Control:
-    def __init__(self, agent: Agent, token: str) -> None:
+    def __init__(self, agent: Controlled, token: str) -> None:
         self.agent = agent
         self.token = token
 
     def register(self, router: Router) -> None:
         routes = (
-            ("GET", "/agent/v1/status", self.status),
-            ("GET", "/agent/v1/stats", self.stats),
-            ("GET", "/agent/v1/stats/projects", self.projects),
-            ("POST", "/agent/v1/refresh", self.refresh),
-            ("POST", "/agent/v1/sync", self.sync),
-            ("POST", "/agent/v1/pause", self.pause),
-            ("GET", "/agent/v1/dead", self.dead),
-            ("POST", "/agent/v1/dead/retry", self.dead_retry),
-            ("POST", "/agent/v1/dead/discard", self.dead_discard),
-            ("GET", "/agent/v1/events", self.events),
-            ("POST", r"/agent/v1/notices/(?P<id>\d+)/dismiss", self.dismiss_notice),
-            ("GET", "/agent/v1/watch", self.watch_list),
-            ("POST", "/agent/v1/watch", self.watch_add),
-            ("POST", "/agent/v1/watch/remove", self.watch_remove),
+            (C.STATUS, self.status),
+            (C.STATS, self.stats),
+            (C.PROJECTS, self.projects),
+            (C.REFRESH, self.refresh),
+            (C.SYNC, self.sync),
+            (C.PAUSE, self.pause),
+            (C.DEAD, self.dead),
+            (C.DEAD_RETRY, self.dead_retry),
+            (C.DEAD_DISCARD, self.dead_discard),
+            (C.EVENTS, self.events),
+            (C.NOTICE_DISMISS, self.dismiss_notice),
+            (C.WATCH, self.watch_list),
+            (C.WATCH_ADD, self.watch_add),
+            (C.WATCH_REMOVE, self.watch_remove),
         )
-        for method, path, handler in routes:
-            router.add(method, path, self._guard(handler))
+        for route, handler in routes:
+            router.add(route.method, route.pattern, self._guard(handler))
 
     def _guard(self, handler: Any) -> Any:
         def guarded(request: Request) -> Response:
@@ -74,53 +99,42 @@ class Control:
 
         return guarded
 
-    @staticmethod
-    def _body(request: Request) -> dict[str, Any]:
-        if not request.body.strip():
-            return {}
-        try:
-            data = json.loads(request.body)
-        except ValueError:
-            raise HTTPError(400, "the body is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise HTTPError(400, "the body must be a JSON object")
-        return data
-
     def status(self, request: Request) -> Response:
         return Response(200, self.agent.status())
 
     def stats(self, request: Request) -> Response:
-        return Response(200, self.agent.stats.snapshot())
+        return Response(200, self.agent.stats_snapshot())
 
     def refresh(self, request: Request) -> Response:
         return Response(200, self.agent.refresh_stats())
 
     def projects(self, request: Request) -> Response:
         range_ = request.param("range") or "7d"
-        if range_ not in RANGES:
-            raise HTTPError(400, f"range must be one of {', '.join(RANGES)}")
-        local = self.agent.stats.local(range_)
-        return Response(200, {"range": range_, "projects": local["projects"]})
+        if range_ not in C.RANGES:
+            raise HTTPError(400, f"range must be one of {', '.join(C.RANGES)}")
+        answer: C.ProjectsAnswer = {"range": range_, "projects": self.agent.projects(range_)}
+        return Response(200, answer)
 
     def sync(self, request: Request) -> Response:
         return Response(200, self.agent.sync_now())
 
     def pause(self, request: Request) -> Response:
-        until = self._body(request).get("until")
+        until = json_object(request).get("until")
         if until is not None and (isinstance(until, bool) or not isinstance(until, (int, float))):
             raise HTTPError(400, "until must be an epoch time in seconds, or null to resume")
         self.agent.set_paused(None if until is None else float(until))
         return Response(200, self.agent.status())
 
     def _destination(self, value: Any) -> str:
-        name = value or "hackatime"
+        name = value or C.DESTINATION
         if name not in self.agent.destination_names():
             raise HTTPError(404, f"no destination named {name!r}")
         return str(name)
 
     def dead(self, request: Request) -> Response:
         dest = self._destination(request.param("destination"))
-        return Response(200, {"destination": dest, "items": self.agent.store.dead_letters(dest)})
+        answer: C.DeadAnswer = {"destination": dest, "items": self.agent.dead_letters(dest)}
+        return Response(200, answer)
 
     @staticmethod
     def _ids(body: dict[str, Any], required: bool) -> list[int] | None:
@@ -132,19 +146,17 @@ class Control:
         return ids
 
     def dead_retry(self, request: Request) -> Response:
-        body = self._body(request)
+        body = json_object(request)
         dest = self._destination(body.get("destination"))
-        count = self.agent.store.retry_dead(dest, self._ids(body, required=False))
-        self.agent.changed(wake=True)
+        count = self.agent.retry_dead(dest, self._ids(body, required=False))
         return Response(200, {"count": count})
 
     def dead_discard(self, request: Request) -> Response:
-        body = self._body(request)
+        body = json_object(request)
         dest = self._destination(body.get("destination"))
         ids = self._ids(body, required=True)
         assert ids is not None
-        count = self.agent.store.discard_dead(dest, ids)
-        self.agent.changed()
+        count = self.agent.discard_dead(dest, ids)
         return Response(200, {"count": count})
 
     def events(self, request: Request) -> Response:
@@ -157,15 +169,14 @@ class Control:
 
     def dismiss_notice(self, request: Request) -> Response:
         assert request.match is not None
-        self.agent.store.dismiss_notice(int(request.match.group("id")))
-        self.agent.changed()
+        self.agent.dismiss_notice(int(request.match.group("id")))
         return Response(200, {"ok": True})
 
     def watch_list(self, request: Request) -> Response:
         return Response(200, self.agent.watched())
 
     def _folder(self, request: Request) -> str:
-        path = self._body(request).get("path")
+        path = json_object(request).get("path")
         if not isinstance(path, str) or not path.strip():
             raise HTTPError(400, "path must be a folder path")
         return path

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from agent.contract import DESTINATION
 from agent.store.store import Store
 
 from .hackatime import HackatimeClient
@@ -90,7 +91,7 @@ class Outbox:
         self,
         store: Store,
         client: HackatimeClient,
-        destination: str = "hackatime",
+        destination: str = DESTINATION,
         *,
         batch_size: int = 100,
         clock: Callable[[], float] = time.time,

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from agent.contract import DESTINATION
 from agent.store.store import Store
 
 from . import durations as D
@@ -59,7 +60,7 @@ class StatsService:
         store: Store,
         *,
         client: StatsClient | None,
-        destination: str = "hackatime",
+        destination: str = DESTINATION,
         clock: Callable[[], float] = time.time,
         timezone: str | None = None,
     ) -> None:

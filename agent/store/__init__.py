@@ -3,11 +3,10 @@ state per destination (ready → in flight → sent | dead); the only place that
 """
 
 from .schema import DEAD, HISTORY, IN_FLIGHT, LATEST, LIVE, READY, SENT
-from .store import DEFAULT_DESTINATION, Added, QueueCounts, Store, StoreCorrupt
+from .store import Added, QueueCounts, Store, StoreCorrupt
 
 __all__ = [
     "DEAD",
-    "DEFAULT_DESTINATION",
     "HISTORY",
     "IN_FLIGHT",
     "LATEST",

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from agent.contract import DESTINATION, DeadLetter, Notice
 from agent.heartbeat import Heartbeat, dedup_key_of
 
 from .schema import DEAD, HISTORY, IN_FLIGHT, LATEST, LIVE, MIGRATIONS, READY, SENT
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DESTINATION = "hackatime"
 RECENT_ENTITIES = 20_000  # files remembered for "an editor already sent this one"
 
 InsertHook = Callable[[sqlite3.Connection, Sequence[tuple[int, Heartbeat]]], None]
@@ -368,6 +368,15 @@ class Store:
         with self._recent_lock:
             return self._recent_editor.get(entity, 0.0) >= since
 
+    def last_received_at(self) -> float | None:
+        """When the newest heartbeat arrived (None: the store is empty).
+
+        The newest row by id, not max(received_at): that column has no index, and the tray
+        asks for status after every change.
+        """
+        row = self.reader().execute("SELECT received_at FROM heartbeats ORDER BY id DESC LIMIT 1").fetchone()
+        return None if row is None else float(row[0])
+
     def heartbeat_count(self) -> int:
         return int(self.reader().execute("SELECT count(*) FROM heartbeats").fetchone()[0])
 
@@ -526,7 +535,7 @@ class Store:
             history=history,
         )
 
-    def dead_letters(self, destination: str, limit: int = 200) -> list[dict[str, Any]]:
+    def dead_letters(self, destination: str, limit: int = 200) -> list[DeadLetter]:
         rows = (
             self.reader()
             .execute(
@@ -537,8 +546,18 @@ class Store:
             )
             .fetchall()
         )
-        keys = ("id", "time", "reason", "attempts", "dead_at", "entity", "project")
-        return [dict(zip(keys, r, strict=True)) for r in rows]
+        return [
+            {
+                "id": r[0],
+                "time": r[1],
+                "reason": r[2],
+                "attempts": r[3],
+                "dead_at": r[4],
+                "entity": r[5],
+                "project": r[6],
+            }
+            for r in rows
+        ]
 
     def retry_dead(self, destination: str, ids: Sequence[int] | None = None) -> int:
         """Dead letters back to ready (all of them when ``ids`` is None)."""
@@ -586,12 +605,12 @@ class Store:
         with self.transaction() as conn:
             conn.execute("INSERT INTO notices(time, level, message) VALUES (?, ?, ?)", (time.time(), level, message))
 
-    def notices(self, include_dismissed: bool = False) -> list[dict[str, Any]]:
+    def notices(self, include_dismissed: bool = False) -> list[Notice]:
         sql = "SELECT id, time, level, message FROM notices"
         if not include_dismissed:
             sql += " WHERE dismissed = 0"
         rows = self.reader().execute(sql + " ORDER BY id").fetchall()
-        return [dict(zip(("id", "time", "level", "message"), r, strict=True)) for r in rows]
+        return [{"id": r[0], "time": r[1], "level": r[2], "message": r[3]} for r in rows]
 
     def dismiss_notice(self, notice_id: int) -> None:
         with self.transaction() as conn:
@@ -672,7 +691,7 @@ def _recover_into(conn: sqlite3.Connection, damaged: Path) -> int:
             pass  # destinations are re-created from the configuration at start-up
         # Where a heartbeat's delivery rows are lost, queue it again for every destination:
         # a resend is de-duplicated by the server, a heartbeat never sent would be lost.
-        fallback = [r[0] for r in conn.execute("SELECT name FROM destinations")] or [DEFAULT_DESTINATION]
+        fallback = [r[0] for r in conn.execute("SELECT name FROM destinations")] or [DESTINATION]
         step = 1000
         for lo in range(1, max_id + 1, step):
             hi = lo + step - 1

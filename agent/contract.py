@@ -1,0 +1,372 @@
+"""The contract between the agent and the tray app: routes, file names, and the shapes of the answers.
+
+Both sides import this module and nothing else of each other's: the agent serves
+these routes and writes these files, the app (``app.client``) calls and reads them.
+It is Qt-free and imports nothing but the standard library, so the app can load it
+without the agent's dependencies. Add a field here first, then on both sides.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, NamedTuple, NotRequired, TypedDict
+
+__all__ = [
+    "CONTROL_PREFIX",
+    "DEAD",
+    "DEAD_DISCARD",
+    "DEAD_RETRY",
+    "DESTINATION",
+    "EVENTS",
+    "LOCK_FILE",
+    "NOTICE_DISMISS",
+    "PAUSE",
+    "PROJECTS",
+    "RANGES",
+    "REFRESH",
+    "ROUTES",
+    "RUNTIME_FILE",
+    "STATS",
+    "STATUS",
+    "STORE_FILE",
+    "SYNC",
+    "TOKEN_FILE",
+    "WATCH",
+    "WATCH_ADD",
+    "WATCH_REMOVE",
+    "CountAnswer",
+    "DayFigures",
+    "DeadAnswer",
+    "DeadLetter",
+    "DestinationStatus",
+    "EventsAnswer",
+    "GoalFigures",
+    "GroupEntry",
+    "LastSevenDays",
+    "LocalFigures",
+    "Notice",
+    "ProjectEntry",
+    "ProjectsAnswer",
+    "Route",
+    "RuntimeInfo",
+    "ServerError",
+    "ServerHealth",
+    "ServerProjects",
+    "StatsSnapshot",
+    "Status",
+    "Streak",
+    "SyncAnswer",
+    "SyncHealth",
+    "TodayFigures",
+    "UncoveredFolder",
+    "WatchAnswer",
+    "WatchState",
+]
+
+# ---- files in the data dir -------------------------------------------------------------------------
+
+RUNTIME_FILE = "agent.json"  # the running agent's address (RuntimeInfo), removed when it stops
+TOKEN_FILE = "control-token"  # the control API's bearer token, mode 0600
+LOCK_FILE = "agent.lock"  # one agent per data dir
+STORE_FILE = "store.db"
+
+DESTINATION = "hackatime"  # the one destination today: the server in api_url
+RANGES = ("today", "7d", "30d", "all")  # the ranges of local figures (CLI ``stats``, ``/stats/projects``)
+
+
+class RuntimeInfo(TypedDict):
+    pid: int
+    url: str  # http://127.0.0.1:PORT, the control API and the intake
+    started_at: float
+    version: str
+
+
+# ---- routes of the control API ---------------------------------------------------------------------
+
+CONTROL_PREFIX = "/agent/v1"
+_PARAM = re.compile(r"\{(\w+)\}")
+
+
+class Route(NamedTuple):
+    """One control route; ``path`` is below :data:`CONTROL_PREFIX`, with ``{name}`` for an integer."""
+
+    method: str
+    path: str
+
+    @property
+    def pattern(self) -> str:
+        """The regular expression the agent's router matches (``{name}`` → a named integer group)."""
+        parts = _PARAM.split(CONTROL_PREFIX + self.path)
+        return "".join(re.escape(p) if i % 2 == 0 else rf"(?P<{p}>\d+)" for i, p in enumerate(parts))
+
+    def url(self, **params: int) -> str:
+        """The path to request (below the agent's base URL)."""
+        return CONTROL_PREFIX + self.path.format(**params)
+
+
+STATUS = Route("GET", "/status")  # → Status
+STATS = Route("GET", "/stats")  # → StatsSnapshot
+PROJECTS = Route("GET", "/stats/projects")  # ?range= → ProjectsAnswer
+REFRESH = Route("POST", "/refresh")  # fetch the server's figures now → StatsSnapshot
+SYNC = Route("POST", "/sync")  # → SyncAnswer
+PAUSE = Route("POST", "/pause")  # {"until": epoch seconds | null} → Status
+DEAD = Route("GET", "/dead")  # ?destination= → DeadAnswer
+DEAD_RETRY = Route("POST", "/dead/retry")  # {"destination", "ids"?} → CountAnswer
+DEAD_DISCARD = Route("POST", "/dead/discard")  # {"destination", "ids"} → CountAnswer
+EVENTS = Route("GET", "/events")  # ?after=&timeout= long-poll → EventsAnswer
+NOTICE_DISMISS = Route("POST", "/notices/{id}/dismiss")  # → {"ok": true}
+WATCH = Route("GET", "/watch")  # → WatchState
+WATCH_ADD = Route("POST", "/watch")  # {"path"} → WatchAnswer
+WATCH_REMOVE = Route("POST", "/watch/remove")  # {"path"} → WatchAnswer
+
+ROUTES = (
+    STATUS, STATS, PROJECTS, REFRESH, SYNC, PAUSE, DEAD, DEAD_RETRY, DEAD_DISCARD, EVENTS, NOTICE_DISMISS,
+    WATCH, WATCH_ADD, WATCH_REMOVE,
+)  # fmt: skip
+
+
+# ---- /status ---------------------------------------------------------------------------------------
+
+
+class DestinationStatus(TypedDict):
+    name: str
+    url: str
+    pending: int
+    in_flight: int
+    sent: int
+    dead: int
+    oldest_pending: float | None
+    last_success: float | None
+    last_error: str | None
+    last_error_at: float | None
+    backoff_until: float | None
+    auth_state: str  # unknown | ok | rejected | missing
+
+
+class Notice(TypedDict):
+    id: int | None  # None: from the configuration, cannot be dismissed
+    time: float | None
+    level: str
+    message: str
+
+
+class UncoveredFolder(TypedDict):
+    """A watched folder (or part of one) whose saves are not recorded, and why."""
+
+    folder: str  # as the user gave it
+    path: str  # its real path
+    reason: str  # inotify-limit | missing | not-a-folder | deleted | unreadable | no-observer
+    missing: list[str]  # the topmost folders not watched (at most 20)
+    missing_count: int
+    message: str  # a sentence for the user, with the fix
+
+
+class WatchState(TypedDict):
+    folders: list[str]
+    uncovered: list[UncoveredFolder]
+
+
+class WatchAnswer(WatchState):
+    problem: UncoveredFolder | None  # the added folder's own problem
+
+
+class Status(TypedDict):
+    version: str
+    data_dir: str
+    log_dir: str
+    api_key: str  # masked: the last four characters at most
+    key_source: str | None
+    online: bool | None  # None: no request has been made yet
+    destinations: list[DestinationStatus]
+    notices: list[Notice]
+    generated_at: float
+    # From a running agent only (``hackatime-agent status`` without one reads the store):
+    pid: NotRequired[int]
+    started_at: NotRequired[float]
+    intake_url: NotRequired[str | None]
+    paused_until: NotRequired[float | None]
+    recording: NotRequired[bool]
+    last_heartbeat_at: NotRequired[float | None]
+    seq: NotRequired[int]
+    watch: NotRequired[WatchState]
+    agent_running: NotRequired[bool]  # added by the CLI
+
+
+class SyncAnswer(TypedDict):
+    delivered: int
+    dead: int
+    pending: int
+    outcome: str  # agent.delivery.Outcome values
+    error: str | None
+
+
+class DeadLetter(TypedDict):
+    id: int
+    time: float
+    reason: str | None
+    attempts: int
+    dead_at: float
+    entity: str | None
+    project: str | None
+
+
+class DeadAnswer(TypedDict):
+    destination: str
+    items: list[DeadLetter]
+
+
+class CountAnswer(TypedDict):
+    count: int
+
+
+class EventsAnswer(TypedDict):
+    seq: int
+
+
+# ---- /stats ----------------------------------------------------------------------------------------
+
+
+class GroupEntry(TypedDict):
+    name: str
+    total_seconds: int
+    percent: NotRequired[float]
+
+
+class ProjectEntry(GroupEntry):
+    languages: NotRequired[list[str]]  # most used first
+    last_activity: NotRequired[float]
+
+
+class GoalFigures(TypedDict):
+    target_seconds: int
+    tracked_seconds: int
+    completion_percent: int
+    complete: bool
+    source: str  # server | server+local | local
+
+
+class TodayFigures(TypedDict):
+    total_seconds: int  # the merged figure the tray shows
+    text: str
+    local_seconds: int
+    server_seconds: int | None
+    unsynced_seconds: int
+    unsynced_heartbeats: int
+    source: str  # server | server+local | local
+    server_fetched_at: float | None
+    server_age_seconds: float | None
+    goal: GoalFigures | None
+    start: float
+    end: float
+
+
+class Streak(TypedDict):
+    days: int
+    source: str
+    fetched_at: float | None
+    age_seconds: float | None
+    server_days: int | None
+    local_days: int
+
+
+class DayFigures(TypedDict):
+    date: str  # ISO date
+    total_seconds: int
+    projects: NotRequired[list[GroupEntry]]
+
+
+class LastSevenDays(TypedDict):
+    total_seconds: int
+    source: str
+    fetched_at: float | None
+    server_seconds: int | None
+    local_seconds: int
+    projects: list[GroupEntry]
+    languages: list[GroupEntry]
+    editors: list[GroupEntry]
+    operating_systems: list[GroupEntry]
+    machines: list[GroupEntry]
+    categories: list[GroupEntry]
+    daily_average: float
+    days_including_holidays: int
+    days: list[DayFigures]
+    days_source: str  # server | local
+    start: float
+    end: float
+
+
+class ServerProjects(TypedDict):
+    range: str
+    fetched_at: float
+    projects: list[dict[str, Any]]  # as the server sent them (name, total_seconds, text, …)
+    languages: list[dict[str, Any]]
+
+
+class ServerError(TypedDict):
+    error: str
+    at: float
+
+
+class ServerHealth(TypedDict):
+    configured: bool
+    fetched_at: dict[str, float | None]  # per server figure
+    errors: dict[str, ServerError]
+    rate_limited_until: float | None
+
+
+class SyncHealth(TypedDict):
+    destination: str
+    pending: int
+    in_flight: int
+    dead: int
+    oldest_pending: float | None
+    auth_state: NotRequired[str]
+    last_success: NotRequired[float | None]
+    last_error: NotRequired[str | None]
+    last_error_at: NotRequired[float | None]
+    backoff_until: NotRequired[float | None]
+
+
+class StatsSnapshot(TypedDict):
+    """Everything the tray and the dashboard show, in one answer; every figure says its source."""
+
+    generated_at: float
+    timezone: str
+    today: TodayFigures
+    streak: Streak
+    projects_range: str
+    projects: list[ProjectEntry]
+    server_projects: ServerProjects | None
+    last_7_days: LastSevenDays
+    daily_totals: list[DayFigures]
+    daily_totals_source: str  # local | local+server
+    sync: SyncHealth
+    server: ServerHealth
+
+
+class LocalFigures(TypedDict):
+    """``hackatime-agent stats``: one range computed locally."""
+
+    range: str
+    start: str | None
+    end: str | None
+    start_ts: float
+    end_ts: float
+    timezone: str
+    source: str
+    generated_at: float
+    total_seconds: int
+    heartbeats: int
+    first_heartbeat: float | None
+    last_heartbeat: float | None
+    projects: list[ProjectEntry]
+    languages: list[GroupEntry]
+    editors: list[GroupEntry]
+    operating_systems: list[GroupEntry]
+    machines: list[GroupEntry]
+    categories: list[GroupEntry]
+
+
+class ProjectsAnswer(TypedDict):
+    range: str
+    projects: list[ProjectEntry]
