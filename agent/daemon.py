@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from . import __version__
 from .api.control import Control, load_or_create_token
@@ -45,6 +45,9 @@ from .secrets import mask
 from .settings import AppSettings
 from .stats.service import StatsService
 from .store.store import Store
+
+if TYPE_CHECKING:
+    from .capture.watcher import Watcher
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +103,7 @@ class Agent:
         self.stats: StatsService
         self.server: LocalServer | None = None
         self.token = ""
-        self.watcher: Any = None
+        self.watcher: Watcher | None = None
         self._started = False
 
     # ---- life cycle -----------------------------------------------------------------------
@@ -401,7 +404,7 @@ class Agent:
         if created:
             self._stored(created)
 
-    def _ensure_watcher(self) -> Any:
+    def _ensure_watcher(self) -> Watcher:
         if self.watcher is None:
             from .capture.watcher import Watcher
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from .capture.inotify import SYSCTL_HINT, inotify_status
 from .config import DEFAULT_API_URL, Config
 from .delivery.hackatime import HackatimeClient
 from .secrets import KEY_PATTERN, KEYRING_SERVICE, mask, read_keyring
@@ -104,8 +105,6 @@ def _server(config: Config) -> Check:
 
 
 def _watch_limit(config: Config) -> Check:
-    from .capture.watcher import inotify_status
-
     status = inotify_status()
     limit, used = status["max_user_watches"], status["used"]
     if limit is None:
@@ -116,7 +115,6 @@ def _watch_limit(config: Config) -> Check:
             "file watching",
             False,
             detail,
-            "raise it: echo fs.inotify.max_user_watches=524288 | sudo tee /etc/sysctl.d/60-inotify.conf "
-            "&& sudo sysctl --system",
+            SYSCTL_HINT,
         )
     return Check("file watching", True, detail)

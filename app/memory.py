@@ -12,33 +12,16 @@ then asks glibc to return its free pages.
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import logging
-import sys
-from collections.abc import Callable
+
+from agent import heap
 
 log = logging.getLogger(__name__)
-
-
-def _find_malloc_trim() -> Callable[[int], int] | None:
-    """glibc's ``malloc_trim``, or None where there is none (macOS, Windows, musl)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        trim = ctypes.CDLL(None).malloc_trim  # the C library the interpreter itself uses
-    except (OSError, AttributeError):
-        return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    return trim
-
-
-_malloc_trim = _find_malloc_trim()
 
 
 def release() -> None:
     """Collect cyclic garbage now, then return the C heap's free pages to the system."""
     collected = gc.collect()
-    trimmed = bool(_malloc_trim(0)) if _malloc_trim is not None else False
+    trimmed = heap.trim()
     log.debug("released memory: %d objects collected, heap trimmed: %s", collected, trimmed)

@@ -408,7 +408,7 @@ def report(results: dict[str, dict[str, Any]]) -> None:
     print(
         f"\nbaseline = bare watchdog inotify observer, same filter, same tree; its latency is event delivery, "
         f"its burst output is events. watcher latency is save → heartbeat committed to the store "
-        f"(includes the {0.3 * 1000:.0f} ms settle delay); {w['saves_recorded']}/{w['saves']} saves recorded, "
+        f"(includes the {0.3 * 1000:.0f} ms leading-edge delay); {w['saves_recorded']}/{w['saves']} saves recorded, "
         f"{w['watches']:,} folders watched (pruned: .git). Memory in MiB (2^20 bytes)."
     )
     print(

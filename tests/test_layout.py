@@ -62,6 +62,12 @@ def test_the_agent_never_imports_the_app_or_qt() -> None:
     assert not {m for m in modules if m.split(".")[0] in ("app", "PySide6", "shiboken6")}
 
 
+def test_doctor_reads_the_watch_limit_without_loading_the_watcher() -> None:
+    modules = _imported_by("import agent.doctor")
+    assert "agent.capture.inotify" in modules
+    assert not {m for m in modules if m == "agent.capture.watcher" or m.split(".")[0] == "watchdog"}
+
+
 def test_the_contract_is_standard_library_only() -> None:
     """The app reads the contract without loading the agent's dependencies (httpx, watchdog, sqlite…)."""
     modules = _imported_by("import agent.contract")

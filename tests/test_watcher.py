@@ -22,13 +22,11 @@ from typing import Any
 
 import pytest
 
-from agent.capture.watcher import (
-    MASS_CHANGE_FILES,
-    Watcher,
-    inotify_status,
-    is_editor_temp,
-    line_changes,
-)
+from agent.capture.coalesce import MASS_CHANGE_FILES
+from agent.capture.content import line_changes
+from agent.capture.inotify import inotify_status
+from agent.capture.prune import is_editor_temp
+from agent.capture.watcher import Watcher
 from agent.config import CaptureSettings
 from agent.heartbeat import HeartbeatError, normalize
 
@@ -84,7 +82,7 @@ def make_watcher(sink: RecordingSink) -> Iterator[Callable[..., Watcher]]:
     made: list[Watcher] = []
 
     def make(*folders: Path, settings: CaptureSettings | None = None, **kw: Any) -> Watcher:
-        kw.setdefault("settle", 0.05)
+        kw.setdefault("delay", 0.05)
         s = settings or CaptureSettings(watch_dirs=tuple(folders))
         w = Watcher(kw.pop("sink", sink), s, secret=b"s" * 32, **kw)
         made.append(w)
@@ -96,7 +94,7 @@ def make_watcher(sink: RecordingSink) -> Iterator[Callable[..., Watcher]]:
         w.stop()
 
 
-def settle(w: Watcher, folder: Path) -> None:
+def caught_up(w: Watcher, folder: Path) -> None:
     """Wait until the watcher has taken in every event caused before this call."""
     sentinel = folder / f".sentinel-{next(_sentinels)}.swp"  # a swap-file name: never a heartbeat
     flag = w.expect_event(sentinel)
@@ -139,7 +137,7 @@ def test_save_in_place_becomes_a_heartbeat_with_wakatime_fields(
     w = make_watcher(tmp_path)
     target = proj / "src" / "app.py"
     target.write_text("import os\nprint(os.getcwd())\n")
-    [hb] = sink.wait_for(1)  # the real clock and a 50 ms settle: no flush needed
+    [hb] = sink.wait_for(1)  # the real clock and a 50 ms delay: no flush needed
     assert hb["entity"] == str(target)
     assert (hb["type"], hb["category"], hb["is_write"]) == ("file", "coding", True)
     assert (hb["project"], hb["branch"], hb["language"], hb["lines"]) == ("proj", "main", "Python", 2)
@@ -149,7 +147,7 @@ def test_save_in_place_becomes_a_heartbeat_with_wakatime_fields(
     assert "line_additions" not in hb  # nothing seen before to diff against
 
     target.write_text("import os\nimport sys\nprint(os.getcwd())\n")
-    settle(w, proj)
+    caught_up(w, proj)
     w.flush()  # the window has not closed: flush emits the trailing edge now
     hb2 = sink.heartbeats[-1]
     assert (hb2["line_additions"], hb2["line_deletions"], hb2["lines"]) == (1, 0, 3)
@@ -158,19 +156,19 @@ def test_save_in_place_becomes_a_heartbeat_with_wakatime_fields(
 def test_new_file_then_delete_before_emit_records_nothing(
     tmp_path: Path, make_watcher: Callable[..., Watcher], sink: RecordingSink
 ) -> None:
-    w = make_watcher(tmp_path, settle=60)
+    w = make_watcher(tmp_path, delay=60)
     f = tmp_path / "scratch.py"
     f.write_text("x = 1\n")
     f.unlink()
-    settle(w, tmp_path)
+    caught_up(w, tmp_path)
     w.flush()
     assert sink.heartbeats == []
 
 
 def test_new_file_is_recorded(tmp_path: Path, make_watcher: Callable[..., Watcher], sink: RecordingSink) -> None:
-    w = make_watcher(tmp_path, settle=60)
+    w = make_watcher(tmp_path, delay=60)
     (tmp_path / "new.rs").write_text("fn main() {}\n")
-    settle(w, tmp_path)
+    caught_up(w, tmp_path)
     w.flush()
     assert [(Path(hb["entity"]).name, hb["language"]) for hb in sink.heartbeats] == [("new.rs", "Rust")]
 
@@ -180,18 +178,18 @@ def test_atomic_save_by_rename_counts_as_a_save_of_the_target(
 ) -> None:
     target = tmp_path / "main.go"
     target.write_text("package main\n")
-    w = make_watcher(tmp_path, settle=60)
+    w = make_watcher(tmp_path, delay=60)
     w.flush()  # nothing yet: the file existed before watching
     # First save gives the diff baseline, as an editor's in-place write would.
     target.write_text("package main\n\nfunc main() {}\n")
-    settle(w, tmp_path)
+    caught_up(w, tmp_path)
     w.flush()
     # Then two atomic saves: one with a recognised temp name, one with an opaque name.
     for temp_name in ("main.go.tmp.8123", ".main.go.Xa9Qz"):
         temp = tmp_path / temp_name
         temp.write_text('package main\n\nimport "fmt"\n\nfunc main() { fmt.Println() }\n')
         os.replace(temp, target)
-        settle(w, tmp_path)
+        caught_up(w, tmp_path)
         w.flush()
     assert sink.entities() == [str(target)] * 3
     last = sink.heartbeats[-1]
@@ -205,9 +203,9 @@ def test_vim_style_save_with_swap_backup_and_probe_files(
 ) -> None:
     target = tmp_path / "notes.py"
     target.write_text("a = 1\n")
-    w = make_watcher(tmp_path, settle=60)
+    w = make_watcher(tmp_path, delay=60)
     target.write_text("a = 1\nb = 2\n")  # a first save, so a diff baseline exists
-    settle(w, tmp_path)
+    caught_up(w, tmp_path)
     w.flush()
     swap = tmp_path / ".notes.py.swp"
     swap.write_bytes(b"b0VIM 9.0\x00" + b"\x00" * 100)
@@ -220,7 +218,7 @@ def test_vim_style_save_with_swap_backup_and_probe_files(
     (tmp_path / "notes.py~").unlink()
     swap.write_bytes(b"b0VIM 9.0\x00" + b"\x01" * 100)
     swap.unlink()
-    settle(w, tmp_path)
+    caught_up(w, tmp_path)
     w.flush()
     assert sink.entities() == [str(target), str(target)]
     assert (sink.heartbeats[-1]["line_additions"], sink.heartbeats[-1]["line_deletions"]) == (1, 0)
@@ -233,10 +231,10 @@ def test_move_between_projects_is_recorded_for_the_destination(
     beta = make_project(tmp_path, "beta", branch="dev")
     src = alpha / "src" / "util.py"
     src.write_text("def f():\n    return 1\n")
-    w = make_watcher(tmp_path, settle=60)
+    w = make_watcher(tmp_path, delay=60)
     dest = beta / "src" / "util.py"
     os.rename(src, dest)
-    settle(w, tmp_path)
+    caught_up(w, tmp_path)
     w.flush()
     [hb] = sink.heartbeats
     assert (hb["entity"], hb["project"], hb["branch"]) == (str(dest), "beta", "dev")
@@ -252,13 +250,13 @@ def test_git_branch_switch_changes_the_branch_of_later_saves(
     (repo / "app.py").write_text("x = 1\n")
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "init")
-    w = make_watcher(tmp_path, settle=60)
+    w = make_watcher(tmp_path, delay=60)
     (repo / "app.py").write_text("x = 2\n")
-    settle(w, tmp_path)
+    caught_up(w, tmp_path)
     w.flush()
     git(repo, "checkout", "-q", "-b", "feature/speed")
     (repo / "app.py").write_text("x = 3\n")
-    settle(w, tmp_path)
+    caught_up(w, tmp_path)
     w.flush()
     assert [hb["branch"] for hb in sink.heartbeats] == ["main", "feature/speed"]
     assert all(".git" not in Path(e).parts for e in sink.entities())
@@ -271,15 +269,15 @@ def test_one_heartbeat_per_file_per_window_keeping_the_last_save(
     tmp_path: Path, make_watcher: Callable[..., Watcher], sink: RecordingSink
 ) -> None:
     clock = FakeClock()
-    w = make_watcher(tmp_path, clock=clock, settle=0.3, window=30)
+    w = make_watcher(tmp_path, clock=clock, delay=0.3, window=30)
     f = tmp_path / "loop.py"
     saves = []
     for i in range(3):
         f.write_text(f"x = {i}\n")
         saves.append(clock.now)
-        settle(w, tmp_path)
+        caught_up(w, tmp_path)
         if i == 0:
-            clock.now += 0.5  # past the settle delay: the leading edge goes out
+            clock.now += 0.5  # past the delay: the leading edge goes out
             w.tick()
             assert len(sink.heartbeats) == 1
         clock.now += 5
@@ -299,14 +297,14 @@ def test_checkout_of_5000_files_records_one_heartbeat(
     clock = FakeClock()
     repo = make_project(tmp_path, "big")
     other = make_project(tmp_path, "other")
-    w = make_watcher(tmp_path, clock=clock, settle=0.3, window=30)
+    w = make_watcher(tmp_path, clock=clock, delay=0.3, window=30)
     for d in range(50):  # new folders too, as a checkout creates them
         folder = repo / "src" / f"mod{d:02}"
         folder.mkdir()
         for i in range(100):
             (folder / f"file{i:03}.py").write_text(f"VALUE = {d * 100 + i}\n")
     (other / "src" / "mine.py").write_text("print('the user kept coding elsewhere')\n")
-    settle(w, tmp_path)
+    caught_up(w, tmp_path)
     w.flush()
     stats = w.stats()
     assert stats["saves"] >= 5000 and stats["mass_changes"] == 1
@@ -321,10 +319,10 @@ def test_checkout_of_5000_files_records_one_heartbeat(
 def test_a_few_files_saved_together_are_not_a_mass_change(
     tmp_path: Path, make_watcher: Callable[..., Watcher], sink: RecordingSink
 ) -> None:
-    w = make_watcher(tmp_path, clock=FakeClock(), settle=0.3)
+    w = make_watcher(tmp_path, clock=FakeClock(), delay=0.3)
     for i in range(MASS_CHANGE_FILES - 1):
         (tmp_path / f"f{i}.py").write_text("pass\n")
-    settle(w, tmp_path)
+    caught_up(w, tmp_path)
     w.flush()
     assert len(sink.heartbeats) == MASS_CHANGE_FILES - 1 and w.stats().get("mass_changes", 0) == 0
 
@@ -332,12 +330,12 @@ def test_a_few_files_saved_together_are_not_a_mass_change(
 def test_editor_heartbeats_are_preferred(
     tmp_path: Path, make_watcher: Callable[..., Watcher], sink: RecordingSink
 ) -> None:
-    w = make_watcher(tmp_path, settle=60)
+    w = make_watcher(tmp_path, delay=60)
     edited = tmp_path / "edited.py"
     sink.editor_entities.add(str(edited))
     edited.write_text("a = 1\n")
     (tmp_path / "plain.py").write_text("b = 1\n")
-    settle(w, tmp_path)
+    caught_up(w, tmp_path)
     w.flush()
     assert sink.entities() == [str(tmp_path / "plain.py")]
     assert w.stats()["skipped_editor"] == 1
@@ -356,7 +354,7 @@ def test_gitignored_build_folder_gets_no_watch_and_no_heartbeat(
     (proj / "node_modules" / "pkg").mkdir(parents=True)
     (proj / "venv-custom").mkdir()
     (proj / "venv-custom" / "pyvenv.cfg").write_text("home = /usr/bin\n")
-    w = make_watcher(tmp_path, settle=60)
+    w = make_watcher(tmp_path, delay=60)
     assert w.stats()["watches"] == 3  # tmp_path, proj, proj/src
     (proj / "generated" / "deep" / "out.py").write_text("x = 1\n")
     (proj / "build" / "lib" / "out.py").write_text("x = 1\n")
@@ -365,7 +363,7 @@ def test_gitignored_build_folder_gets_no_watch_and_no_heartbeat(
     (proj / "server.log").write_text("started\n")
     (proj / "keep.log").write_text("kept\n")
     (proj / "src" / "real.py").write_text("y = 2\n")
-    settle(w, proj)
+    caught_up(w, proj)
     w.flush()
     assert sorted(Path(e).name for e in sink.entities()) == ["keep.log", "real.py"]
     assert w.stats()["watches"] == 4  # + generated2, not generated/later
@@ -374,12 +372,12 @@ def test_gitignored_build_folder_gets_no_watch_and_no_heartbeat(
 def test_editing_gitignore_takes_effect(
     tmp_path: Path, make_watcher: Callable[..., Watcher], sink: RecordingSink
 ) -> None:
-    w = make_watcher(tmp_path, settle=60)
+    w = make_watcher(tmp_path, delay=60)
     (tmp_path / ".gitignore").write_text("*.gen.py\n")
-    settle(w, tmp_path)
+    caught_up(w, tmp_path)
     (tmp_path / "a.gen.py").write_text("x = 1\n")
     (tmp_path / "b.py").write_text("x = 1\n")
-    settle(w, tmp_path)
+    caught_up(w, tmp_path)
     w.flush()
     assert sorted(Path(e).name for e in sink.entities()) == [".gitignore", "b.py"]
 
@@ -396,11 +394,11 @@ def test_ignore_files_stop_at_repository_boundaries(
     (proj / ".gitignore").write_text("secret.py\n")
     (code / "scratch").mkdir()
     # ... must not hide the user's own repositories below it, whose own rules still apply.
-    w = make_watcher(code, settle=60)
+    w = make_watcher(code, delay=60)
     (proj / "src" / "main.py").write_text("x = 1\n")
     (proj / "secret.py").write_text("x = 1\n")
     (code / "scratch" / "loose.py").write_text("x = 1\n")  # outside any nested repo: ignored, as git does
-    settle(w, code)
+    caught_up(w, code)
     w.flush()
     assert sink.entities() == [str(proj / "src" / "main.py")]
 
@@ -410,10 +408,10 @@ def test_a_watched_sub_folder_obeys_its_repositorys_ignore_file(
 ) -> None:
     proj = make_project(tmp_path, "repo")
     (proj / ".gitignore").write_text("*.gen.ts\n")
-    w = make_watcher(proj / "src", settle=60)
+    w = make_watcher(proj / "src", delay=60)
     (proj / "src" / "a.gen.ts").write_text("export {}\n")
     (proj / "src" / "a.ts").write_text("export {}\n")
-    settle(w, proj / "src")
+    caught_up(w, proj / "src")
     w.flush()
     assert sink.entities() == [str(proj / "src" / "a.ts")]
 
@@ -428,10 +426,10 @@ def test_symlink_loops_are_not_followed(
     (tmp_path / "loop2").symlink_to("loop1")
     (tmp_path / "a" / "real.py").write_text("x = 1\n")
     (tmp_path / "link.py").symlink_to(tmp_path / "a" / "real.py")
-    w = make_watcher(tmp_path, settle=60)
+    w = make_watcher(tmp_path, delay=60)
     assert w.stats()["watches"] == 3  # tmp_path, a, a/b: links are not folders to walk
     (tmp_path / "a" / "real.py").write_text("x = 2\n")
-    settle(w, tmp_path)
+    caught_up(w, tmp_path)
     w.flush()
     assert sink.entities() == [str(tmp_path / "a" / "real.py")]
 
@@ -439,14 +437,14 @@ def test_symlink_loops_are_not_followed(
 def test_files_that_cannot_be_read_are_skipped_without_blocking(
     tmp_path: Path, make_watcher: Callable[..., Watcher], sink: RecordingSink
 ) -> None:
-    w = make_watcher(tmp_path, settle=60)
+    w = make_watcher(tmp_path, delay=60)
     os.mkfifo(tmp_path / "pipe.py")  # opening it for reading would block a careless reader
     server = socket.socket(socket.AF_UNIX)
     try:
         server.bind(str(tmp_path / "sock.py"))  # open() on a socket fails even for root
         (tmp_path / "binary.py").write_bytes(b"\x00\x01\x02" * 100)
         (tmp_path / "fine.py").write_text("ok = True\n")
-        settle(w, tmp_path)
+        caught_up(w, tmp_path)
         w.flush()
     finally:
         server.close()
@@ -482,9 +480,9 @@ def test_permission_denied_file_is_skipped(
             child.stdout + child.stderr
         )
         return
-    w = make_watcher(tmp_path, settle=60)
+    w = make_watcher(tmp_path, delay=60)
     locked.write_text("secret = 2\n")
-    settle(w, tmp_path)
+    caught_up(w, tmp_path)
     w.flush()
     assert sink.heartbeats == [] and w.stats()["skipped_unreadable"] == 1
 
@@ -495,14 +493,14 @@ def test_excluded_paths_temp_files_and_the_agents_own_files(
     data = tmp_path / "agent-data"
     data.mkdir()
     settings = CaptureSettings(exclude=(r"/private/",), watch_dirs=(tmp_path,))
-    w = make_watcher(settings=settings, ignore_paths=[data], settle=60)
+    w = make_watcher(settings=settings, ignore_paths=[data], delay=60)
     (tmp_path / "private").mkdir()
     (tmp_path / "private" / "diary.md").write_text("dear diary\n")
     (data / "agent.sqlite3-journal.txt").write_text("log line\n")
     for name in ("x.py~", "#x.py#", ".#x.py", "x.py.swp", "x.py___jb_tmp___", "photo.png"):
         (tmp_path / name).write_text("tmp\n")
     (tmp_path / "kept.py").write_text("kept = 1\n")
-    settle(w, tmp_path)
+    caught_up(w, tmp_path)
     w.flush()
     assert sink.entities() == [str(tmp_path / "kept.py")]
     stats = w.stats()
@@ -516,9 +514,9 @@ def test_hide_file_names_never_stores_the_name(
 ) -> None:
     proj = make_project(tmp_path, "clientwork")
     settings = CaptureSettings(hide_file_names=True, hide_project_names=True, watch_dirs=(tmp_path,))
-    w = make_watcher(settings=settings, settle=60)
+    w = make_watcher(settings=settings, delay=60)
     (proj / "src" / "merger_terms.py").write_text("x = 1\n")
-    settle(w, tmp_path)
+    caught_up(w, tmp_path)
     w.flush()
     [hb] = sink.heartbeats
     assert hb["entity"] == "HIDDEN.py" and hb["language"] == "Python"
@@ -530,10 +528,10 @@ def test_hide_file_names_never_stores_the_name(
 def test_exclude_unknown_project(tmp_path: Path, make_watcher: Callable[..., Watcher], sink: RecordingSink) -> None:
     proj = make_project(tmp_path, "known")
     settings = CaptureSettings(exclude_unknown_project=True, watch_dirs=(tmp_path,))
-    w = make_watcher(settings=settings, settle=60)
+    w = make_watcher(settings=settings, delay=60)
     (tmp_path / "loose.py").write_text("x = 1\n")
     (proj / "src" / "ok.py").write_text("x = 1\n")
-    settle(w, tmp_path)
+    caught_up(w, tmp_path)
     w.flush()
     assert sink.entities() == [str(proj / "src" / "ok.py")]
 
@@ -547,18 +545,18 @@ def test_folders_added_and_removed_at_run_time(
     one, two = tmp_path / "one", tmp_path / "two"
     one.mkdir()
     two.mkdir()
-    w = make_watcher(one, settle=60)
+    w = make_watcher(one, delay=60)
     assert w.add_folder(two) is None
     assert w.folders() == [str(one), str(two)]
     (two / "a.py").write_text("a = 1\n")
-    settle(w, two)
+    caught_up(w, two)
     w.flush()
     assert len(sink.heartbeats) == 1
     w.remove_folder(two)
     assert w.folders() == [str(one)]
     (two / "b.py").write_text("b = 1\n")
     (one / "c.py").write_text("c = 1\n")
-    settle(w, one)
+    caught_up(w, one)
     w.flush()
     assert sink.entities() == [str(two / "a.py"), str(one / "c.py")]
 
@@ -604,7 +602,7 @@ def test_compact_watch_bookkeeping_serves_two_callbacks_on_one_folder(tmp_path: 
     mount — must still each get its events, and the watch must go with the last one."""
     from watchdog.observers.inotify_c import CallbackId, InotifyConstants
 
-    from agent.capture.watcher import _SlimInotifyFD
+    from agent.capture.observer import _SlimInotifyFD
 
     reader = _SlimInotifyFD()
     reader.start()
@@ -637,7 +635,7 @@ def test_watch_limit_watches_what_fits_and_says_what_is_not_covered(
     for top in ("alpha", "beta"):
         for sub in range(3):
             (tmp_path / top / f"s{sub}" / "deep").mkdir(parents=True)
-    w = make_watcher(tmp_path, max_watches=3, settle=60)
+    w = make_watcher(tmp_path, max_watches=3, delay=60)
     [report] = w.uncovered()
     assert report["reason"] == "inotify-limit"
     assert report["missing_count"] == 15 - 3  # 1 + 2 + 6 + 6 folders, 3 watched (breadth first)
@@ -646,7 +644,7 @@ def test_watch_limit_watches_what_fits_and_says_what_is_not_covered(
     assert "sysctl" in report["message"] and str(tmp_path) in report["message"]
     (tmp_path / "alpha" / "covered.py").write_text("x = 1\n")
     (tmp_path / "alpha" / "s0" / "uncovered.py").write_text("x = 1\n")
-    settle(w, tmp_path)
+    caught_up(w, tmp_path)
     w.flush()
     assert sink.entities() == [str(tmp_path / "alpha" / "covered.py")]
     assert w.stats()["watches"] == 3
@@ -662,13 +660,13 @@ def test_missing_folder_is_reported_not_fatal_and_adding_it_again_retries(
     tmp_path: Path, make_watcher: Callable[..., Watcher], sink: RecordingSink
 ) -> None:
     later = tmp_path / "later"
-    w = make_watcher(later, settle=60)
+    w = make_watcher(later, delay=60)
     [report] = w.uncovered()
     assert report["reason"] == "missing" and "does not exist" in report["message"]
     later.mkdir()
     assert w.add_folder(later) is None and w.uncovered() == []
     (later / "x.py").write_text("x = 1\n")
-    settle(w, later)
+    caught_up(w, later)
     w.flush()
     assert sink.entities() == [str(later / "x.py")]
 
@@ -679,14 +677,14 @@ def test_folder_deleted_while_watched(
     doomed, kept = tmp_path / "doomed", tmp_path / "kept"
     (doomed / "sub").mkdir(parents=True)
     (kept / "sub").mkdir(parents=True)
-    w = make_watcher(doomed, kept, settle=60)
+    w = make_watcher(doomed, kept, delay=60)
     gone = w.expect_event(doomed)
     (doomed / "sub" / "x.py").write_text("x = 1\n")
     shutil.rmtree(doomed)
     assert gone.wait(WAIT)
     shutil.rmtree(kept / "sub")  # a sub-folder deleted: the rest stays watched
     (kept / "y.py").write_text("y = 1\n")
-    settle(w, kept)
+    caught_up(w, kept)
     w.flush()
     assert sink.entities() == [str(kept / "y.py")]
     [report] = w.uncovered()
@@ -695,7 +693,7 @@ def test_folder_deleted_while_watched(
     doomed.mkdir()  # it comes back, and the user adds it again
     assert w.add_folder(doomed) is None and w.uncovered() == []
     (doomed / "z.py").write_text("z = 1\n")
-    settle(w, doomed)
+    caught_up(w, doomed)
     w.flush()
     assert sink.entities()[-1] == str(doomed / "z.py")
 
@@ -704,10 +702,10 @@ def test_polling_is_used_only_when_asked(
     tmp_path: Path, make_watcher: Callable[..., Watcher], sink: RecordingSink
 ) -> None:
     (tmp_path / "node_modules" / "dep").mkdir(parents=True)
-    w = make_watcher(tmp_path, observer="polling", poll_interval=0.05, settle=60)
+    w = make_watcher(tmp_path, observer="polling", poll_interval=0.05, delay=60)
     (tmp_path / "node_modules" / "dep" / "index.js").write_text("module.exports = 1\n")
     (tmp_path / "poll.py").write_text("x = 1\n")
-    settle(w, tmp_path)
+    caught_up(w, tmp_path)
     w.flush()
     assert sink.entities() == [str(tmp_path / "poll.py")]
 
@@ -725,22 +723,22 @@ def test_sink_errors_do_not_stop_the_watcher(tmp_path: Path, make_watcher: Calla
             super().submit(heartbeats, source)
 
     flaky = Flaky()
-    w = make_watcher(tmp_path, sink=flaky, settle=60)
+    w = make_watcher(tmp_path, sink=flaky, delay=60)
     (tmp_path / "a.py").write_text("a = 1\n")
-    settle(w, tmp_path)
+    caught_up(w, tmp_path)
     w.flush()  # batch refused, then the one-by-one retry hits a storage error
     (tmp_path / "b.py").write_text("b = 1\n")
-    settle(w, tmp_path)
+    caught_up(w, tmp_path)
     w.flush()
     assert flaky.entities() == [str(tmp_path / "b.py")]
 
 
 def test_stop_emits_pending_trailing_edges(tmp_path: Path, sink: RecordingSink) -> None:
-    w = Watcher(sink, CaptureSettings(watch_dirs=(tmp_path,)), secret=b"s" * 32, settle=60)
+    w = Watcher(sink, CaptureSettings(watch_dirs=(tmp_path,)), secret=b"s" * 32, delay=60)
     w.start()
     try:
         (tmp_path / "last.py").write_text("x = 1\n")
-        settle(w, tmp_path)
+        caught_up(w, tmp_path)
     finally:
         w.stop()
     assert sink.entities() == [str(tmp_path / "last.py")]
