@@ -34,6 +34,7 @@ with lean_imports():  # about 23 MB less resident memory (app.binding)
     from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 TOP_PROJECTS = 6
@@ -41,6 +42,8 @@ TOP_LANGUAGES = 7
 TOP_BREAKDOWN = 5
 # Heatmap levels in hours: none, under 30 min, under 1 h, under 2 h, under 4 h, more.
 HEAT_BOUNDS = (0.0, 1e-6, 0.5, 1.0, 2.0, 4.0, 24.0)
+SHORT_TITLES = {"Operating systems": "Systems"}
+HEAT_LEGEND = ("none", "< 30 min", "< 1 h", "< 2 h", "< 4 h", "4 h +")
 
 # Qualitative colours that stay apart in both palettes and for common colour blindness (Okabe–Ito based).
 SERIES_LIGHT = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#8c8c00", "#9a9a9a")
@@ -62,7 +65,7 @@ class ChartPalette:
 
     @classmethod
     def from_qt(cls, palette: QPalette) -> ChartPalette:
-        """Follow the Qt palette (which follows the system's light or dark scheme)."""
+        """Follow the Qt palette, which follows the system's colour scheme (:mod:`app.theme`)."""
         window = palette.color(QPalette.ColorRole.Window)
         text = palette.color(QPalette.ColorRole.WindowText)
         dark = window.lightness() < text.lightness()
@@ -99,7 +102,7 @@ class Chart(FigureCanvasQTAgg):
             self.setParent(parent)
         self.palette_ = palette
         self._stale = False
-        self.setMinimumSize(320, min_height)
+        self.setMinimumSize(240, min_height)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.mpl_connect("resize_event", lambda _event: self._layout())
 
@@ -167,9 +170,13 @@ class WeekChart(Chart):
     """Last 7 days as stacked bars, one colour per project (the biggest six, then Other)."""
 
     def __init__(self, palette: ChartPalette, parent: QWidget | None = None) -> None:
-        super().__init__(palette, min_height=240, parent=parent)
+        super().__init__(palette, min_height=150, parent=parent)
         self.days: list[Mapping[str, Any]] = []
         self.series: dict[str, list[float]] = {}  # project → seconds per day, as plotted
+
+    def total(self) -> float:
+        """What the bars add up to, in seconds: the range total shown beside the chart."""
+        return float(sum(sum(values) for values in self.series.values()))
 
     def plot(self, days: Sequence[Mapping[str, Any]]) -> None:
         self.days = list(days)
@@ -181,16 +188,26 @@ class WeekChart(Chart):
         kept = [name for name, _ in top_with_other(list(totals.items()), TOP_PROJECTS)]
         series: dict[str, list[float]] = {name: [0.0] * len(self.days) for name in kept}
         for i, day in enumerate(self.days):
+            listed = 0.0
             for project in day.get("projects") or []:
                 name = str(project.get("name") or "(unknown)")
                 key = name if name in series and name != "Other" else "Other"
-                series[key][i] += float(project.get("total_seconds") or 0)
+                seconds = float(project.get("total_seconds") or 0)
+                series.setdefault(key, [0.0] * len(self.days))[i] += seconds
+                listed += seconds
+            # A bar is as tall as its day's total (the figure the title adds up): time the
+            # day's project list does not cover yet (work not synced) is drawn as Other.
+            rest = float(day.get("total_seconds") or 0) - listed
+            if rest >= 1:
+                series.setdefault("Other", [0.0] * len(self.days))[i] += rest
+        if "Other" in series:
+            series["Other"] = series.pop("Other")  # last: drawn on top, in the neutral colour
         self.series = series
         self.replot()
 
     def _plot(self) -> None:
         if not self.days or not any(any(v) for v in self.series.values()):
-            self._empty("No coding time in the last 7 days")
+            self._empty(f"No coding time in these {len(self.days) or 8} days")
             return
         p = self.palette_
         ax = self._axes(self.figure.add_subplot())
@@ -236,12 +253,16 @@ class DonutChart(Chart):
     """Shares of time as a donut (languages): the biggest seven, then Other."""
 
     def __init__(self, palette: ChartPalette, empty: str = "No data yet", parent: QWidget | None = None) -> None:
-        super().__init__(palette, min_height=220, parent=parent)
+        super().__init__(palette, min_height=140, parent=parent)
         self.empty_text = empty
         self.items: list[tuple[str, float]] = []  # (name, seconds), as plotted
+        self.centre: str = ""
+        self._centre_text: Any = None
 
-    def plot(self, items: Sequence[Mapping[str, Any]]) -> None:
+    def plot(self, items: Sequence[Mapping[str, Any]], centre: str | None = None) -> None:
+        """``centre``: the range's total as the rest of the window writes it (the shares' sum otherwise)."""
         self.items = top_with_other(_pairs(items), TOP_LANGUAGES)
+        self.centre = centre if centre is not None else format_short(sum(v for _, v in self.items))
         self.replot()
 
     def _plot(self) -> None:
@@ -262,14 +283,21 @@ class DonutChart(Chart):
         )
         for wedge, (name, value) in zip(wedges, self.items, strict=True):
             wedge.set_label(f"{name}  {value / total * 100:.0f} %")
-        ax.text(0, 0, format_short(total), ha="center", va="center", color=p.text, fontsize=11, fontweight="bold")
+        self._centre_text = ax.text(0, 0, self.centre, ha="center", va="center", color=p.text, fontweight="bold")
         ax.set_aspect("equal")
         self._legend(ax, loc="center left", bbox_to_anchor=(1.0, 0.5))
 
     def _layout(self) -> None:
         if self.figure.axes and self.items:
-            legend = _text_width([f"{name}  100 %" for name, _ in self.items], extra=30, most=180)
+            fig_w, fig_h = self.figure.get_size_inches() * 72
+            legend = _text_width([f"{name}  100 %" for name, _ in self.items], extra=30, most=min(180, fig_w * 0.5))
             self._place(self.figure.axes[0], left=4, right=legend, top=4, bottom=4)
+            if self._centre_text is not None:
+                # The hole is 28 % of the ring's diameter wide (wedge width 0.36 of the radius):
+                # size the text to it, so it never leaves the ring on a small window.
+                diameter = min(fig_w - legend - 8, fig_h - 8)
+                hole = diameter * 0.64
+                self._centre_text.set_fontsize(max(6.0, min(11.0, hole / (0.62 * max(len(self.centre), 3)))))
 
 
 class BreakdownChart(Chart):
@@ -278,8 +306,9 @@ class BreakdownChart(Chart):
     GROUPS = (("editors", "Editors"), ("machines", "Machines"), ("operating_systems", "Operating systems"))
 
     def __init__(self, palette: ChartPalette, parent: QWidget | None = None) -> None:
-        super().__init__(palette, min_height=200, parent=parent)
+        super().__init__(palette, min_height=140, parent=parent)
         self.groups: dict[str, list[tuple[str, float]]] = {}
+        self._titles: list[Any] = []
 
     def plot(self, week: Mapping[str, Any]) -> None:
         self.groups = {}
@@ -293,16 +322,19 @@ class BreakdownChart(Chart):
             return
         p = self.palette_
         axes = self.figure.subplots(1, len(self.GROUPS))
+        # Titles are figure texts at each column's left edge: an axes title starts after the
+        # bar labels and ran into the next column on a narrow window ("Operating syste").
+        self._titles = []
         for i, (ax, (key, title)) in enumerate(zip(axes, self.GROUPS, strict=True)):
             self._axes(ax, grid_axis="x")
-            ax.set_title(title, color=p.text, fontsize=9.5, loc="left")
+            self._titles.append(self.figure.text(0, 1, title, color=p.text, fontsize=9.5, va="top", ha="left"))
             rows = list(reversed(self.groups.get(key) or []))
             if not rows:
                 ax.set_axis_off()
                 continue
             y = np.arange(len(rows))
             ax.barh(y, [hours(v) for _, v in rows], color=p.series[i], height=0.6)
-            ax.set_yticks(y, [_clip(name) for name, _ in rows])
+            ax.set_yticks(y, [name for name, _ in rows])
             ax.xaxis.set_major_locator(MaxNLocator(nbins=3))
             ax.xaxis.set_major_formatter(FuncFormatter(_hours_label))
 
@@ -310,18 +342,30 @@ class BreakdownChart(Chart):
         axes = self.figure.axes
         if len(axes) != len(self.GROUPS):
             return
-        column = self.figure.get_size_inches()[0] * 72 / len(axes)
-        for i, (ax, (key, _title)) in enumerate(zip(axes, self.GROUPS, strict=True)):
-            names = [_clip(name) for name, _ in self.groups.get(key) or []]
-            label = _text_width(names, extra=14, least=24, most=110)
-            self._place(ax, left=label, right=10, top=18, bottom=18, x0=i * column, width=column)
+        fig_w, fig_h = self.figure.get_size_inches() * 72
+        column = fig_w / len(axes)
+        for i, (ax, (key, title)) in enumerate(zip(axes, self.GROUPS, strict=True)):
+            # Labels get at most 45 % of the column, clipped to fit: the bars always keep room.
+            most = column * 0.45
+            chars = max(4, int((most - 14) / 5.8))
+            names = [_clip(name, chars) for name, _ in self.groups.get(key) or []]
+            label = _text_width(names, extra=14, least=24, most=most)
+            self._place(ax, left=label, right=10, top=20, bottom=18, x0=i * column, width=column)
+            if names:
+                ax.set_yticks(np.arange(len(names)), list(reversed(names)))
+            if i < len(self._titles):
+                text = self._titles[i]
+                text.set_position(((i * column + 4) / fig_w, 1 - 2 / fig_h))
+                room = max(6, int((column - 8) / 6.2))
+                # A short word where the long one does not fit: never a clipped "Operating sy…".
+                text.set_text(title if len(title) <= room else _clip(SHORT_TITLES.get(title, title), room))
 
 
 class HeatmapChart(Chart):
     """A year of daily totals as a calendar: weeks left to right, Monday on top."""
 
     def __init__(self, palette: ChartPalette, parent: QWidget | None = None) -> None:
-        super().__init__(palette, min_height=190, parent=parent)
+        super().__init__(palette, min_height=150, parent=parent)
         self.end: dt.date | None = None
         self.start: dt.date | None = None
         self.grid: np.ndarray = np.full((7, 53), np.nan)  # hours; NaN outside the year shown
@@ -376,11 +420,27 @@ class HeatmapChart(Chart):
         ax.set_xticks(ticks, labels)
         ax.tick_params(length=0)
         ax.xaxis.set_ticks_position("top")
-        ax.set_xlabel("darker = more: under 30 min, 1 h, 2 h, 4 h, more", color=p.muted, fontsize=8.5)
+        # The legend shows the colours themselves: "darker = more" was wrong on a dark background.
+        self.legend = list(HEAT_LEGEND)
+        handles = [Patch(facecolor=colour, edgecolor=colour) for colour in p.heat]
+        ax.legend(
+            handles,
+            self.legend,
+            loc="upper right",
+            bbox_to_anchor=(1.0, -0.02),
+            ncols=len(handles),
+            frameon=False,
+            fontsize=8,
+            labelcolor=p.muted,
+            handlelength=1.0,
+            handleheight=1.0,
+            handletextpad=0.4,
+            columnspacing=1.0,
+        )
 
     def _layout(self) -> None:
         if self.start is not None and self.figure.axes:
-            self._place(self.figure.axes[0], left=28, right=6, top=18, bottom=20)
+            self._place(self.figure.axes[0], left=28, right=6, top=18, bottom=24)
 
     def summary(self) -> dict[str, Any]:
         """The year in four numbers, shown under the calendar."""

@@ -22,6 +22,7 @@ from PySide6.QtCore import (
     QModelIndex,
     QPersistentModelIndex,
     QRectF,
+    QSize,
     QSortFilterProxyModel,
     Qt,
     Signal,
@@ -29,6 +30,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QCloseEvent, QColor, QPainter, QPaintEvent, QPen, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QComboBox,
     QGridLayout,
     QHBoxLayout,
@@ -46,11 +48,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from . import APP_TITLE, icons, state
+from . import APP_TITLE, icons, state, theme
 from .binding import contained
 from .charts import BreakdownChart, ChartPalette, DonutChart, HeatmapChart, WeekChart
 from .model import AgentModel
 
+DEFAULT_SIZE = QSize(1080, 760)
+MIN_SIZE = QSize(800, 560)  # fully usable from here up: every chart keeps its labels and bars
 RANGES = (("today", "Today"), ("7d", "Last 7 days"), ("30d", "Last 30 days"), ("all", "All time"))
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -63,12 +67,14 @@ class GoalRing(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.fraction: float | None = None
+        self.percent: int | None = None
         self.setFixedSize(84, 84)
 
-    def set_fraction(self, fraction: float | None) -> None:
-        if fraction != self.fraction:
-            self.fraction = fraction
-            tip = "No daily goal set on Hackatime" if fraction is None else f"{fraction * 100:.0f} % of the goal"
+    def set_goal(self, fraction: float | None, percent: int | None) -> None:
+        """The arc follows ``fraction``; the text is ``percent``, the figure the menu and tooltip show."""
+        if (fraction, percent) != (self.fraction, self.percent):
+            self.fraction, self.percent = fraction, percent
+            tip = "No daily goal set on Hackatime" if percent is None else f"{percent} % of the goal"
             self.setToolTip(tip)
             self.update()
 
@@ -88,7 +94,7 @@ class GoalRing(QWidget):
             pen.setCapStyle(Qt.PenCapStyle.RoundCap)
             p.setPen(pen)
             p.drawArc(rect, 90 * 16, -int(done * 360 * 16))
-            text = f"{self.fraction * 100:.0f}%"
+            text = "—" if self.percent is None else f"{self.percent}%"
         p.setPen(self.palette().color(self.palette().ColorRole.WindowText))
         font = p.font()
         font.setBold(True)
@@ -155,7 +161,9 @@ class DashboardWindow(QMainWindow):
         self.setObjectName("dashboard")
         self.setWindowTitle(f"{APP_TITLE} — Dashboard")
         self.setWindowIcon(icons.app_icon())
-        self.resize(1080, 760)
+        self.setMinimumSize(MIN_SIZE)
+        self.resize(_fitting(DEFAULT_SIZE))
+        theme.follow(QApplication.instance())  # type: ignore[arg-type]  # idempotent: the tray may have already
         self._palette = ChartPalette.from_qt(self.palette())
         self._shown: dict[str, Any] = {}  # the figures each part was last plotted from
         self._dirty = True
@@ -251,7 +259,9 @@ class DashboardWindow(QMainWindow):
         self.week_caption = self._caption("week-caption")
         self.languages_caption = self._caption("languages-caption")
         self.breakdown_caption = self._caption("breakdown-caption")
-        grid.addWidget(_title("Last 7 days, by project"), 0, 0, 1, 2)
+        self.week_title = _title("Today and the 7 days before, by project")
+        self.week_title.setObjectName("week-title")
+        grid.addWidget(self.week_title, 0, 0, 1, 2)
         grid.addWidget(self.week_chart, 1, 0, 1, 2)
         grid.addWidget(self.week_caption, 2, 0, 1, 2)
         grid.addWidget(_title("Languages"), 3, 0)
@@ -298,7 +308,11 @@ class DashboardWindow(QMainWindow):
         self.projects_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.projects_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.projects_table.verticalHeader().hide()
-        self.projects_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header = self.projects_table.horizontalHeader()
+        # Name and languages share what the numbers leave; a long name is elided, not the languages.
+        stretch, fit = QHeaderView.ResizeMode.Stretch, QHeaderView.ResizeMode.ResizeToContents
+        for column, mode in enumerate((stretch, fit, stretch, fit)):
+            header.setSectionResizeMode(column, mode)
         self.projects_table.setAlternatingRowColors(True)
         layout.addWidget(self.projects_table, 1)
         self.projects_caption = self._caption("projects-caption")
@@ -436,19 +450,20 @@ class DashboardWindow(QMainWindow):
         generated = stats.get("generated_at")
 
         if model.available is False:
-            when = state.format_clock(model.status_at, now) if model.status_at else "never"
-            reason = model.error or "no answer"
-            self.banner.setText(f"The agent is not running ({reason}). Figures shown are from {when}.")
+            shown = f" Figures shown are from {state.format_clock(model.status_at, now)}." if model.status_at else ""
+            self.banner.setText(f"{state.agent_down_line(model.error)}.{shown}")
             self.banner.show()
         else:
             self.banner.hide()
 
         today = state.today(stats)
         self.today_total.setText(state.today_total_text(stats))
-        self.goal_ring.set_fraction(state.goal_fraction(stats))
+        self.goal_ring.set_goal(state.goal_fraction(stats), state.goal_percent(stats))
         self.goal_label.setText(state.goal_line(stats) or "No daily goal set on Hackatime")
         unsynced = float(today.get("unsynced_seconds") or 0)
-        caption = state.source_caption(today.get("source"), today.get("server_fetched_at"), generated, now, unsynced)
+        pending = state.unsynced_pending(status)
+        fetched = today.get("server_fetched_at")
+        caption = state.source_caption(today.get("source"), fetched, generated, now, unsynced, pending)
         self.today_caption.setText(caption)
         streak = stats.get("streak") or {}
         days = state.streak_days(stats)
@@ -465,23 +480,25 @@ class DashboardWindow(QMainWindow):
         # The per-day bars may come from elsewhere than the week's totals (server summaries vs local).
         days_source = week.get("days_source") or week.get("source")
         self.week_caption.setText(state.source_caption(days_source, week.get("fetched_at"), generated, now))
-        self.year_caption.setText(
-            state.source_caption(stats.get("daily_totals_source") or "local", week.get("fetched_at"), generated, now)
-        )
-        self.projects_caption.setText(state.source_caption("local", None, generated, now))
+        year_fetched = stats.get("daily_totals_fetched_at", week.get("fetched_at"))
+        year_source = stats.get("daily_totals_source") or "local"
+        self.year_caption.setText(state.source_caption(year_source, year_fetched, generated, now))
 
         plotted = False
-        if self._changed("week", week.get("days")):
-            self.week_chart.plot(week.get("days") or [])
+        bars = state.week_days(stats)
+        total = state.format_short(state.days_total(bars))  # one figure: the title's, the donut's
+        self.week_title.setText(state.days_title(bars))
+        if self._changed("week", bars):
+            self.week_chart.plot(bars)
             plotted = True
-        if self._changed("languages", week.get("languages")):
-            self.languages_chart.plot(week.get("languages") or [])
+        if self._changed("languages", (week.get("languages"), total)):
+            self.languages_chart.plot(week.get("languages") or [], centre=total)
             plotted = True
         breakdown = {k: week.get(k) for k, _ in BreakdownChart.GROUPS}
         if self._changed("breakdown", breakdown):
             self.breakdown_chart.plot(breakdown)
             plotted = True
-        daily = stats.get("daily_totals")
+        daily = state.year_days(stats)
         end = _last_day(week.get("days"), daily, generated)
         if self._changed("year", (daily, end)):
             self.heatmap.plot(daily or [], end)
@@ -495,7 +512,7 @@ class DashboardWindow(QMainWindow):
             )
             plotted = True
         if stats.get("projects_range") == self._projects_range and self._changed("projects", stats.get("projects")):
-            self.projects_model.set_rows(stats.get("projects") or [])
+            self._show_projects(stats)
         elif stats and self._projects_range != stats.get("projects_range") and self._changed("projects-for", generated):
             self.load_projects()
         self._refresh_destinations(status)
@@ -520,9 +537,20 @@ class DashboardWindow(QMainWindow):
 
         def done(answer: dict[str, Any]) -> None:
             if answer.get("range", wanted) == self._projects_range:
-                self.projects_model.set_rows(answer.get("projects") or [])
+                self._show_projects(answer)
 
         self.model.call(lambda c: c.projects(wanted), done, self._show_error, context=self)
+
+    def _show_projects(self, answer: Mapping[str, Any]) -> None:
+        """A range's projects, and where they come from (the server's when this computer has none)."""
+        rows = answer.get("projects") or []
+        self.projects_model.set_rows(rows)
+        now = self.model.clock()
+        source = answer.get("projects_source") or answer.get("source") or "local"
+        fetched = answer.get("projects_fetched_at", answer.get("fetched_at"))
+        caption = state.source_caption(source, fetched, answer.get("generated_at"), now)
+        total = state.format_duration(sum(float(r.get("total_seconds") or 0) for r in rows))
+        self.projects_caption.setText(f"{state.plural(len(rows), 'project')} · {total} · {caption}")
 
     # ---- sync health ------------------------------------------------------------------
 
@@ -673,6 +701,15 @@ def _title(text: str) -> QLabel:
 
 
 Rows = Sequence[Mapping[str, Any]] | None
+
+
+def _fitting(size: QSize) -> QSize:
+    """``size``, or less where the screen (minus panels and the title bar) is smaller."""
+    screen = QApplication.primaryScreen()
+    if screen is None:
+        return size
+    room = screen.availableGeometry().size() - QSize(16, 48)  # the window manager's frame and title bar
+    return size.boundedTo(room).expandedTo(MIN_SIZE)
 
 
 def _last_day(days: Rows, daily: Rows, generated: Any) -> dt.date:

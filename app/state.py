@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 Status = Mapping[str, Any]
 Stats = Mapping[str, Any]
@@ -246,6 +247,67 @@ def todays_projects(stats: Stats | None) -> list[tuple[str, float]]:
         source = days[-1].get("projects") or []
     rows = [(str(p.get("name") or "(unknown)"), float(p.get("total_seconds") or 0)) for p in source]
     return sorted((r for r in rows if r[1] > 0), key=lambda r: -r[1])
+
+
+def today_date(stats: Stats | None) -> str | None:
+    """Today's date in the stats' own calendar (the profile's zone), from today's start."""
+    start = today(stats).get("start")
+    zone = (stats or {}).get("timezone")
+    if not isinstance(start, int | float) or not isinstance(zone, str):
+        return None
+    try:
+        return dt.datetime.fromtimestamp(start, ZoneInfo(zone)).date().isoformat()
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _with_today(days: Sequence[Mapping[str, Any]], stats: Stats | None) -> list[Mapping[str, Any]]:
+    """``days`` with today's entry holding today's merged figures, so today's bar, today's
+    heatmap cell and the "Today" headline are one figure, not three."""
+    out = list(days)
+    t = today(stats)
+    if not out or "total_seconds" not in t or out[-1].get("date") != today_date(stats):
+        return out
+    last = dict(out[-1])
+    last["total_seconds"] = t["total_seconds"]
+    if isinstance(t.get("projects"), list):
+        last["projects"] = t["projects"]
+    out[-1] = last
+    return out
+
+
+def week_days(stats: Stats | None) -> list[Mapping[str, Any]]:
+    """The week chart's bars: the agent's days, today's being today's figure."""
+    days = (((stats or {}).get("last_7_days") or {}).get("days")) or []
+    return _with_today(days, stats)
+
+
+def year_days(stats: Stats | None) -> list[Mapping[str, Any]]:
+    """The year heatmap's daily totals, today's being today's figure."""
+    return _with_today((stats or {}).get("daily_totals") or [], stats)
+
+
+def bar_seconds(day: Mapping[str, Any]) -> float:
+    """How tall a day's bar is: its total, or its projects' sum where that is larger.
+
+    A day's projects add up to its total when both come from one computation; where
+    they do not (today's projects from an older server figure than today's total),
+    the bar still shows every project's time, and the range total adds up the bars.
+    """
+    listed = sum(float(p.get("total_seconds") or 0) for p in day.get("projects") or [])
+    return max(float(day.get("total_seconds") or 0), listed)
+
+
+def days_total(days: Sequence[Mapping[str, Any]]) -> float:
+    """A range's total as its chart adds it up: the sum of its bars."""
+    return float(sum(bar_seconds(d) for d in days))
+
+
+def days_title(days: Sequence[Mapping[str, Any]]) -> str:
+    """What the week chart draws, said plainly: Hackatime's "last 7 days" is today and the 7 before."""
+    count = len(days)
+    span = "Today and the 7 days before" if count == 8 else f"The last {count} days" if count else "This week"
+    return f"{span}, by project · {format_duration(days_total(days))}"
 
 
 # ---- words for what went wrong -----------------------------------------------------

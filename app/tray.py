@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QElapsedTimer, QObject, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices
 from PySide6.QtWidgets import (
+    QApplication,
     QDialog,
     QDialogButtonBox,
     QHBoxLayout,
@@ -32,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from . import APP_TITLE, icons, memory, state
+from . import APP_TITLE, icons, memory, state, theme
 from .binding import contained
 from .model import AgentModel
 from .state import Notice, PauseChoice
@@ -87,6 +88,9 @@ class TrayApp(QObject):
         self.port_dialog: PortDialog | None = None
         self._waited_ms = 0
 
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            theme.follow(app)  # the menu is drawn by Qt: it follows the system's light or dark too
         self.icon = QSystemTrayIcon(self)
         self.menu = QMenu()
         self.menu.setObjectName("tray-menu")

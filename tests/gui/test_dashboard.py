@@ -15,6 +15,7 @@ from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from app import state
 from app.dashboard import SORT_ROLE, DashboardWindow
 from app.model import AgentModel
 from app.tray import TrayApp
@@ -61,25 +62,38 @@ def test_charts_plot_the_agents_figures(
     assert dashboard.isVisible()
     # The model may have refreshed since the fixture looked: check the charts against the
     # figures they were drawn from, and that those are the model's current ones.
-    qtbot.waitUntil(lambda: dashboard.week_chart.days == model.stats["last_7_days"]["days"], timeout=10_000)
+    qtbot.waitUntil(lambda: dashboard.week_chart.days == state.week_days(model.stats), timeout=10_000)
     stats = model.stats
     assert stats is not None
     week = stats["last_7_days"]
+    days = state.week_days(stats)
 
-    # 7 days, stacked by project: every bar segment is that project's hours that day
+    # the days stacked by project: every segment is that project's hours that day, each bar
+    # as tall as its day's total (what its project list does not cover yet is Other)
     ax = dashboard.week_chart.figure.axes[0]
     plotted = bars_by_label(ax)
     expected: dict[str, list[float]] = {}
-    for i, day in enumerate(week["days"]):
+    for i, day in enumerate(days):
         for project in day["projects"]:
-            expected.setdefault(project["name"], [0.0] * len(week["days"]))[i] += project["total_seconds"] / 3600
-    assert set(plotted) == set(expected) == {"website", "hackatime-desktop"}
+            expected.setdefault(project["name"], [0.0] * len(days))[i] += project["total_seconds"] / 3600
+    assert {"website", "hackatime-desktop"} <= set(plotted) <= {"website", "hackatime-desktop", "Other"}
     for name, hours in expected.items():
         assert plotted[name] == pytest.approx(hours)
+    heights = [sum(series[i] for series in plotted.values()) for i in range(len(days))]
+    assert heights == pytest.approx([state.bar_seconds(d) / 3600 for d in days])
     assert sum(plotted["website"]) >= 40 * 60 / 3600 - 0.01  # Hackatime's history: 40 minutes yesterday
     # the stacked segments sit on one another
     today = [c.patches[-1] for c in ax.containers]
     assert sorted(p.get_y() for p in today)[0] == 0
+    # one figure for the range: the title's total is what the bars add up to, and the donut's centre
+    total = state.days_total(days)
+    assert sum(heights) == pytest.approx(total / 3600)
+    assert dashboard.week_title.text().endswith(f"· {state.format_duration(total)}")
+    assert dashboard.week_title.text().startswith("Today and the 7 days before" if len(days) == 8 else "The last ")
+    assert dashboard.languages_chart.centre == state.format_short(total)
+    # today's bar is today's figure, the headline's (or its projects' where those say more)
+    assert heights[-1] == pytest.approx(max(stats["today"]["total_seconds"], state.bar_seconds(days[-1])) / 3600)
+    assert dashboard.today_total.text() == state.format_duration(stats["today"]["total_seconds"])
 
     # languages as a donut: wedge angles in proportion to the seconds
     donut = dashboard.languages_chart.figure.axes[0]
@@ -98,7 +112,7 @@ def test_charts_plot_the_agents_figures(
 
     # a year of daily totals: today and yesterday in their calendar cells
     heat = dashboard.heatmap
-    for row in stats["daily_totals"][-2:]:
+    for row in state.year_days(stats)[-2:]:
         day = dt.date.fromisoformat(row["date"])
         r, c = heat.cell(day)
         assert heat.grid[r, c] == pytest.approx(row["total_seconds"] / 3600)
@@ -108,7 +122,7 @@ def test_charts_plot_the_agents_figures(
 
     # every figure says where it comes from and how old it is
     for label in (dashboard.today_caption, dashboard.week_caption, dashboard.year_caption, dashboard.streak_caption):
-        assert label.text().startswith(("From Hackatime", "Hackatime (", "Local estimate")), label.text()
+        assert label.text().startswith(("From Hackatime", "Local estimate")), label.text()
     assert dashboard.today_total.text() != "—"
 
     screenshot(dashboard, "dashboard-overview")
@@ -117,7 +131,7 @@ def test_charts_plot_the_agents_figures(
 
     # re-plotting reuses each figure: nothing accumulates over hours of refreshes
     for _ in range(10):
-        dashboard.week_chart.plot(week["days"])
+        dashboard.week_chart.plot(days)
         dashboard.heatmap.plot(stats["daily_totals"], heat.end)
     assert len(dashboard.week_chart.figure.axes) == 1 and len(dashboard.heatmap.figure.axes) == 1
     assert bars_by_label(dashboard.week_chart.figure.axes[0]) == plotted
@@ -237,7 +251,7 @@ def test_dashboard_keeps_the_last_figures_when_the_agent_stops(
     window = tray.open_dashboard()
     agent.stop()
     qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=10_000)
-    assert window.banner.text().startswith("The agent is not running")
+    assert window.banner.text().startswith("The Hackatime agent is not running. Figures shown are from ")
     assert window.today_total.text() == "0 mins"  # the last figures stay on screen
     assert not window.sync_button.isEnabled()
     make_agent(data_dir=agent.config.data_dir)
@@ -273,3 +287,43 @@ def _open_and_watch(tray: TrayApp, qtbot: Any) -> list[weakref.ref[Any]]:
     refs += [weakref.ref(c) for c in charts] + [weakref.ref(c.figure) for c in charts]
     refs += [weakref.ref(c.renderer) for c in charts[:3]]
     return refs
+
+
+def test_dark_follows_the_colour_scheme_hint_live(
+    busy_week: dict[str, Any], dashboard: DashboardWindow, qapp: QApplication, qtbot: Any
+) -> None:
+    """Qt's own colour-scheme hint, not GTK: a change of scheme re-themes the open dashboard at once."""
+    hints = qapp.styleHints()
+    light = dashboard.heatmap.palette_
+    assert not light.dark
+    try:
+        hints.colorSchemeChanged.emit(Qt.ColorScheme.Dark)  # what the platform sends when the desktop turns dark
+        qtbot.waitUntil(lambda: dashboard.heatmap.palette_.dark, timeout=5000)
+        assert dashboard.week_chart.palette_.dark and dashboard.languages_chart.palette_.dark
+        # the heatmap's legend shows its colours, lightest to brightest in dark: no "darker = more"
+        legend = dashboard.heatmap.figure.axes[0].get_legend()
+        assert [t.get_text() for t in legend.get_texts()] == ["none", "< 30 min", "< 1 h", "< 2 h", "< 4 h", "4 h +"]
+        swatches = [QColor.fromRgbF(*h.get_facecolor()[:3]) for h in legend.legend_handles]
+        assert [c.name() for c in swatches] == list(dashboard.heatmap.palette_.heat)
+        assert swatches[-1].lightness() > swatches[1].lightness()  # more is brighter on a dark background
+        screenshot(dashboard, "dashboard-dark")
+    finally:
+        hints.colorSchemeChanged.emit(Qt.ColorScheme.Light)
+    qtbot.waitUntil(lambda: not dashboard.heatmap.palette_.dark, timeout=5000)
+    assert dashboard.heatmap.palette_ == light
+
+
+@pytest.mark.parametrize("size", [(800, 560), (860, 640), (1350, 690)])
+def test_the_dashboard_is_usable_on_small_screens(
+    busy_week: dict[str, Any], dashboard: DashboardWindow, qapp: QApplication, size: tuple[int, int]
+) -> None:
+    """800×560 up: the window can be that small, and every chart keeps room for its bars and titles."""
+    dashboard.resize(*size)
+    qapp.processEvents()
+    assert (dashboard.width(), dashboard.height()) == size  # nothing in the layout forces it larger
+    breakdown = dashboard.breakdown_chart
+    width_px = breakdown.figure.get_size_inches()[0] * breakdown.figure.dpi
+    for ax, text in zip(breakdown.figure.axes, breakdown._titles, strict=True):
+        assert ax.get_position().width * width_px > 40  # the bars have room
+        assert text.get_text() in ("Editors", "Machines", "Operating systems", "Systems")  # whole words, not clipped
+    assert dashboard.week_chart.height() >= dashboard.week_chart.minimumHeight() > 0
