@@ -164,7 +164,7 @@ def test_control_api_needs_its_token(agent: Agent) -> None:
 
 def test_listens_on_loopback_only(agent: Agent) -> None:
     assert agent.control_url.startswith("http://127.0.0.1:")
-    assert agent.server is not None and agent.server._server.server_address[0] == "127.0.0.1"
+    assert agent.server is not None and agent.server.address[0] == "127.0.0.1"
 
 
 heartbeat_like = st.fixed_dictionaries(

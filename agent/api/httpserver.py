@@ -1,33 +1,59 @@
-"""A small threaded HTTP/1.1 server on 127.0.0.1 with routing and clean shutdown.
+"""A small threaded HTTP/1.1 server on the loopback interface, with routing and clean shutdown.
 
-The standard library's server, because the local API is tiny and must start in
-milliseconds; keep-alive so an editor's CLI or the tray reuses its connection.
-``stop()`` closes idle keep-alive connections and joins every handler thread,
-so tests can check that nothing leaks.
+h11 parses the requests (framing, pipelining, ``Expect: 100-continue``, malformed input);
+this module adds what a local API needs around it: one thread per connection, JSON
+answers, keep-alive for an editor's CLI or the tray, and limits that keep the intake
+answering while something misbehaves. At most ``max_connections`` are open at once: a
+new one evicts the longest-idle connection (one waiting for a request, never one being
+served), and idle, slow-to-send and slow-to-read connections are timed out. Only a Host
+naming this machine's loopback address is served (a web page reaching the port through a
+rebinding DNS name carries its own). ``stop()`` closes every connection and joins every
+thread, so tests can check that nothing leaks.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import functools
+import ipaddress
 import json
 import logging
 import re
+import selectors
 import socket
-import socketserver
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+import h11
 
 from agent.secrets import redact
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 8 * 1024 * 1024  # 100 heartbeats of the largest allowed size fit well inside
-MAX_LINE = 65536
+MAX_HEAD = 64 * 1024  # request line and headers together
+MAX_TARGET = 16 * 1024  # a longer request target is answered 414
 MAX_HEADERS = 100
+MAX_CONNECTIONS = 64  # far more than the tray and a few editors use, far below the usual 1,024 files
+BACKLOG = 128
+_HEAD_END = re.compile(rb"\n\r?\n")  # the blank line after the headers (h11 accepts bare LFs too)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Timeouts in seconds; tests shorten them to watch a slow client being cut off."""
+
+    idle: float = 60.0  # a keep-alive connection waiting for its next request
+    head: float = 10.0  # from a request's first byte to the end of its headers
+    body: float = 30.0  # from the end of the headers to the end of the body
+    write: float = 30.0  # a client that does not read its answer
+    max_connections: int = MAX_CONNECTIONS
 
 
 class HTTPError(Exception):
@@ -56,7 +82,7 @@ class Request:
             raise HTTPError(400, "No data provided: the request body is empty")
         try:
             return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:
             raise HTTPError(400, "Bad Request", message=f"the body is not valid JSON: {exc}", status=400) from None
 
 
@@ -91,117 +117,166 @@ class Router:
         raise HTTPError(404, "Not Found")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = False  # handler threads are joined on close (no leaks)
-    block_on_close = True
-    allow_reuse_address = True
-    router: Router
-    open_sockets: set[socket.socket]
-    sockets_lock: threading.Lock
+@functools.lru_cache(maxsize=64)  # a handful of distinct values in practice; parsing an address is not free
+def loopback_host(host: str) -> bool:
+    """Whether a Host header names this machine's loopback interface (a port may follow)."""
+    name = host.strip().lower()
+    if name.startswith("["):
+        name = name[1 : name.find("]")] if "]" in name else ""
+    elif name.count(":") == 1:
+        name = name.partition(":")[0]
+    if name in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
-class _Handler(socketserver.StreamRequestHandler):
-    """HTTP/1.1 with keep-alive, Content-Length bodies and JSON answers: all the local API needs.
+class _Closed(Exception):
+    """The client went away, or sent nothing in time: close without an answer."""
 
-    Not BaseHTTPRequestHandler: its header parsing goes through the email package and took
-    a tenth of the agent's CPU under load.
+
+class _Connection:
+    """One client connection, served on its own thread until it closes.
+
+    h11 reads each request's line and headers; the body is then read by its Content-Length
+    here (chunked bodies are refused) and answers are written directly: h11's per-event
+    bookkeeping on bodies and answers would cost the intake several per cent of its throughput.
     """
 
-    server: _Server
-    timeout = 120  # an idle keep-alive connection is dropped after this
-    disable_nagle_algorithm = True
+    def __init__(self, server: LocalServer, sock: socket.socket, address: tuple[str, int]) -> None:
+        self.server = server
+        self.sock = sock
+        self.address = address
+        self.idle = True  # waiting for a request's first byte: the one kind that may be evicted
+        self.evicted = False
+        self.last_active = time.monotonic()
+        self.buffer = b""  # bytes received past the last request (a pipelined next one)
 
-    def setup(self) -> None:
-        super().setup()
-        with self.server.sockets_lock:
-            self.server.open_sockets.add(self.connection)
+    # ---- reading ------------------------------------------------------------------------
 
-    def finish(self) -> None:
+    def _recv(self, deadline: float) -> bytes:
+        """The next chunk from the socket; b"" once the client has closed (or was evicted)."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        self.sock.settimeout(left)
         try:
-            super().finish()
+            return self.sock.recv(65536)
+        except TimeoutError:
+            raise
         except OSError:
-            pass  # the client is gone; nothing left to flush
-        finally:
-            with self.server.sockets_lock:
-                self.server.open_sockets.discard(self.connection)
+            return b""  # a reset or an eviction: the same as a close from here
 
-    def handle(self) -> None:
-        while True:
-            try:
-                request = self._read_request()
-            except HTTPError as exc:
-                self._send(Response(exc.status, exc.body), close=True)
-                return
-            except OSError:  # a timeout on an idle connection, a reset, a shutdown
-                return
-            if request is None:
-                return
-            response = self._respond(request)
-            close = request.headers.get("connection", "").lower() == "close" or response.status == 413
-            if not self._send(response, close=close) or close:
-                return
-
-    def _read_request(self) -> Request | None:
-        line = self.rfile.readline(MAX_LINE + 1)
-        if not line:
-            return None  # the client closed the connection between requests
-        if len(line) > MAX_LINE:
-            raise HTTPError(414, "the request line is too long")
-        parts = line.decode("latin-1").split()
-        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-            raise HTTPError(400, "Bad Request", message="malformed request line")
-        method, target, _version = parts
-        headers: dict[str, str] = {}
-        for _ in range(MAX_HEADERS):
-            raw = self.rfile.readline(MAX_LINE + 1)
-            if raw in (b"\r\n", b"\n", b""):
-                break
-            name, sep, value = raw.decode("latin-1").partition(":")
-            if not sep or len(raw) > MAX_LINE:
-                raise HTTPError(400, "Bad Request", message="malformed header line")
-            headers[name.strip().lower()] = value.strip()
-        else:
-            raise HTTPError(431, "too many header lines")
-        if headers.get("transfer-encoding", "").lower() == "chunked":
-            raise HTTPError(411, "chunked bodies are not supported; send Content-Length")
+    def read_request(self) -> tuple[Request, bool] | None:
+        """The next complete request and whether the connection stays open after it;
+        None when the client closed between requests."""
+        limits = self.server.limits
+        data = self.buffer.lstrip(b"\r\n")  # RFC 9112 §2.2: blank lines before a request are ignored
+        self.buffer = b""
+        self.idle = not data
+        self.last_active = time.monotonic()
         try:
-            length = int(headers.get("content-length") or 0)
-        except ValueError:
-            raise HTTPError(400, "Bad Request", message="invalid Content-Length") from None
-        if length < 0:
-            raise HTTPError(400, "Bad Request", message="negative Content-Length")
+            while self.idle:
+                data = self._recv(self.last_active + limits.idle)
+                if not data:
+                    return None
+                data = data.lstrip(b"\r\n")
+                self.idle = not data
+            # Gather the head here and hand h11 just that: fed the body too, it would copy it twice.
+            deadline = time.monotonic() + limits.head
+            scanned = 0
+            while (end := _HEAD_END.search(data, scanned)) is None:
+                if len(data) > MAX_HEAD:
+                    raise _head_too_large(data)
+                scanned = max(0, len(data) - 2)
+                more = self._recv(deadline)
+                if not more:
+                    raise _Closed  # gone in the middle of its headers: nobody to answer
+                data += more
+        except TimeoutError:
+            if self.idle:
+                raise _Closed from None  # an idle keep-alive connection: close quietly
+            raise HTTPError(408, "the request headers took too long to arrive") from None
+        if end.end() > MAX_HEAD:
+            raise _head_too_large(data)
+        parser = h11.Connection(h11.SERVER)
+        parser.receive_data(data[: end.end()])
+        try:
+            event = parser.next_event()
+        except h11.RemoteProtocolError as exc:
+            status = exc.error_status_hint
+            raise HTTPError(status, HTTPStatus(status).phrase, message=f"malformed request: {exc}") from None
+        assert isinstance(event, h11.Request)  # the first event of a server connection
+        request, length = self._check_head(event)
+        rest = data[end.end() :]
+        if len(rest) < length and request.headers.get("expect", "").lower() == "100-continue":
+            self._write(b"HTTP/1.1 100 Continue\r\n\r\n")  # curl asks before sending a body
+        request.body = self._read_body(rest, length, time.monotonic() + limits.body)
+        tokens = {t.strip().lower() for t in request.headers.get("connection", "").split(",")}
+        keep_alive = event.http_version == b"1.1" and "close" not in tokens
+        return request, keep_alive
+
+    def _check_head(self, event: h11.Request) -> tuple[Request, int]:
+        if event.http_version not in (b"1.1", b"1.0"):
+            raise HTTPError(505, "HTTP Version Not Supported", message="malformed request: HTTP/1.1 only")
+        if len(event.target) > MAX_TARGET:
+            raise HTTPError(414, "the request line is too long")
+        if len(event.headers) > MAX_HEADERS:
+            raise HTTPError(431, "too many header lines")
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in event.headers}
+        host = headers.get("host")
+        if host is not None and not loopback_host(host):
+            raise HTTPError(403, "Forbidden: the Host header must name this computer (127.0.0.1 or localhost)")
+        encoding = headers.get("transfer-encoding")
+        if encoding is not None and "content-length" in headers:
+            # Two framings: which one counts differs between servers and proxies (request smuggling).
+            raise HTTPError(400, "Bad Request", message="Transfer-Encoding and Content-Length together")
+        if encoding is not None:
+            raise HTTPError(411, "chunked bodies are not supported; send Content-Length")
+        length = int(headers.get("content-length") or 0)  # h11 has checked that it is digits
         if length > MAX_BODY:
             raise HTTPError(413, f"the request body is larger than {MAX_BODY} bytes")
-        if headers.get("expect", "").lower() == "100-continue":
-            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # curl asks before sending a body
-        body = self.rfile.read(length) if length else b""
-        if len(body) < length:
-            return None  # the client went away mid-body
-        split = urlsplit(target)
-        return Request(
-            method=method,
+        split = urlsplit(event.target.decode("latin-1"))
+        request = Request(
+            method=event.method.decode("latin-1"),
             path=split.path,
-            query=parse_qs(split.query),
+            query=parse_qs(split.query) if split.query else {},
             headers=headers,
-            body=body,
-            client=self.client_address,
+            body=b"",
+            client=self.address,
         )
+        return request, length
 
-    def _respond(self, request: Request) -> Response:
+    def _read_body(self, rest: bytes, length: int, deadline: float) -> bytes:
+        chunks = [rest]
+        got = len(rest)
+        while got < length:
+            try:
+                data = self._recv(deadline)
+            except TimeoutError:
+                raise HTTPError(408, "the request body took too long to arrive") from None
+            if not data:
+                raise HTTPError(400, "Bad Request", message="the request body was cut short")
+            chunks.append(data)
+            got += len(data)
+        received = b"".join(chunks) if len(chunks) > 1 else rest
+        self.buffer = received[length:]
+        return received[:length]
+
+    # ---- writing ------------------------------------------------------------------------
+
+    def _write(self, data: bytes) -> None:
+        self.sock.settimeout(self.server.limits.write)
         try:
-            handler, match = self.server.router.resolve(request.method, request.path)
-            request.match = match
-            return handler(request)
-        except HTTPError as exc:
-            return Response(exc.status, exc.body)
-        except Exception:
-            log.exception("internal error while serving %s %s", request.method, request.path)
-            return Response(500, {"error": "Internal Server Error"})
-        finally:
-            log.debug("%s %s", request.method, redact(request.path))
+            self.sock.sendall(data)
+        except OSError:
+            # The client went away (the tray aborting a long-poll on quit) or does not read.
+            raise _Closed from None
 
-    def _send(self, response: Response, *, close: bool) -> bool:
-        """Write the whole answer in one send; False when the client has gone away."""
+    def send(self, response: Response, *, close: bool) -> None:
+        """Write the whole answer in one send."""
         payload = response.raw if response.raw is not None else json.dumps(response.body).encode("utf-8")
         try:
             reason = HTTPStatus(response.status).phrase
@@ -215,47 +290,179 @@ class _Handler(socketserver.StreamRequestHandler):
         ]
         if close:
             head.append("Connection: close")
+        self._write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload)
+
+    # ---- the loop -----------------------------------------------------------------------
+
+    def serve(self) -> None:
         try:
-            self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload)
-        except OSError:
-            # The client went away (the tray aborting a long-poll on quit): nothing to answer.
-            return False
-        return True
+            while True:
+                try:
+                    got = self.read_request()
+                except HTTPError as exc:
+                    self.send(Response(exc.status, exc.body), close=True)  # the framing is unknown now
+                    return
+                if got is None:
+                    return
+                request, keep_alive = got
+                self.send(self.server.respond(request), close=not keep_alive)
+                if not keep_alive:
+                    return
+        except _Closed:
+            return
+        finally:
+            self.server.forget(self)
+            with contextlib.suppress(OSError):
+                self.sock.close()
+
+
+def _head_too_large(data: bytes) -> HTTPError:
+    line_end = data.find(b"\n")
+    if line_end < 0 or line_end > MAX_TARGET:
+        return HTTPError(414, "the request line is too long")
+    return HTTPError(431, "the request headers are too large")
 
 
 class LocalServer:
-    """Serve ``router`` on 127.0.0.1:``port`` (0: ephemeral) in a background thread."""
+    """Serve ``router`` on 127.0.0.1:``port`` (0: ephemeral) in background threads."""
 
-    def __init__(self, router: Router, port: int = 0, host: str = "127.0.0.1") -> None:
-        self._server = _Server((host, port), _Handler)
-        self._server.router = router
-        self._server.open_sockets = set()
-        self._server.sockets_lock = threading.Lock()
+    def __init__(self, router: Router, port: int = 0, host: str = "127.0.0.1", limits: Limits | None = None) -> None:
+        self.router = router
+        self.limits = limits or Limits()
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self._listener.bind((host, port))
+            self._listener.listen(BACKLOG)
+        except OSError:
+            self._listener.close()
+            raise
+        self._listener.setblocking(False)
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._lock = threading.Lock()
+        self._connections: dict[_Connection, threading.Thread] = {}  # every one with a running thread
+        self._stopping = False
         self._thread: threading.Thread | None = None
 
     @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._listener.getsockname()[:2]
+        return str(host), int(port)
+
+    @property
     def port(self) -> int:
-        return int(self._server.server_address[1])
+        return self.address[1]
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="local-api", daemon=True
-        )
+        self._thread = threading.Thread(target=self._accept_loop, name="local-api", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
-        # Wake handler threads blocked reading an idle keep-alive connection.
-        with self._server.sockets_lock:
-            for sock in list(self._server.open_sockets):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-        self._server.server_close()  # joins the handler threads
+        self._stopping = True
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"x")
         if self._thread is not None:
-            self._thread.join()
+            self._thread.join()  # no connection is admitted after this
+        with self._lock:
+            connections = list(self._connections.items())
+        for conn, _ in connections:
+            _shutdown(conn.sock)  # wakes a thread blocked reading an idle keep-alive connection
+        for _, thread in connections:
+            thread.join()
+        self._listener.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    # ---- accepting --------------------------------------------------------------------------
+
+    def _accept_loop(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._listener, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while not self._stopping:
+                ready = {key.fileobj for key, _ in selector.select()}
+                if self._wake_r in ready:
+                    return
+                self._accept_ready()
+
+    def _accept_ready(self) -> None:
+        while not self._stopping:
+            try:
+                sock, address = self._listener.accept()
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    # Out of file descriptors: free one by evicting an idle connection, and never
+                    # spin on a listener that stays readable.
+                    log.warning("cannot accept a connection: %s", exc.strerror)
+                    self._evict_idle()
+                    time.sleep(0.05)
+                return
+            sock.setblocking(True)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._admit(sock, address)
+
+    def _admit(self, sock: socket.socket, address: tuple[str, int]) -> None:
+        with self._lock:
+            live = sum(not c.evicted for c in self._connections)
+            if live >= self.limits.max_connections and not self._evict_idle_locked():
+                busy = True
+            else:
+                busy = False
+                conn = _Connection(self, sock, address)
+                thread = threading.Thread(target=conn.serve, name="local-api-conn", daemon=True)
+                self._connections[conn] = thread
+        if busy:
+            with contextlib.suppress(OSError):
+                sock.settimeout(1.0)
+                body = b'{"error":"too many connections; try again"}'
+                sock.sendall(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                    b"Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+                )
+            sock.close()
+            return
+        thread.start()
+
+    def _evict_idle(self) -> bool:
+        with self._lock:
+            return self._evict_idle_locked()
+
+    def _evict_idle_locked(self) -> bool:
+        """Close the connection idle the longest; False when none is idle."""
+        idle = [c for c in self._connections if c.idle and not c.evicted]
+        if not idle:
+            return False
+        victim = min(idle, key=lambda c: c.last_active)
+        victim.evicted = True
+        _shutdown(victim.sock)  # its thread sees the close and ends
+        return True
+
+    def forget(self, conn: _Connection) -> None:
+        with self._lock:
+            self._connections.pop(conn, None)
+
+    # ---- answering --------------------------------------------------------------------------
+
+    def respond(self, request: Request) -> Response:
+        try:
+            handler, match = self.router.resolve(request.method, request.path)
+            request.match = match
+            return handler(request)
+        except HTTPError as exc:
+            return Response(exc.status, exc.body)
+        except Exception:
+            log.exception("internal error while serving %s %s", request.method, redact(request.path))
+            return Response(500, {"error": "Internal Server Error"})
+        finally:
+            log.debug("%s %s", request.method, redact(request.path))
+
+
+def _shutdown(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
