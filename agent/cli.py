@@ -38,6 +38,7 @@ _OUTCOME_EXIT = {
     Outcome.UNREACHABLE.value: EXIT_UNREACHABLE,
     Outcome.BACKING_OFF.value: EXIT_UNREACHABLE,
     Outcome.STOPPED.value: EXIT_FAIL,
+    Outcome.DISK_FULL.value: EXIT_FAIL,
 }
 
 

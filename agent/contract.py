@@ -139,7 +139,8 @@ class DestinationStatus(TypedDict):
     last_success: float | None
     last_error: str | None
     last_error_at: float | None
-    backoff_until: float | None
+    backoff_until: float | None  # wall time of the next try after a failure (None: not backing off)
+    backoff_seconds: float  # the same wait in seconds, measured on the agent's monotonic clock
     auth_state: str  # unknown | ok | rejected | missing
 
 
@@ -178,7 +179,8 @@ class Status(TypedDict):
     key_source: str | None
     online: bool | None  # None: no request has been made yet
     destinations: list[DestinationStatus]
-    notices: list[Notice]
+    notices: list[Notice]  # a full disk adds one (id None) for as long as it lasts
+    disk_full: bool  # the last write to the store failed for lack of space (cleared by the next that works)
     generated_at: float
     # From a running agent only (``hackatime-agent status`` without one reads the store):
     pid: NotRequired[int]

@@ -29,6 +29,7 @@ from .contract import (
     STORE_FILE,
     DeadLetter,
     DestinationStatus,
+    Notice,
     ProjectEntry,
     RuntimeInfo,
     Status,
@@ -39,7 +40,7 @@ from .contract import (
 from .delivery.hackatime import HackatimeClient
 from .delivery.outbox import Outbox, Outcome
 from .delivery.pacing import RateLimiter
-from .heartbeat import normalize, user_agent
+from .heartbeat import as_sent_by_wakatime_cli, normalize, user_agent
 from .lock import InstanceLock
 from .secrets import mask
 from .settings import AppSettings
@@ -67,13 +68,15 @@ class Agent:
         synchronous: str = "FULL",
         pacing: bool | None = None,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         watch: bool = True,
         limiter: RateLimiter | None = None,
         key_loader: Callable[[], str | None] | None = None,
         serve: bool = True,
     ) -> None:
         self.config = config
-        self.clock = clock
+        self.clock = clock  # wall time: stored facts, pauses "until" a time of day
+        self.monotonic = monotonic  # waiting
         self._synchronous = synchronous
         self._pacing = config.pacing if pacing is None else pacing
         self._limiter = limiter
@@ -143,7 +146,13 @@ class Agent:
             verify=cfg.verify_ssl,
         )
         self.outbox = Outbox(
-            self.store, self.client, DESTINATION, batch_size=cfg.batch_size, clock=self.clock, on_change=self.changed
+            self.store,
+            self.client,
+            DESTINATION,
+            batch_size=cfg.batch_size,
+            clock=self.clock,
+            monotonic=self.monotonic,
+            on_change=self.changed,
         )
         self.stats = StatsService(self.store, client=self.client, destination=DESTINATION, clock=self.clock)
         self.token = load_or_create_token(cfg.data_dir)
@@ -159,6 +168,7 @@ class Agent:
             statusbar=self.stats.statusbar_today,
             on_stored=self._stored,
             accepting=self.tracking,
+            on_full=self.changed,
         ).register(router)
         server = self.server = LocalServer(router, cfg.port)
         server.start()
@@ -268,6 +278,9 @@ class Agent:
             if result.outcome in (Outcome.RATE_LIMITED, Outcome.UNREACHABLE, Outcome.BACKING_OFF):
                 # Sit out the wait; only an explicit sync request (or stop) cuts it short.
                 self._kick.wait(result.wait)
+            elif result.outcome is Outcome.DISK_FULL:
+                # A heartbeat stored again means the disk has room: try at once, else every few seconds.
+                self._wake.wait(result.wait)
             else:
                 self._wake.wait(IDLE_RECHECK)
 
@@ -398,7 +411,10 @@ class Agent:
         if not self.tracking():
             return
         ua = user_agent(f"{source}")
-        normalized = [normalize(raw, machine=self.config.machine, default_user_agent=ua) for raw in heartbeats]
+        normalized = [
+            normalize(as_sent_by_wakatime_cli(raw), machine=self.config.machine, default_user_agent=ua)
+            for raw in heartbeats
+        ]
         added = self.store.add(normalized, source)
         created = sum(a.created for a in added)
         if created:
@@ -449,8 +465,12 @@ class Agent:
     def destination_names(self) -> list[str]:
         return [d["name"] for d in self.store.destinations()]
 
+    def _backoff_remaining(self, destination: str) -> float:
+        outbox = getattr(self, "outbox", None)
+        return outbox.backoff_remaining() if outbox is not None and outbox.destination == destination else 0.0
+
     def status(self) -> Status:
-        status = build_status(self.store, self.config, clock=self.clock)
+        status = build_status(self.store, self.config, clock=self.clock, backoff=self._backoff_remaining)
         last = self.store.last_received_at()
         status["pid"] = os.getpid()
         status["started_at"] = self.started_at
@@ -463,13 +483,22 @@ class Agent:
         return status
 
 
-def build_status(store: Store | None, config: Config, *, clock: Callable[[], float] = time.time) -> Status:
+def build_status(
+    store: Store | None,
+    config: Config,
+    *,
+    clock: Callable[[], float] = time.time,
+    backoff: Callable[[str], float] | None = None,
+) -> Status:
     """The queue and health picture; used by the control API and by ``status`` without a daemon
-    (``store`` None: nothing recorded yet)."""
+    (``store`` None: nothing recorded yet). ``backoff(name)``: seconds until the running agent
+    next tries that destination."""
     destinations: list[DestinationStatus] = []
     online: bool | None = None
+    now = clock()
     queues = [] if store is None else [(dest, store.counts(dest["name"])) for dest in store.destinations()]
     for dest, counts in queues:
+        wait = round(backoff(dest["name"]), 1) if backoff is not None else 0.0
         destinations.append(
             {
                 "name": dest["name"],
@@ -482,7 +511,9 @@ def build_status(store: Store | None, config: Config, *, clock: Callable[[], flo
                 "last_success": dest["last_success"],
                 "last_error": dest["last_error"],
                 "last_error_at": dest["last_error_at"],
-                "backoff_until": dest["backoff_until"],
+                # Backoff lives on the running agent's monotonic clock; shown here as a wall time.
+                "backoff_until": now + wait if wait else None,
+                "backoff_seconds": wait,
                 "auth_state": dest["auth_state"],
             }
         )
@@ -497,10 +528,23 @@ def build_status(store: Store | None, config: Config, *, clock: Callable[[], flo
         "key_source": config.key_source,
         "online": online,
         "destinations": destinations,
+        "disk_full": store is not None and store.full_since is not None,
         "notices": (store.notices() if store is not None else [])
-        + [{"id": None, "time": None, "level": "warning", "message": n} for n in config.notices],
-        "generated_at": clock(),
+        + [{"id": None, "time": None, "level": "warning", "message": n} for n in config.notices]
+        + _disk_notice(store),
+        "generated_at": now,
     }
+
+
+def _disk_notice(store: Store | None) -> list[Notice]:
+    """A full disk, said where the tray shows notices (it cannot be written to the store)."""
+    if store is None or store.full_since is None:
+        return []
+    message = (
+        f"The disk holding {store.path.parent} is full: new heartbeats cannot be stored (editors keep "
+        "theirs and send them again). Free some space; the agent carries on by itself."
+    )
+    return [{"id": None, "time": store.full_since, "level": "error", "message": message}]
 
 
 def read_runtime_file(data_dir: Path) -> RuntimeInfo | None:

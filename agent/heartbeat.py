@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import platform
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -70,7 +71,10 @@ def normalize_time(value: Any) -> float:
                 raise HeartbeatError(f"time {value[:40]!r} has no UTC offset") from None
             number = parsed.timestamp()
     elif isinstance(value, (int, float)):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer with hundreds of digits
+            raise HeartbeatError("time must be Unix epoch seconds between 1000000000 and 1999999999") from None
     elif value is None:
         raise HeartbeatError("time is required")
     else:
@@ -207,10 +211,14 @@ def _freeze(payload: dict[str, Any]) -> Heartbeat:
     # file extension and resolves <<LAST_LANGUAGE>>/<<LAST_BRANCH>> from its own rows, so a
     # heartbeat relying on those may be one row there and two here. The C encoder sorts.
     payload_json = _encode(payload)
+    try:
+        encoded = payload_json.encode("utf-8")
+    except UnicodeEncodeError:
+        raise HeartbeatError(_surrogate_message(payload)) from None
     return Heartbeat(
         payload=payload,
         payload_json=payload_json,
-        dedup_key=hashlib.md5(payload_json.encode("utf-8"), usedforsecurity=False).digest(),
+        dedup_key=hashlib.md5(encoded, usedforsecurity=False).digest(),
         time=payload["time"],
         editor=editor,
         operating_system=os_name,
@@ -226,6 +234,39 @@ def dedup_key_of(payload_json: str) -> bytes:
     """The dedup key of a stored payload, as ``normalize`` gives it today (the schema v3
     migration re-keys rows stored when the key was a digest of the payload as received)."""
     return _freeze(json.loads(payload_json)).dedup_key
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _surrogate_message(payload: Mapping[str, Any]) -> str:
+    bad = [
+        key
+        for key, value in sorted(payload.items())
+        if any(isinstance(t, str) and _SURROGATE.search(t) for t in (value if isinstance(value, list) else [value]))
+    ]
+    key = bad[0] if bad else "a field"
+    return (
+        f"{key} is not valid Unicode: it holds a lone surrogate (bytes that are not UTF-8, such as a "
+        "Latin-1 file name, decoded with surrogate escapes); send it as UTF-8"
+    )
+
+
+def as_sent_by_wakatime_cli(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A heartbeat built from file-system names, with its text made what wakatime-cli would send.
+
+    A file name need not be UTF-8; Python decodes each byte that is not as a lone surrogate,
+    which JSON cannot carry. wakatime-cli (Go) sends such a name with each of those bytes
+    replaced by U+FFFD, so the same file gets the same entity from either source.
+    """
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if isinstance(value, str):
+            value = _SURROGATE.sub("\ufffd", value)
+        elif isinstance(value, list):
+            value = [_SURROGATE.sub("\ufffd", v) if isinstance(v, str) else v for v in value]
+        out[key] = value
+    return out
 
 
 def _clean_bool(value: Any) -> bool:

@@ -195,7 +195,7 @@ def bench_pacing(per_minute: int = 30, per_hour: int = 1000, hours: float = 2.0)
             hackatime_buckets(clock(), per_minute=per_minute, per_hour=per_hour), clock=clock, wait=clock.sleep
         )
         client = HackatimeClient(srv.api_url, KEY, limiter=limiter, timeout=30)
-        outbox = Outbox(store, client, batch_size=batch, clock=clock)
+        outbox = Outbox(store, client, batch_size=batch, clock=clock, monotonic=clock)
         start = clock()
         requests = 0
         while clock() - start < hours * 3600:

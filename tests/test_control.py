@@ -148,3 +148,20 @@ def test_online_means_the_server_answered(agent: Agent, control: httpx.Client, s
     control.post("/agent/v1/sync")
     assert control.get("/agent/v1/status").json()["online"] is True
     assert control.post("/agent/v1/refresh").json()["today"]["server_fetched_at"] is not None
+
+
+def test_a_file_name_that_is_not_utf8_is_sent_as_wakatime_cli_sends_it(
+    tmp_path: Any, make_config: Callable[..., Any], standin: HackatimeStandin
+) -> None:
+    import os
+
+    code = tmp_path / "code" / "legacy"
+    code.mkdir(parents=True)
+    raw_name = os.fsencode(code) + b"/caf\xe9-\xe2\x82.py"  # Latin-1 é, then a cut-off UTF-8 sequence
+    config = make_config(api_url=standin.api_url, watch=(tmp_path / "code",))
+    with Agent(config, synchronous="NORMAL"):
+        with open(raw_name, "wb") as fh:
+            fh.write(b"print('hi')\n")
+        assert standin.wait_for(lambda s: s.count() >= 1, timeout=20)
+    # Go's JSON encoder puts one U+FFFD in place of each byte that is not UTF-8.
+    assert standin.heartbeats()[0]["entity"] == str(code) + "/caf\ufffd-\ufffd\ufffd.py"

@@ -43,7 +43,7 @@ def clock() -> Clock:
 
 def make_outbox(store: Store, srv: HackatimeStandin, clock: Clock, key: str = API_KEY, timeout: float = 5) -> Outbox:
     client = HackatimeClient(srv.api_url, key, machine="test-box", timeout=timeout)
-    return Outbox(store, client, batch_size=100, clock=clock, backoff=Backoff(base=1, cap=4))
+    return Outbox(store, client, batch_size=100, clock=clock, monotonic=clock, backoff=Backoff(base=1, cap=4))
 
 
 def add(store: Store, n: int, start: float = T0, **extra: object) -> list[int]:
@@ -236,3 +236,29 @@ def test_whole_batch_400_is_split_to_isolate_the_bad_item(
 )
 def test_item_verdicts(result: object, verdict: Verdict) -> None:
     assert item_verdict(result)[0] is verdict
+
+
+def test_a_wall_clock_stepped_back_during_backoff_does_not_stall_delivery(
+    store: Store, standin: HackatimeStandin
+) -> None:
+    wall, steady = Clock(), Clock()
+    add(store, 5)
+    standin.inject(Fault.SERVER_ERROR_500)
+    client = HackatimeClient(standin.api_url, API_KEY, machine="test-box", timeout=5)
+    outbox = Outbox(store, client, clock=wall, monotonic=steady, backoff=Backoff(base=4, cap=8))
+    try:
+        failed = outbox.deliver_once()
+        assert failed.outcome is Outcome.UNREACHABLE and 2 <= failed.wait <= 4
+        assert outbox.backoff_remaining() == pytest.approx(failed.wait)
+        wall.now -= 3600  # NTP corrects the clock an hour back while delivery waits
+        assert outbox.backoff_remaining() == pytest.approx(failed.wait)  # the wait is unchanged
+        steady.now += failed.wait / 2
+        assert outbox.deliver_once().outcome is Outcome.BACKING_OFF
+        steady.now += failed.wait / 2
+        assert outbox.drain().sent == 5
+        assert outbox.backoff_remaining() == 0
+    finally:
+        client.close()
+    dest = store.destination("hackatime")
+    assert dest["last_error"] is None and dest["last_error_at"] is None  # recovered: no stale error
+    assert dest["last_success"] == wall.now  # stored facts keep the wall clock

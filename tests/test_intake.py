@@ -200,3 +200,72 @@ def test_any_bulk_gets_one_answer_per_item_and_stores_exactly_the_accepted(
     assert stored_count(agent) - before <= len(accepted_ids)
     rows = agent.store.reader().execute("SELECT id FROM heartbeats").fetchall()
     assert accepted_ids <= {row[0] for row in rows}
+
+
+def _deep(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize(
+    ("bad", "words"),
+    [
+        # What the legacy Python CLI sends for a Latin-1 file name: a surrogate escape in JSON.
+        ('{"entity":"/home/o/caf\\udce9.py","type":"file","time":1755864000}', "entity is not valid Unicode"),
+        ('{"entity":"/p/x.py","time":1755864000,"branch":"\\ud800"}', "branch is not valid Unicode"),
+        ('{"entity":"/p/x.py","time":1755864000,"dependencies":["ok","\\udfff"]}', "dependencies"),
+        ('{"entity":"/p/x.py","time":1755864000,"extra":' + _deep(1000) + "}", "nested too deeply"),
+        ('{"entity":"/p/x.py","time":1' + "0" * 400 + "}", "time must be"),
+        ('{"entity":"/p/x.py","time":1755864000,"lines":' + "9" * 5000 + "}", "not valid JSON"),
+        ('{"entity":"/p/x.py","time":1755864000, oops}', "not valid JSON"),
+    ],
+    ids=["latin1-name", "lone-high", "dependency", "deep", "time-10^400", "5000-digits", "broken-item"],
+)
+def test_one_bad_item_gets_its_own_400_and_its_neighbours_are_stored(
+    http: httpx.Client, agent: Agent, bad: str, words: str
+) -> None:
+    good = [json.dumps(beat(i)) for i in range(99)]
+    body = "[" + ",".join(good[:50] + [bad] + good[50:]) + "]"
+    r = http.post("/users/current/heartbeats.bulk", content=body.encode(), headers=bearer())
+    assert r.status_code == 201
+    responses = r.json()["responses"]
+    assert len(responses) == 100
+    assert responses[50][1] == 400 and words in responses[50][0]["error"]
+    assert [status for _, status in responses[:50] + responses[51:]] == [201] * 99
+    assert stored_count(agent) == 99
+    again = http.post("/users/current/heartbeats.bulk", content=body.encode(), headers=bearer())
+    assert again.status_code == 201 and stored_count(agent) == 99  # the retry is answered the same way
+
+
+def test_bytes_that_are_not_utf8_fail_only_their_item(http: httpx.Client, agent: Agent) -> None:
+    body = b'[{"entity":"/p/caf\xe9.py","time":1755864000},' + json.dumps(beat(1)).encode() + b"]"
+    r = http.post("/users/current/heartbeats.bulk", content=body, headers=bearer())
+    assert r.status_code == 201
+    assert [status for _, status in r.json()["responses"]] == [400, 201]
+    assert "entity is not valid Unicode" in r.json()["responses"][0][0]["error"]
+    assert stored_count(agent) == 1
+
+
+@pytest.mark.parametrize("body", [b"[" + b"{" * 2000, b"[1, 2", b"[1] x", _deep(5000).encode() + b"x", b"\xff\xfe"])
+def test_a_body_that_cannot_be_parsed_at_all_is_400(http: httpx.Client, agent: Agent, body: bytes) -> None:
+    r = http.post("/users/current/heartbeats.bulk", content=body, headers=bearer())
+    assert r.status_code == 400 and "not valid JSON" in r.json()["message"]
+    assert stored_count(agent) == 0
+
+
+def test_the_single_endpoint_refuses_a_lone_surrogate(http: httpx.Client, agent: Agent) -> None:
+    body = b'{"entity":"/home/o/caf\\udce9.py","type":"file","time":1755864000}'
+    r = http.post("/users/current/heartbeats", content=body, headers=bearer())
+    assert r.status_code == 400 and "not valid Unicode" in r.json()["error"]
+    assert stored_count(agent) == 0
+
+
+def test_a_web_page_is_refused_by_the_control_api_but_not_by_the_intake(http: httpx.Client, agent: Agent) -> None:
+    token = {"Authorization": f"Bearer {agent.token}"}
+    with httpx.Client(base_url=agent.control_url, timeout=10) as client:
+        refused = client.get("/agent/v1/status", headers={**token, "Origin": "https://evil.example"})
+        assert refused.status_code == 403 and "Origin" in refused.json()["error"]
+        assert client.get("/agent/v1/status", headers=token).status_code == 200
+        rebound = client.get("/agent/v1/status", headers={**token, "Host": "evil.example:80"})
+        assert rebound.status_code == 403 and "Host" in rebound.json()["error"]
+    r = http.post("/users/current/heartbeats.bulk", json=[beat(0)], headers={**bearer(), "Origin": "vscode-file://x"})
+    assert r.status_code == 201

@@ -90,6 +90,9 @@ class Control:
 
     def _guard(self, handler: Any) -> Any:
         def guarded(request: Request) -> Response:
+            if "origin" in request.headers:
+                # Browsers add Origin to cross-site requests: a web page has no business here.
+                raise HTTPError(403, "Forbidden: the control API does not answer web pages (Origin header)")
             header = request.headers.get("authorization", "")
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self.token.encode()):

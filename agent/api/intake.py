@@ -3,8 +3,12 @@
 Same request forms and response shapes as Hackatime (hackatime-api.md §4.1–4.2,
 §4.5). A heartbeat is answered 2xx only after the transaction that stores it
 has committed. Invalid items in a bulk request get their own 400 (wakatime-cli
-drops an item answered 400 instead of re-queueing it forever); malformed
-requests get a 4xx and store nothing.
+drops an item answered 400 instead of re-queueing it forever), including one
+that cannot even be parsed on its own (nested too deeply, bytes that are not
+UTF-8, a number too long to read) while its neighbours can; a body that is not
+JSON at all gets a 400 and stores nothing. A full disk is answered 507 with
+"disk full", so the editor's wakatime-cli keeps the heartbeats and sends them
+again later.
 """
 
 from __future__ import annotations
@@ -14,11 +18,12 @@ import binascii
 import hmac
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
 from agent.heartbeat import Heartbeat, HeartbeatError, normalize, user_agent
-from agent.store.store import Store
+from agent.store.store import Added, Store, StoreFull
 
 from .httpserver import HTTPError, Request, Response, Router
 
@@ -62,12 +67,14 @@ class Intake:
         statusbar: Callable[[], dict[str, Any]] | None = None,
         on_stored: Callable[[int], None] | None = None,
         accepting: Callable[[], bool] | None = None,
+        on_full: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.api_key = api_key
         self.machine = machine
         self.statusbar = statusbar
         self.on_stored = on_stored or (lambda n: None)
+        self.on_full = on_full or (lambda: None)  # the disk is full (status has changed)
         # While tracking is paused, editor heartbeats are acknowledged but not recorded.
         self.accepting = accepting or (lambda: True)
         self.default_ua = user_agent("unknown-editor")
@@ -92,7 +99,7 @@ class Intake:
         )
 
     def _items(self, request: Request, *, bulk: bool) -> list[Any]:
-        data = request.json()
+        data = parse_body(request.body)
         if isinstance(data, dict) and "hackatime" in data:
             data = data["hackatime"]
         if bulk:
@@ -127,7 +134,7 @@ class Intake:
             raise HTTPError(400, str(exc), type="InvalidHeartbeat") from None
         if not self.accepting():
             return Response(202, {**hb.payload, "id": None, "recorded": False})
-        added = self.store.add([hb], "editor")[0]
+        added = self._add([hb])[0]
         if added.created:
             self.on_stored(1)
         return Response(202, {**hb.payload, "id": added.id})
@@ -138,11 +145,13 @@ class Intake:
         valid: list[tuple[int, Heartbeat]] = []
         for i, raw in enumerate(items):
             try:
+                if isinstance(raw, Unparsable):
+                    raise HeartbeatError(raw.reason)
                 valid.append((i, self._normalize(raw, request)))
             except HeartbeatError as exc:
                 answers[i] = json.dumps([{"error": str(exc), "type": "InvalidHeartbeat"}, 400]).encode()
         if valid and self.accepting():
-            added = self.store.add([hb for _, hb in valid], "editor")
+            added = self._add([hb for _, hb in valid])
             created = 0
             for (i, hb), result in zip(valid, added, strict=True):
                 created += result.created
@@ -155,6 +164,13 @@ class Intake:
                 answers[i] = b'[{"id":null,"recorded":false,' + hb.payload_json[1:].encode() + b",201]"
         return [a for a in answers if a is not None]
 
+    def _add(self, heartbeats: list[Heartbeat]) -> list[Added]:
+        try:
+            return self.store.add(heartbeats, "editor")
+        except StoreFull as exc:
+            self.on_full()
+            raise HTTPError(507, str(exc)) from None
+
     def get_statusbar(self, request: Request) -> Response:
         self._authorize(request)
         if self.statusbar is None:
@@ -165,3 +181,85 @@ class Intake:
         self._authorize(request)
         log.info("an editor plugin reported an error (%d bytes)", len(request.body))
         return Response(201, {})
+
+
+class Unparsable:
+    """An element of a bulk array that cannot be parsed on its own; it gets its own 400."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+_DECODER = json.JSONDecoder()
+# A string, or a bracket: enough to find where a value ends without parsing it.
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+_SCALAR = re.compile(r"[^,\]\s]*")
+
+
+def parse_body(body: bytes) -> Any:
+    """The request's JSON. When the whole fails but it is an array, each element is parsed
+    alone and the ones that fail become :class:`Unparsable`: one bad heartbeat must not
+    sink the 99 beside it."""
+    if not body.strip():
+        raise HTTPError(400, "No data provided: the request body is empty")
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        error = exc
+    # Bytes that are not UTF-8 become lone surrogates: the heartbeat holding them is refused alone.
+    items = _split_array(body.decode("utf-8", "surrogateescape"))
+    if items is None:
+        raise HTTPError(400, "Bad Request", message=f"the body is not valid JSON: {error}", status=400)
+    return items
+
+
+def _split_array(text: str) -> list[Any] | None:
+    """The elements of a JSON array, each parsed alone; None when ``text`` is not an array."""
+    pos = _skip_space(text, 0)
+    if text[pos : pos + 1] != "[":
+        return None
+    items: list[Any] = []
+    pos = _skip_space(text, pos + 1)
+    if text[pos : pos + 1] == "]":
+        return items if not text[pos + 1 :].strip() else None
+    while True:
+        end: int | None
+        try:
+            value, end = _DECODER.raw_decode(text, pos)
+        except RecursionError:
+            value, end = Unparsable("the heartbeat is nested too deeply to read"), _skip_value(text, pos)
+        except ValueError as exc:
+            value, end = Unparsable(f"the heartbeat is not valid JSON: {exc}"), _skip_value(text, pos)
+        if end is None:
+            return None
+        items.append(value)
+        pos = _skip_space(text, end)
+        sep = text[pos : pos + 1]
+        if sep == "]":
+            return items if not text[pos + 1 :].strip() else None
+        if sep != ",":
+            return None
+        pos = _skip_space(text, pos + 1)
+
+
+def _skip_space(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\n\r":
+        pos += 1
+    return pos
+
+
+def _skip_value(text: str, pos: int) -> int | None:
+    """Where the value starting at ``pos`` ends, found without recursion; None if it never does."""
+    if text[pos : pos + 1] not in ("[", "{"):
+        match = _TOKEN.match(text, pos) if text[pos : pos + 1] == '"' else _SCALAR.match(text, pos)
+        return match.end() if match and match.end() > pos else None
+    depth = 0
+    for token in _TOKEN.finditer(text, pos):
+        mark = token.group()
+        if mark in ("[", "{"):
+            depth += 1
+        elif mark in ("]", "}"):
+            depth -= 1
+            if depth == 0:
+                return token.end()
+    return None

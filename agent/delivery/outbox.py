@@ -5,6 +5,12 @@ items); anything else or missing → ready again. Per request: 401/403 → stop 
 keep everything; 429 → wait Retry-After; 5xx, timeouts, resets, malformed
 bodies → capped exponential backoff; a whole-batch 400 → split the batch until
 the bad item is alone, then dead-letter it.
+
+Waiting uses the monotonic clock: a wall clock stepped back (a laptop waking with a
+corrected clock) neither stretches a backoff nor stalls delivery; only stored facts
+(last success, last error) carry wall times. When the disk is full, outcomes the
+server has already given are kept in memory and recorded once a write succeeds again,
+so acknowledged heartbeats do not stay "in flight" until a restart.
 """
 
 from __future__ import annotations
@@ -15,13 +21,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from agent.contract import DESTINATION
-from agent.store.store import Store
+from agent.store.store import Store, StoreFull
 
 from .hackatime import HackatimeClient
 from .pacing import Backoff, retry_after_seconds
@@ -62,6 +68,7 @@ class Outcome(enum.Enum):
     RATE_LIMITED = "rate_limited"
     UNREACHABLE = "unreachable"  # network error, timeout, 5xx, garbage
     BACKING_OFF = "backing_off"  # an earlier failure's wait has not ended
+    DISK_FULL = "disk_full"  # the store cannot record outcomes; retried when a write succeeds
     STOPPED = "stopped"
 
 
@@ -73,6 +80,16 @@ class PassResult:
     retried: int = 0
     wait: float = 0.0  # seconds until trying again makes sense
     error: str | None = None
+
+
+@dataclass
+class _Settlement:
+    sent: list[int] = field(default_factory=list)
+    dead: list[tuple[int, str]] = field(default_factory=list)
+    retry: list[int] = field(default_factory=list)
+
+
+DISK_FULL_RETRY = 10.0  # seconds between attempts to record outcomes while the disk is full
 
 
 @dataclass
@@ -95,6 +112,7 @@ class Outbox:
         *,
         batch_size: int = 100,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         backoff: Backoff | None = None,
         on_change: Callable[[], None] | None = None,
     ) -> None:
@@ -102,10 +120,18 @@ class Outbox:
         self.client = client
         self.destination = destination
         self.batch_size = max(1, min(100, batch_size))
-        self.clock = clock
+        self.clock = clock  # wall time, for the facts stored (last success, last error)
+        self.monotonic = monotonic  # for waiting
         self.backoff = backoff or Backoff()
         self.on_change = on_change or (lambda: None)
         self._pass_lock = threading.Lock()
+        self._retry_at: float | None = None  # on ``monotonic``: no request before this
+        self._unsettled: list[_Settlement] = []  # outcomes a full disk kept from being recorded
+
+    def backoff_remaining(self) -> float:
+        """Seconds until delivery tries again after a failure (0: not backing off)."""
+        retry_at = self._retry_at
+        return 0.0 if retry_at is None else max(0.0, retry_at - self.monotonic())
 
     # ---- one pass ---------------------------------------------------------------------
 
@@ -114,20 +140,34 @@ class Outbox:
             return self._deliver_once(stop, ignore_backoff)
 
     def _deliver_once(self, stop: threading.Event | None, ignore_backoff: bool) -> PassResult:
+        try:
+            self._record_unsettled()
+        except StoreFull as exc:
+            return PassResult(Outcome.DISK_FULL, wait=DISK_FULL_RETRY, error=str(exc))
         dest = self.store.destination(self.destination)
-        now = self.clock()
         if not self.client.api_key:
             self.store.update_destination(self.destination, auth_state="missing")
             return PassResult(Outcome.NO_KEY, error="no API key is configured")
         if dest["auth_state"] == "rejected":
             return PassResult(Outcome.AUTH_REJECTED, error=dest["last_error"])
-        if not ignore_backoff and dest["backoff_until"] and dest["backoff_until"] > now:
-            return PassResult(Outcome.BACKING_OFF, wait=dest["backoff_until"] - now, error=dest["last_error"])
-        batch = self.store.claim(self.destination, self.batch_size)
+        wait = self.backoff_remaining()
+        if not ignore_backoff and wait > 0:
+            return PassResult(Outcome.BACKING_OFF, wait=wait, error=dest["last_error"])
+        try:
+            batch = self.store.claim(self.destination, self.batch_size)
+        except StoreFull as exc:
+            return PassResult(Outcome.DISK_FULL, wait=DISK_FULL_RETRY, error=str(exc))
         if not batch:
             return PassResult(Outcome.IDLE)
         self.on_change()  # the in-flight count changed
-        result = self._post(batch, stop)
+        try:
+            result = self._post(batch, stop)
+        except StoreFull as exc:
+            # Whatever the pass could not record goes back to ready first, then the outcomes the
+            # server gave are applied over it (sent stays sent), as soon as a write succeeds.
+            self._unsettled.insert(0, _Settlement(retry=[hb_id for hb_id, _ in batch]))
+            log.warning("delivery outcomes are kept in memory until the disk has room: %s", exc)
+            result = PassResult(Outcome.DISK_FULL, wait=DISK_FULL_RETRY, error=str(exc))
         self.on_change()
         return result
 
@@ -140,11 +180,11 @@ class Outbox:
             # Timeouts, resets, refused connections: nothing was acknowledged, so all go back.
             return self._fail(ids, Outcome.UNREACHABLE, f"network error: {type(exc).__name__}: {exc}", network=True)
         if response is None:
-            self.store.settle(self.destination, retry=ids)
+            self._settle(retry=ids)
             return PassResult(Outcome.STOPPED)
         status = response.status_code
         if status in (401, 403):
-            self.store.settle(self.destination, retry=ids)
+            self._settle(retry=ids)
             message = f"the server rejected the API key (HTTP {status}{_error_suffix(response)})"
             self.store.update_destination(
                 self.destination,
@@ -158,11 +198,11 @@ class Outbox:
         if status == 429:
             body_json = _json_or_none(response)
             wait = retry_after_seconds(response.headers, body_json, self.clock())
-            self.store.settle(self.destination, retry=ids)
+            self._settle(retry=ids)
+            self._retry_at = self.monotonic() + wait
             message = f"rate limited by the server (HTTP 429); retrying in {wait:.0f} s"
             self.store.update_destination(
                 self.destination,
-                backoff_until=self.clock() + wait,
                 last_error=message,
                 last_error_at=self.clock(),
                 reachable_at=self.clock(),
@@ -176,7 +216,7 @@ class Outbox:
             return _combine(first, second)
         if status in (400, 413):
             reason = f"HTTP {status}{_error_suffix(response)}"
-            self.store.settle(self.destination, dead=[(ids[0], reason[:500])])
+            self._settle(dead=[(ids[0], reason[:500])])
             log.warning("heartbeat %d dead-lettered: %s", ids[0], reason)
             self._succeeded()
             return PassResult(Outcome.DELIVERED, dead=1)
@@ -197,7 +237,7 @@ class Outbox:
                 dead.append((hb_id, why or "rejected"))
             else:
                 retry.append(hb_id)
-        self.store.settle(self.destination, sent=sent, dead=dead, retry=retry)
+        self._settle(sent=sent, dead=dead, retry=retry)
         for hb_id, reason in dead:
             log.warning("heartbeat %d dead-lettered: %s", hb_id, reason)
         if retry and not sent and not dead:
@@ -205,15 +245,33 @@ class Outbox:
         self._succeeded()
         return PassResult(Outcome.DELIVERED, sent=len(sent), dead=len(dead), retried=len(retry))
 
+    def _settle(
+        self, *, sent: Sequence[int] = (), dead: Sequence[tuple[int, str]] = (), retry: Sequence[int] = ()
+    ) -> None:
+        settlement = _Settlement(list(sent), list(dead), list(retry))
+        try:
+            self.store.settle(self.destination, sent=settlement.sent, dead=settlement.dead, retry=settlement.retry)
+        except StoreFull:
+            self._unsettled.append(settlement)
+            raise
+
+    def _record_unsettled(self) -> None:
+        """Record the outcomes a full disk held back, in the order they happened."""
+        while self._unsettled:
+            s = self._unsettled[0]
+            self.store.settle(self.destination, sent=s.sent, dead=s.dead, retry=s.retry)
+            self._unsettled.pop(0)
+            log.info("recorded %d delivery outcomes held back while the disk was full", len(s.sent) + len(s.dead))
+
     def _fail(self, ids: list[int], outcome: Outcome, message: str, *, network: bool = False) -> PassResult:
         """Back off after a failed request; ``network``: no HTTP answer at all (offline)."""
         if ids:
-            self.store.settle(self.destination, retry=ids)
+            self._settle(retry=ids)
         wait = self.backoff.next_delay()
+        self._retry_at = self.monotonic() + wait
         now = self.clock()
         self.store.update_destination(
             self.destination,
-            backoff_until=now + wait,
             last_error=message,
             last_error_at=now,
             failures=self.backoff.failures,
@@ -224,9 +282,17 @@ class Outbox:
 
     def _succeeded(self) -> None:
         self.backoff.reset()
+        self._retry_at = None
         now = self.clock()
         self.store.update_destination(
-            self.destination, last_success=now, reachable_at=now, backoff_until=None, failures=0, auth_state="ok"
+            self.destination,
+            last_success=now,
+            reachable_at=now,
+            backoff_until=None,
+            failures=0,
+            auth_state="ok",
+            last_error=None,  # delivery works again: an old error would only mislead
+            last_error_at=None,
         )
 
     # ---- many passes ----------------------------------------------------------------------

@@ -3,7 +3,7 @@ state per destination (ready → in flight → sent | dead); the only place that
 """
 
 from .schema import DEAD, HISTORY, IN_FLIGHT, LATEST, LIVE, READY, SENT
-from .store import Added, QueueCounts, Store, StoreCorrupt
+from .store import Added, QueueCounts, Store, StoreCorrupt, StoreFull
 
 __all__ = [
     "DEAD",
@@ -17,4 +17,5 @@ __all__ = [
     "QueueCounts",
     "Store",
     "StoreCorrupt",
+    "StoreFull",
 ]

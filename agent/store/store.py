@@ -92,6 +92,7 @@ class Store:
         self._dest_names: list[str] | None = None  # cached: every insert needs them
         self._recent_lock = threading.Lock()
         self.recovery: dict[str, Any] | None = None
+        self.full_since: float | None = None  # wall time a write first failed for a full disk
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = self._open()
 
@@ -197,15 +198,44 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; it has committed when the block exits normally."""
+        """One write transaction; it has committed when the block exits normally.
+
+        A full disk raises :class:`StoreFull` (and is remembered in ``full_since`` until a
+        write succeeds again); nothing of the transaction is kept.
+        """
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            conn = self._conn
             try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    conn.execute("COMMIT")  # in WAL mode most pages reach the disk here
+                except BaseException:
+                    if conn.in_transaction:  # SQLite may have rolled back on its own
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:
+                error = self._classify(exc)
+                if error is exc:
+                    raise
+                raise error from exc
+            self._wrote()
+
+    def _classify(self, exc: BaseException) -> BaseException:
+        """A write failed: a full disk becomes StoreFull (and is remembered), anything else stays."""
+        if isinstance(exc, StoreFull):
+            return exc
+        if not (isinstance(exc, sqlite3.OperationalError) and _is_full(exc)):
+            return exc
+        if self.full_since is None:
+            self.full_since = time.time()
+            log.error("the disk holding %s is full: new heartbeats cannot be stored", self.path.parent)
+        return StoreFull(f"disk full: the disk holding {self.path.parent} has no room left ({exc})")
+
+    def _wrote(self) -> None:
+        if self.full_since is not None:
+            self.full_since = None
+            log.warning("the disk has room again; storing resumes")
 
     def reader(self) -> sqlite3.Connection:
         """A read connection for the calling thread (WAL lets reads run beside the writer)."""
@@ -262,16 +292,21 @@ class Store:
                     item.result = self._insert(conn, item, dests)
                 except Exception as exc:
                     conn.execute(f"ROLLBACK TO add_{n}")
-                    item.error = exc
+                    item.error = self._classify(exc)
                 conn.execute(f"RELEASE add_{n}")
             conn.execute("COMMIT")
             self._remember_editor_entities(group)
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            error = self._classify(exc)
             for item in group:
-                item.result, item.error = None, item.error or exc
-            raise
+                item.result, item.error = None, item.error or error
+            if error is exc:
+                raise
+            raise error from exc
+        else:
+            self._wrote()
         finally:
             for item in group:
                 item.done = True
@@ -630,6 +665,17 @@ class Store:
 
 class StoreCorrupt(sqlite3.DatabaseError):
     """The file opened but failed SQLite's integrity check."""
+
+
+class StoreFull(sqlite3.OperationalError):
+    """A write failed because the disk (or the file system holding the store) is full."""
+
+
+_SQLITE_FULL = 13
+
+
+def _is_full(exc: sqlite3.Error) -> bool:
+    return (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF == _SQLITE_FULL
 
 
 _CORRUPTION_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
