@@ -134,19 +134,22 @@ def test_folders_are_added_and_removed_while_running(
 
 
 def test_online_means_the_server_answered(agent: Agent, control: httpx.Client, standin: HackatimeStandin) -> None:
-    standin.inject(Fault.SERVICE_UNAVAILABLE_503)
+    standin.inject(Fault.SERVICE_UNAVAILABLE_503, times=1000)  # down until cleared
     post_beats(agent, [{"time": T0, "entity": "/a.py"}])
     control.post("/agent/v1/sync")
     status = control.get("/agent/v1/status").json()
     assert status["online"] is True  # a 503 is an answer: reachable, not offline
     assert "503" in status["destinations"][0]["last_error"]
+    standin.clear_faults()
     standin.inject(Fault.CONNECTION_RESET, times=1000)  # offline until cleared
     post_beats(agent, [{"time": T0 + 1, "entity": "/a.py"}])
     control.post("/agent/v1/sync")
     assert control.get("/agent/v1/status").json()["online"] is False
     standin.clear_faults()
     control.post("/agent/v1/sync")
-    assert control.get("/agent/v1/status").json()["online"] is True
+    status = control.get("/agent/v1/status").json()
+    assert status["online"] is True
+    assert status["destinations"][0]["last_error"] is None  # delivery works again: no stale error
     assert control.post("/agent/v1/refresh").json()["today"]["server_fetched_at"] is not None
 
 

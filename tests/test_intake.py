@@ -224,7 +224,7 @@ def test_one_bad_item_gets_its_own_400_and_its_neighbours_are_stored(
     http: httpx.Client, agent: Agent, bad: str, words: str
 ) -> None:
     good = [json.dumps(beat(i)) for i in range(99)]
-    body = "[" + ",".join(good[:50] + [bad] + good[50:]) + "]"
+    body = "[" + ",".join([*good[:50], bad, *good[50:]]) + "]"
     r = http.post("/users/current/heartbeats.bulk", content=body.encode(), headers=bearer())
     assert r.status_code == 201
     responses = r.json()["responses"]
