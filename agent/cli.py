@@ -107,7 +107,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # The daemon lives for days: the keyring's backends are loaded by a child, not by it.
     config = load_config(flags, keyring_in_child=True)
     setup_logging(config.log_dir, verbose=args.verbose)
-    agent = Agent(config, key_loader=lambda: load_config(flags, keyring_in_child=True).api_key)
+    agent = Agent(config)
     try:
         agent.start()
     except AlreadyRunning as exc:

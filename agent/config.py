@@ -40,6 +40,7 @@ ENV_API_KEY = "WAKATIME_API_KEY"
 ENV_API_URL = "HACKATIME_API_URL"
 ENV_DATA_DIR = "HACKATIME_DESKTOP_DATA_DIR"
 ENV_CONFIG_DIR = "HACKATIME_DESKTOP_CONFIG_DIR"
+SETTINGS_FILE = "settings.json"  # the app's own settings, in the config dir
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0", ""}
@@ -77,6 +78,38 @@ class Flags:
 
 
 @dataclass(frozen=True)
+class ResolvedKey:
+    key: str | None
+    source: str | None
+    notices: tuple[str, ...] = ()
+    keyring: KeyringResult | None = None  # what the keyring answered, when it was asked
+
+
+@dataclass(frozen=True)
+class KeySources:
+    """Every place a key may come from, so that a running agent can resolve it again."""
+
+    flags: Flags
+    env: Mapping[str, str]
+    settings_path: Path
+    wakatime_cfg: Path
+
+    def resolve(self, read_key_from_keyring: Callable[[], KeyringResult]) -> ResolvedKey:
+        settings = AppSettings(self.settings_path)
+        cfg, problem = read_wakatime_cfg(self.wakatime_cfg)
+        notices = [problem] if problem else []
+        section: Mapping[str, str] = cfg["settings"] if cfg.has_section("settings") else {}
+        asked: list[KeyringResult] = []
+
+        def keyring() -> KeyringResult:
+            asked.append(read_key_from_keyring())
+            return asked[-1]
+
+        key, source = _resolve_key(self.flags, self.env, settings, section, notices, keyring)
+        return ResolvedKey(key, source, tuple(notices), asked[-1] if asked else None)
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path
     log_dir: Path
@@ -94,6 +127,7 @@ class Config:
     capture: CaptureSettings
     wakatime_cfg: Path
     notices: tuple[str, ...] = field(default=())
+    key_sources: KeySources | None = None  # None: the key was given outright and never changes
 
     def describe(self) -> dict[str, Any]:
         """A JSON-safe summary with the key masked."""
@@ -201,7 +235,7 @@ def load_config(
     env = os.environ if env is None else env
     notices: list[str] = []
     data_dir, log_dir, config_dir = default_dirs(flags, env)
-    settings = AppSettings(config_dir / "settings.json")
+    settings = AppSettings(config_dir / SETTINGS_FILE)
     if settings.problem:
         notices.append(settings.problem)
 
@@ -271,6 +305,7 @@ def load_config(
         capture=capture,
         wakatime_cfg=cfg_path,
         notices=tuple(notices),
+        key_sources=KeySources(flags, dict(env), config_dir / SETTINGS_FILE, cfg_path),
     )
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "EventsAnswer",
     "GoalFigures",
     "GroupEntry",
+    "KeyInfo",
     "LastSevenDays",
     "LocalFigures",
     "Notice",
@@ -171,12 +172,25 @@ class WatchAnswer(WatchState):
     problem: UncoveredFolder | None  # the added folder's own problem
 
 
+class KeyInfo(TypedDict):
+    """The API key in use, as it may be shown: never more than its last four characters."""
+
+    configured: bool
+    masked: str  # "<hidden>6f70"
+    last4: str | None
+    # --api-key, WAKATIME_API_KEY, keyring, settings (plaintext), api_key_vault_cmd or wakatime.cfg
+    source: str | None
+    fingerprint: str | None  # the start of a SHA-256 of the whole key: tells apart keys that end alike
+    next_check_in: float | None  # seconds until a rejected key is checked with the server again
+
+
 class Status(TypedDict):
     version: str
     data_dir: str
     log_dir: str
     api_key: str  # masked: the last four characters at most
     key_source: str | None
+    key: KeyInfo
     online: bool | None  # None: no request has been made yet
     destinations: list[DestinationStatus]
     notices: list[Notice]  # a full disk adds one (id None) for as long as it lasts

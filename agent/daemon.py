@@ -21,7 +21,7 @@ from . import __version__
 from .api.control import Control, load_or_create_token
 from .api.httpserver import LocalServer, Router
 from .api.intake import Intake
-from .config import Config
+from .config import SETTINGS_FILE, Config, ResolvedKey
 from .contract import (
     DESTINATION,
     LOCK_FILE,
@@ -40,7 +40,10 @@ from .contract import (
 from .delivery.hackatime import HackatimeClient
 from .delivery.outbox import Outbox, Outcome
 from .delivery.pacing import RateLimiter
+from .delivery.recheck import KeyRecheck, RealTime, Waiting
 from .heartbeat import as_sent_by_wakatime_cli, normalize, user_agent
+from .key_watch import KeyFileWatcher
+from .keys import KeyCheck, KeyInUse, KeyOwner, check_key
 from .lock import InstanceLock
 from .secrets import mask
 from .settings import AppSettings
@@ -71,8 +74,9 @@ class Agent:
         monotonic: Callable[[], float] = time.monotonic,
         watch: bool = True,
         limiter: RateLimiter | None = None,
-        key_loader: Callable[[], str | None] | None = None,
         serve: bool = True,
+        keyring_in_child: bool = True,
+        waiting: Waiting | None = None,
     ) -> None:
         self.config = config
         self.clock = clock  # wall time: stored facts, pauses "until" a time of day
@@ -94,9 +98,15 @@ class Agent:
         self._seq = 0
         self._threads: list[threading.Thread] = []
         self._watch_lock = threading.Lock()
-        self._api_key = config.api_key
-        # Re-reads the key on "Sync now", so a key fixed in ~/.wakatime.cfg takes effect at once.
-        self._key_loader = key_loader
+        # The one owner of the key: status, the client, the stats fetcher and the intake read it.
+        self.keys = KeyOwner(
+            config.key_sources, ResolvedKey(config.api_key, config.key_source), keyring_in_child=keyring_in_child
+        )
+        self.keys.subscribe(self._key_changed)
+        self._waiting = waiting or RealTime(monotonic)
+        self._recheck = KeyRecheck(self._waiting)
+        self._recheck_lock = threading.Lock()
+        self.key_files: KeyFileWatcher | None = None
         self.paused_until: float | None = None
         self.started_at = clock()
         self.lock = InstanceLock(config.data_dir / LOCK_FILE)
@@ -135,10 +145,12 @@ class Agent:
         for notice in cfg.notices:
             log.warning("%s", notice)
         self._reset_auth_if_key_changed()
+        if self.store.destination(DESTINATION)["auth_state"] == "rejected":
+            self._recheck.due_now()  # a restart is the user's doing: ask the server again at once
         limiter = self._limiter or (RateLimiter() if self._pacing else None)
         self.client = HackatimeClient(
             cfg.api_url,
-            self._api_key,
+            lambda: self.keys.key,
             machine=cfg.machine,
             timeout=cfg.timeout,
             limiter=limiter,
@@ -163,7 +175,7 @@ class Agent:
         Control(self, self.token).register(router)
         Intake(
             self.store,
-            api_key=lambda: self._api_key,
+            api_key=lambda: self.keys.key,
             machine=cfg.machine,
             statusbar=self.stats.statusbar_today,
             on_stored=self._stored,
@@ -174,6 +186,12 @@ class Agent:
         server.start()
 
         self._spawn("delivery", self._delivery_loop)
+        if cfg.key_sources is not None:
+            # A key fixed in ~/.wakatime.cfg or the settings is picked up without a restart.
+            cfg.config_dir.mkdir(parents=True, exist_ok=True)
+            self.key_files = KeyFileWatcher(
+                [cfg.wakatime_cfg, cfg.config_dir / SETTINGS_FILE], self.keys.reload
+            ).start()
         self._spawn("stats-refresh", self._stats_loop)
         if self._watch and cfg.capture.watch_dirs:
             self._ensure_watcher()
@@ -190,6 +208,9 @@ class Agent:
         self._teardown()
 
     def _teardown(self) -> None:
+        if self.key_files is not None:
+            self.key_files.stop()
+            self.key_files = None
         if self.watcher is not None:
             self.watcher.stop()
             self.watcher = None
@@ -266,6 +287,10 @@ class Agent:
             kicked = self._kick.is_set()
             self._kick.clear()
             try:
+                with self._recheck_lock:
+                    due = self._recheck.due_in()
+                if due == 0:
+                    self.recheck_key()
                 result = self.outbox.deliver_once(self._stop, ignore_backoff=kicked)
             except Exception:
                 log.exception("delivery pass failed unexpectedly")
@@ -274,6 +299,8 @@ class Agent:
             if result.outcome is Outcome.DELIVERED:
                 if result.sent:
                     self._server_stale.set()  # the server's figures now lag what it holds
+                    with self._recheck_lock:
+                        self._recheck.reset()
                 continue
             if result.outcome in (Outcome.RATE_LIMITED, Outcome.UNREACHABLE, Outcome.BACKING_OFF):
                 # Sit out the wait; only an explicit sync request (or stop) cuts it short.
@@ -281,12 +308,41 @@ class Agent:
             elif result.outcome is Outcome.DISK_FULL:
                 # A heartbeat stored again means the disk has room: try at once, else every few seconds.
                 self._wake.wait(result.wait)
+            elif result.outcome is Outcome.AUTH_REJECTED:
+                # Wait for the next re-check of the same key, or a new key (which wakes this loop).
+                with self._recheck_lock:
+                    self._recheck.rejected()
+                    due = self._recheck.due_in()
+                self._waiting.wait(self._wake, due)
             else:
                 self._wake.wait(IDLE_RECHECK)
 
+    def recheck_key(self) -> KeyCheck:
+        """Ask the server whether it accepts the key in use again; resume delivery if it does."""
+        used = self.keys.current()
+        result = check_key(self.client)
+        if self.keys.current().fingerprint != used.fingerprint:
+            return result  # the key changed meanwhile: its own state was reset by _key_changed
+        with self._recheck_lock:
+            if result.verdict == "accepted":
+                self._recheck.accepted()
+            else:
+                self._recheck.still_rejected()
+            wait = self._recheck.due_in()
+        if result.verdict == "accepted":
+            if self.store.destination(DESTINATION)["auth_state"] == "rejected":
+                log.info("the server accepts the API key %s again; delivery resumes", mask(used.key))
+                self.store.update_destination(DESTINATION, auth_state="unknown")
+            self.changed(wake=True)
+        else:
+            log.info("API key %s: %s; next check in %.0f min", mask(used.key), result.reason, (wait or 0) / 60)
+        return result
+
     def sync_now(self) -> SyncAnswer:
         """Deliver everything deliverable now (the tray's Sync now, the CLI's sync)."""
-        self._reload_key()
+        self.keys.reload(keyring=True)
+        if self.store.destination(DESTINATION)["auth_state"] == "rejected":
+            self.recheck_key()  # the user asked: don't make them wait for the next scheduled check
         result = self.outbox.drain(self._stop)
         self.changed()
         return {
@@ -297,9 +353,14 @@ class Agent:
             "error": result.error,
         }
 
+    def key_rejected(self) -> bool:
+        return bool(self.store.destination(DESTINATION)["auth_state"] == "rejected")
+
     def refresh_stats(self) -> dict[str, Any]:
         """Fetch the server's figures now (a dashboard's Refresh), then answer the stats snapshot."""
-        if self.stats.refresh_server(force=True):
+        # While the key is rejected, the server's figures are not fetched: they would look fresh
+        # ("updated just now") beside heartbeats the server refuses to take.
+        if not self.key_rejected() and self.stats.refresh_server(force=True):
             self.changed()
         return self.stats.snapshot()
 
@@ -331,26 +392,24 @@ class Agent:
         self.store.dismiss_notice(notice_id)
         self.changed()
 
-    def _reload_key(self) -> None:
-        """Re-read the key (the user may have pasted a new one into ~/.wakatime.cfg)."""
-        if self._key_loader is None:
-            return
-        try:
-            fresh = self._key_loader()
-        except Exception:
-            log.exception("re-reading the configuration failed")
-            return
-        if fresh and fresh != self._api_key:
-            log.info("the API key changed (now %s); delivery resumes", mask(fresh))
-            self._api_key = fresh
-            self.client.api_key = fresh
-        self._reset_auth_if_key_changed()
+    def _key_changed(self, before: KeyInUse, after: KeyInUse) -> None:
+        """A different key is in use (told apart by fingerprint): its state starts afresh."""
+        log.info(
+            "the API key changed: now %s from %s (was %s)", mask(after.key), after.source or "nowhere", mask(before.key)
+        )
+        if hasattr(self, "store"):
+            self._reset_auth_if_key_changed()
+            with self._recheck_lock:
+                self._recheck.reset()
+            self._server_stale.set()
+            self.changed(wake=True)
 
     def _reset_auth_if_key_changed(self) -> None:
-        fingerprint = mask(self._api_key)
+        current = self.keys.current()
+        fingerprint = current.fingerprint or ""
         if self.store.meta_get("key_fingerprint") != fingerprint:
             self.store.meta_set("key_fingerprint", fingerprint)
-            self.store.update_destination(DESTINATION, auth_state="unknown" if self._api_key else "missing")
+            self.store.update_destination(DESTINATION, auth_state="unknown" if current.key else "missing")
 
     # ---- stats ---------------------------------------------------------------------------------
 
@@ -369,7 +428,7 @@ class Agent:
                 if force:
                     self._server_stale.clear()
                     self._last_forced_refresh = time.monotonic()
-                if self.stats.refresh_server(force=force):
+                if not self.key_rejected() and self.stats.refresh_server(force=force):
                     self.changed()
                 self.stats.prepare()  # fold new heartbeats into the rollups, off the intake path
             except Exception:
@@ -470,7 +529,11 @@ class Agent:
         return outbox.backoff_remaining() if outbox is not None and outbox.destination == destination else 0.0
 
     def status(self) -> Status:
-        status = build_status(self.store, self.config, clock=self.clock, backoff=self._backoff_remaining)
+        status = build_status(
+            self.store, self.config, key=self.keys.current(), clock=self.clock, backoff=self._backoff_remaining
+        )
+        with self._recheck_lock:
+            status["key"]["next_check_in"] = self._recheck.due_in()
         last = self.store.last_received_at()
         status["pid"] = os.getpid()
         status["started_at"] = self.started_at
@@ -487,12 +550,14 @@ def build_status(
     store: Store | None,
     config: Config,
     *,
+    key: KeyInUse | None = None,
     clock: Callable[[], float] = time.time,
     backoff: Callable[[str], float] | None = None,
 ) -> Status:
     """The queue and health picture; used by the control API and by ``status`` without a daemon
     (``store`` None: nothing recorded yet). ``backoff(name)``: seconds until the running agent
-    next tries that destination."""
+    next tries that destination; ``key``: the key in use (else the configuration's)."""
+    key = key or KeyInUse(config.api_key, config.key_source)
     destinations: list[DestinationStatus] = []
     online: bool | None = None
     now = clock()
@@ -524,8 +589,9 @@ def build_status(
         "version": __version__,
         "data_dir": str(config.data_dir),
         "log_dir": str(config.log_dir),
-        "api_key": mask(config.api_key),
-        "key_source": config.key_source,
+        "api_key": mask(key.key),
+        "key_source": key.source,
+        "key": key.describe(),
         "online": online,
         "destinations": destinations,
         "disk_full": store is not None and store.full_since is not None,

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass
+from typing import Literal
 
 KEYRING_SERVICE = "hackatime-desktop"
 KEYRING_USER = "api_key"
@@ -85,40 +86,77 @@ class SecretError(RuntimeError):
 class KeyringResult:
     key: str | None
     problem: str | None  # a sentence for the user when the keyring could not be used
+    no_backend: bool = False  # no usable backend at all (headless Linux): the user must choose elsewhere
+
+
+NO_BACKEND = "no usable OS keyring backend was found; keys are read from ~/.wakatime.cfg or WAKATIME_API_KEY instead"
+
+NO_BACKEND_KEPT = "the OS keyring did not keep the key (no usable keyring backend on this system)"
+
+KeyringOp = Literal["get", "set", "delete"]
+
+
+def keyring_call(op: KeyringOp = "get", key: str | None = None) -> KeyringResult:
+    """Read, store or delete the key in the OS keyring; a missing backend is reported, not raised.
+
+    ``set`` and ``delete`` answer ``key=None``; their ``problem`` says why they failed.
+    """
+    try:
+        import keyring
+        from keyring.errors import KeyringError, NoKeyringError, PasswordDeleteError
+    except ImportError as exc:  # pragma: no cover - keyring is a hard dependency
+        return KeyringResult(None, f"the keyring library is not available ({exc})", no_backend=True)
+    try:
+        if op == "set":
+            if not key:
+                return KeyringResult(None, "no key was given to store")
+            remember_secret(key)
+            keyring.set_password(KEYRING_SERVICE, KEYRING_USER, key)
+            # Read it back: the null backend (and some broken ones) accept a key and keep nothing.
+            if keyring.get_password(KEYRING_SERVICE, KEYRING_USER) != key:
+                return KeyringResult(None, NO_BACKEND_KEPT, no_backend=True)
+            return KeyringResult(None, None)
+        if op == "delete":
+            try:
+                keyring.delete_password(KEYRING_SERVICE, KEYRING_USER)
+            except PasswordDeleteError:
+                pass  # nothing stored: forgetting it is done
+            return KeyringResult(None, None)
+        found = keyring.get_password(KEYRING_SERVICE, KEYRING_USER)
+    except NoKeyringError:
+        return KeyringResult(None, NO_BACKEND, no_backend=True)
+    except KeyringError as exc:
+        return KeyringResult(None, f"the OS keyring could not be used: {type(exc).__name__}")
+    remember_secret(found)
+    return KeyringResult(found or None, None)
 
 
 def read_keyring() -> KeyringResult:
-    """Read the key from the OS keyring; a missing backend is reported, not raised."""
-    try:
-        import keyring
-        from keyring.errors import KeyringError, NoKeyringError
-    except ImportError as exc:  # pragma: no cover - keyring is a hard dependency
-        return KeyringResult(None, f"the keyring library is not available ({exc})")
-    try:
-        key = keyring.get_password(KEYRING_SERVICE, KEYRING_USER)
-    except NoKeyringError:
-        return KeyringResult(
-            None,
-            "no usable OS keyring backend was found; keys are read from ~/.wakatime.cfg or WAKATIME_API_KEY instead",
-        )
-    except KeyringError as exc:
-        return KeyringResult(None, f"the OS keyring could not be read: {type(exc).__name__}")
-    remember_secret(key)
-    return KeyringResult(key or None, None)
+    """Read the key from the OS keyring in this process."""
+    return keyring_call("get")
 
 
 def read_keyring_in_child(timeout: float = KEYRING_TIMEOUT) -> KeyringResult:
-    """:func:`read_keyring` in a short-lived child process, for the long-lived agent.
+    """:func:`read_keyring` in a short-lived child process, for the long-lived agent."""
+    return keyring_call_in_child("get", timeout=timeout)
 
-    Reading the keyring loads keyring's backends — on Linux SecretStorage, jeepney and
+
+def keyring_call_in_child(
+    op: KeyringOp = "get", key: str | None = None, timeout: float = KEYRING_TIMEOUT
+) -> KeyringResult:
+    """:func:`keyring_call` in a short-lived child process, for the long-lived agent.
+
+    Using the keyring loads keyring's backends — on Linux SecretStorage, jeepney and
     cryptography's Rust library — and they would stay in the agent's memory for good:
-    about 9 MiB, a fifth of its RSS budget (design.md), for one read at start-up. The
-    child passes the result back on a pipe (never in argv or the environment) and exits.
-    Should no child start at all, the key is read here instead.
+    about 9 MiB, a fifth of its RSS budget (design.md), for a few uses a day. The child
+    is given the request and passes the result back on pipes (a key never goes in argv
+    or the environment) and exits. Should no child start at all, the call is made here.
     """
+    request = json.dumps({"op": op, "key": key})
     try:
         done = subprocess.run(
             _keyring_child_command(),
+            input=request,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -130,25 +168,34 @@ def read_keyring_in_child(timeout: float = KEYRING_TIMEOUT) -> KeyringResult:
     except subprocess.TimeoutExpired:
         return KeyringResult(None, f"the OS keyring did not answer within {timeout:.0f} s")
     except OSError:
-        return read_keyring()
+        return keyring_call(op, key)
     try:
         # The last line: a backend may have printed something of its own before it.
         answer = json.loads(done.stdout.rstrip().rpartition("\n")[2])
-        key, problem = answer["key"], answer["problem"]
-        if not isinstance(key, (str, type(None))) or not isinstance(problem, (str, type(None))):
+        found, problem, no_backend = answer["key"], answer["problem"], answer.get("no_backend", False)
+        if not isinstance(found, (str, type(None))) or not isinstance(problem, (str, type(None))):
             raise TypeError("unexpected answer")
     except (ValueError, KeyError, TypeError):
         # Its stderr may quote a backend's traceback; the exit status is enough to say.
         why = f"the OS keyring could not be read (the reader exited with status {done.returncode})"
         return KeyringResult(None, why)
-    remember_secret(key)
-    return KeyringResult(key or None, problem)
+    remember_secret(found)
+    return KeyringResult(found or None, problem, bool(no_backend))
 
 
 def keyring_child_main() -> int:
-    """The child's side of :func:`read_keyring_in_child`: one JSON object on stdout."""
-    result = read_keyring()
-    sys.stdout.write("\n" + json.dumps({"key": result.key, "problem": result.problem}) + "\n")
+    """The child's side of :func:`keyring_call_in_child`: a request on stdin, one JSON object on stdout."""
+    try:
+        request = json.loads(sys.stdin.read() or "{}")
+    except (OSError, ValueError):
+        request = {}  # no readable request: a read, as older agents asked for
+    if not isinstance(request, dict):
+        request = {}
+    op: KeyringOp = request["op"] if request.get("op") in ("set", "delete") else "get"
+    key = request.get("key") if isinstance(request.get("key"), str) else None
+    result = keyring_call(op, key)
+    answer = {"key": result.key, "problem": result.problem, "no_backend": result.no_backend}
+    sys.stdout.write("\n" + json.dumps(answer) + "\n")
     sys.stdout.flush()
     return 0
 

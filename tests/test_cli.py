@@ -217,4 +217,8 @@ def test_a_frozen_agent_reads_the_keyring_for_itself(
 
     _memory_keyring.set_password(KEYRING_SERVICE, KEYRING_USER, API_KEY)
     assert main([KEYRING_CHILD_ARG]) == 0
-    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"key": API_KEY, "problem": None}
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {
+        "key": API_KEY,
+        "problem": None,
+        "no_backend": False,
+    }

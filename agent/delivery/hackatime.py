@@ -1,7 +1,8 @@
 """The HTTP client for Hackatime (and any WakaTime-compatible server).
 
 One ``httpx.Client`` per destination with an explicit timeout, the key sent as
-``Authorization: Bearer``, the machine name as ``X-Machine-Name``, and every
+``Authorization: Bearer`` (read on every request from the agent's key owner, so a
+changed key is used at once), the machine name as ``X-Machine-Name``, and every
 request paced by the shared :class:`~agent.delivery.pacing.RateLimiter`. HTTP statuses
 are returned, not raised: callers decide what each one means.
 """
@@ -9,6 +10,7 @@ are returned, not raised: callers decide what each one means.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -23,7 +25,7 @@ class HackatimeClient:
     def __init__(
         self,
         api_url: str,
-        api_key: str | None,
+        api_key: str | Callable[[], str | None] | None,
         *,
         machine: str = "",
         timeout: float = 30.0,
@@ -33,7 +35,8 @@ class HackatimeClient:
         verify: bool = True,
     ) -> None:
         self.api_url = api_url.rstrip("/")
-        self.api_key = api_key
+        # A plain key (one-shot tools, tests) or where to read the key in use (the agent).
+        self._key: Callable[[], str | None] = api_key if callable(api_key) else (lambda: api_key)
         self.limiter = limiter
         parts = urlsplit(self.api_url)
         self.origin = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
@@ -47,8 +50,13 @@ class HackatimeClient:
             headers={"User-Agent": user_agent(), "Accept": "application/json"},
         )
 
+    @property
+    def api_key(self) -> str | None:
+        return self._key()
+
     def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        key = self._key()
+        return {"Authorization": f"Bearer {key}"} if key else {}
 
     def _pace(self, stop: threading.Event | None) -> bool:
         return self.limiter is None or self.limiter.acquire(stop)

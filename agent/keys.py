@@ -1,0 +1,256 @@
+"""The one owner of the API key in the agent: which key is in use, where it came from.
+
+Status, the Hackatime client, the stats fetcher and the intake all read the key
+from :class:`KeyOwner`, so they never disagree. A key is told apart from another
+by a fingerprint (a SHA-256 of the whole key), never by its last four characters:
+two keys may end alike.
+
+Reloading is cheap: ``~/.wakatime.cfg`` and the settings file are read again, but
+the OS keyring (whose backends cost the agent memory, see
+``secrets.read_keyring_in_child``) is asked again only when ``keyring=True`` —
+after ``key set``/``forget`` and on Sync now.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+
+from .config import SETTINGS_FILE, KeySources, ResolvedKey
+from .contract import KeyInfo
+from .delivery.hackatime import HackatimeClient
+from .secrets import (
+    KEY_PATTERN,
+    KeyringResult,
+    keyring_call,
+    keyring_call_in_child,
+    mask,
+    read_keyring,
+    read_keyring_in_child,
+    remember_secret,
+)
+from .settings import AppSettings
+from .wakatime_cfg import CfgEditError, write_cfg
+
+log = logging.getLogger(__name__)
+
+
+def fingerprint(key: str | None) -> str | None:
+    """A hash of the whole key: equal exactly when the keys are equal, and safe to store or show."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest() if key else None
+
+
+@dataclass(frozen=True)
+class KeyInUse:
+    key: str | None
+    source: str | None
+
+    @property
+    def fingerprint(self) -> str | None:
+        return fingerprint(self.key)
+
+    def describe(self, next_check_in: float | None = None) -> KeyInfo:
+        """What may be shown: the mask, the last four characters, the source; never more."""
+        return {
+            "configured": self.key is not None,
+            "masked": mask(self.key),
+            "last4": self.key[-4:] if self.key and len(self.key) > 8 else None,
+            "source": self.source,
+            "fingerprint": self.fingerprint[:12] if self.fingerprint else None,
+            "next_check_in": next_check_in,
+        }
+
+
+Listener = Callable[[KeyInUse, KeyInUse], None]
+
+
+class KeyOwner:
+    """Thread-safe holder of the key in use; listeners hear of every change (by fingerprint)."""
+
+    def __init__(
+        self,
+        sources: KeySources | None,
+        initial: ResolvedKey,
+        *,
+        keyring_in_child: bool = True,
+    ) -> None:
+        self._sources = sources
+        self._read_keyring = read_keyring_in_child if keyring_in_child else read_keyring
+        self._lock = threading.Lock()
+        self._current = KeyInUse(initial.key, initial.source)
+        self._keyring = initial.keyring
+        self._listeners: list[Listener] = []
+        self.notices: tuple[str, ...] = initial.notices
+
+    def current(self) -> KeyInUse:
+        with self._lock:
+            return self._current
+
+    @property
+    def key(self) -> str | None:
+        return self.current().key
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def reload(self, *, keyring: bool = False) -> bool:
+        """Resolve the key again from every source; True when a different key is now in use."""
+        if self._sources is None:
+            return False  # a key given outright (tests, one-shot tools) has nowhere to change
+        with self._lock:
+            if keyring or self._keyring is None:
+                cached: KeyringResult | None = None
+            else:
+                cached = self._keyring
+            resolved = self._sources.resolve(self._read_keyring if cached is None else lambda: cached)
+            if resolved.keyring is not None:
+                self._keyring = resolved.keyring
+            before, after = self._current, KeyInUse(resolved.key, resolved.source)
+            self._current = after
+            self.notices = resolved.notices
+        if before.fingerprint == after.fingerprint:
+            return False
+        for listener in self._listeners:
+            listener(before, after)
+        return True
+
+    def forget_keyring_cache(self) -> None:
+        """The keyring was changed by this agent: read it again on the next reload."""
+        with self._lock:
+            self._keyring = None
+
+
+# ---- asking the server whether it accepts a key ----------------------------------------------------
+
+Verdict = Literal["accepted", "rejected", "unreachable", "malformed", "missing"]
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    verdict: Verdict
+    reason: str  # a sentence for people; never the key beyond its last four characters
+    username: str | None = None
+    timezone: str | None = None
+    status: int | None = None  # the server's HTTP status, when it answered
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "username": self.username,
+            "timezone": self.timezone,
+            "status": self.status,
+        }
+
+
+def malformed_reason(key: str) -> str | None:
+    """Why ``key`` cannot be a WakaTime-compatible key, or None when it is shaped like one."""
+    if not key:
+        return "the key is empty"
+    if any(c.isspace() for c in key):
+        return "the key contains spaces or line breaks"
+    if not KEY_PATTERN.match(key):
+        return "the key is not shaped like a Hackatime key (a UUID such as 01234567-89ab-4cde-8f01-23456789abcd)"
+    return None
+
+
+def check_key(client: HackatimeClient) -> KeyCheck:
+    """``GET users/current`` with the client's key (hackatime-api.md §4.7), the cheapest check."""
+    key = client.api_key
+    if not key:
+        return KeyCheck("missing", "no API key is configured")
+    problem = malformed_reason(key)
+    if problem:
+        return KeyCheck("malformed", problem)
+    try:
+        response = client.get("users/current")
+    except httpx.HTTPError as exc:
+        return KeyCheck("unreachable", f"{client.api_url} could not be reached ({type(exc).__name__})")
+    status = response.status_code
+    if status in (401, 403):
+        return KeyCheck("rejected", f"the server rejected the key {mask(key)} (HTTP {status})", status=status)
+    if status != 200:
+        return KeyCheck("unreachable", f"the server answered HTTP {status}", status=status)
+    try:
+        data = response.json()["data"]
+        username = data.get("username") or data.get("display_name") or str(data.get("id"))
+        timezone = data.get("timezone") or "UTC"
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return KeyCheck("unreachable", "the server answered, but not with a user profile", status=status)
+    return KeyCheck("accepted", f"accepted: {username} (time zone {timezone})", str(username), str(timezone), 200)
+
+
+# ---- storing and forgetting a key --------------------------------------------------------------------
+
+Where = Literal["keyring", "file", "wakatime-cfg"]
+PLACES: tuple[Where, ...] = ("keyring", "file", "wakatime-cfg")
+
+
+class KeyStoreError(RuntimeError):
+    """The key could not be stored where asked; nothing was changed. ``no_keyring``: choose elsewhere."""
+
+    def __init__(self, message: str, *, no_keyring: bool = False) -> None:
+        super().__init__(message)
+        self.no_keyring = no_keyring
+
+
+def no_keyring_choice(config_dir: Path, wakatime_cfg: Path) -> str:
+    """The sentence that lets a user without a keyring choose knowingly."""
+    return (
+        f"choose where to keep the key instead: 'file' (plain text in {config_dir / SETTINGS_FILE}, "
+        f"readable only by you) or 'wakatime-cfg' (plain text in {wakatime_cfg}, where editor plugins read it)"
+    )
+
+
+def save_key(key: str, where: Where, config_dir: Path, wakatime_cfg: Path, *, in_child: bool) -> str:
+    """Store ``key`` in one place and remove older copies that would outrank it; says where.
+
+    The order is the configuration's (design.md): keyring, then the settings file, then
+    ``~/.wakatime.cfg``. A key stored lower down is only in use once the places above it
+    hold none, so they are cleared; ``~/.wakatime.cfg`` is edited only when chosen.
+    """
+    call = keyring_call_in_child if in_child else keyring_call
+    settings = AppSettings(config_dir / SETTINGS_FILE)
+    remember_secret(key)
+    if where == "keyring":
+        stored = call("set", key)
+        if stored.problem:
+            hint = f"; {no_keyring_choice(config_dir, wakatime_cfg)}" if stored.no_backend else ""
+            raise KeyStoreError(stored.problem + hint, no_keyring=stored.no_backend)
+        if settings.get("plaintext_key"):
+            settings.set("plaintext_key", "")
+        return "stored in the OS keyring"
+    cleared = call("delete")
+    if cleared.problem and not cleared.no_backend:
+        raise KeyStoreError(f"the older key in the OS keyring, which would stay in use, could not be removed: "
+                            f"{cleared.problem}")  # fmt: skip
+    if where == "file":
+        settings.set("plaintext_key", key)
+        return f"stored in {settings.path} (plain text, readable only by you)"
+    if settings.get("plaintext_key"):
+        settings.set("plaintext_key", "")
+    try:
+        backup = write_cfg(wakatime_cfg, {"api_key": key})
+    except CfgEditError as exc:
+        raise KeyStoreError(str(exc)) from None
+    saved = f"; the previous file is in {backup}" if backup else ""
+    return f"stored in {wakatime_cfg} (plain text, where editor plugins read it{saved})"
+
+
+def forget_key(config_dir: Path, *, in_child: bool) -> str:
+    """Remove the key from the keyring and the settings file; ``~/.wakatime.cfg`` is left alone."""
+    call = keyring_call_in_child if in_child else keyring_call
+    deleted = call("delete")
+    settings = AppSettings(config_dir / SETTINGS_FILE)
+    if settings.get("plaintext_key"):
+        settings.set("plaintext_key", "")
+    if deleted.problem and not deleted.no_backend:
+        raise KeyStoreError(f"the key could not be removed from the OS keyring: {deleted.problem}")
+    return "removed from the OS keyring and the app's settings"
