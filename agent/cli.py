@@ -3,18 +3,27 @@
 Exit codes (stable, documented in README.md):
   0 success · 1 failure · 2 usage · 3 API key rejected · 4 server unreachable ·
   5 rate limited, heartbeats still waiting · 6 no API key configured ·
-  7 another agent already runs for this data dir
+  7 another agent already runs for this data dir · 8 the intake port is taken by another program ·
+  9 the API key is malformed · 10 no OS keyring: choose where to keep the key
+  (``key set --store file|wakatime-cfg``)
+
+``key`` commands: ``key set`` reads the key from stdin (or asks for it without echo on a
+terminal), checks it with the server, stores it in the OS keyring and has a running agent
+use it at once; ``key show`` prints it masked (last four characters) with its source;
+``key check`` asks the server (0 accepted, 3 rejected, 4 unreachable, 9 malformed, 6 none);
+``key forget`` removes it from the keyring and the app's settings.
 """
 
 from __future__ import annotations
 
 import argparse
 import errno
+import getpass
 import json
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +31,38 @@ import httpx
 
 from . import __version__
 from .config import Config, Flags, load_config
-from .contract import LOCK_FILE, RANGES, STATUS, STORE_FILE, SYNC, TOKEN_FILE, Route, Status, SyncAnswer
+from .contract import (
+    KEY,
+    KEY_CHECK,
+    KEY_FORGET,
+    KEY_SET,
+    LOCK_FILE,
+    RANGES,
+    STATUS,
+    STORE_FILE,
+    SYNC,
+    TOKEN_FILE,
+    Route,
+    Status,
+    SyncAnswer,
+)
 from .delivery.outbox import Outcome
+from .keys import PLACES
 from .lock import EXIT_PORT_IN_USE, EXIT_RUNNING, AlreadyRunning, InstanceLock, port_owner
 from .logs import setup_logging
-from .secrets import KEYRING_CHILD_ARG, keyring_child_main
+from .secrets import KEYRING_CHILD_ARG, keyring_child_main, mask
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_AUTH, EXIT_UNREACHABLE, EXIT_RATE_LIMITED, EXIT_NO_KEY = range(7)
+# 7 and 8 (another agent runs / the port is taken) are agent.lock's.
+EXIT_MALFORMED = 9  # the API key is not shaped like one
+EXIT_NO_KEYRING = 10  # no OS keyring: the user chooses where the key goes
+_VERDICT_EXIT = {
+    "accepted": EXIT_OK,
+    "rejected": EXIT_AUTH,
+    "unreachable": EXIT_UNREACHABLE,
+    "malformed": EXIT_MALFORMED,
+    "missing": EXIT_NO_KEY,
+}
 _OUTCOME_EXIT = {
     Outcome.IDLE.value: EXIT_OK,
     Outcome.DELIVERED.value: EXIT_OK,
@@ -73,6 +107,25 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--range", choices=RANGES, default="today")
     doctor = sub.add_parser("doctor", help="check configuration, key, server, keyring and watch limits")
     doctor.add_argument("--json", action="store_true")
+
+    key = sub.add_parser("key", help="manage the API key: set, show, check, forget")
+    key_sub = key.add_subparsers(dest="key_command", required=True)
+    key_set = key_sub.add_parser("set", help="read a key from stdin (hidden prompt on a terminal), check it, store it")
+    key_set.add_argument(
+        "--store",
+        choices=PLACES,
+        default="keyring",
+        help="where to keep it: the OS keyring (default); 'file': plain text in the app's config dir, "
+        "readable only by you; 'wakatime-cfg': plain text in ~/.wakatime.cfg, where editor plugins read it",
+    )
+    key_set.add_argument("--no-check", action="store_true", help="store it without asking the server first")
+    key_set.add_argument("--json", action="store_true")
+    for name, text in (
+        ("show", "the key in use, masked (last four characters), and where it comes from"),
+        ("check", "ask the server whether it accepts the key in use"),
+        ("forget", "remove the key from the OS keyring and the app's settings"),
+    ):
+        key_sub.add_parser(name, help=text).add_argument("--json", action="store_true")
     return parser
 
 
@@ -306,7 +359,116 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_OK if all(c.ok for c in checks) else EXIT_FAIL
 
 
-_COMMANDS = {"run": cmd_run, "status": cmd_status, "sync": cmd_sync, "stats": cmd_stats, "doctor": cmd_doctor}
+# ---- key -----------------------------------------------------------------------------------------------
+
+
+def _running_control(config: Config) -> tuple[str, str] | None:
+    if not _agent_is_running(config):
+        return None
+    control = _control(config)
+    if control is None:
+        raise CliError("an agent holds this data dir but its control file is missing; try again shortly")
+    return control
+
+
+def _ask_agent(control: tuple[str, str], route: Route, body: dict[str, Any] | None = None) -> Any:
+    url, token = control
+    try:
+        response = httpx.request(
+            route.method, url + route.url(), json=body, headers={"Authorization": f"Bearer {token}"}, timeout=120
+        )
+    except httpx.HTTPError as exc:
+        raise CliError(f"the running agent did not answer ({type(exc).__name__})") from None
+    answer = response.json()
+    if response.status_code >= 400:
+        code = _VERDICT_EXIT.get(answer.get("verdict"), EXIT_NO_KEYRING if answer.get("no_keyring") else EXIT_FAIL)
+        raise CliError(str(answer.get("error")), code)
+    return answer
+
+
+def _read_new_key() -> str:
+    if sys.stdin.isatty():
+        return getpass.getpass("API key (from your Hackatime settings; input hidden): ").strip()
+    return sys.stdin.readline().strip()
+
+
+def _print(args: argparse.Namespace, answer: Mapping[str, Any], text: str) -> None:
+    print(json.dumps(answer) if args.json else text)
+
+
+def cmd_key(args: argparse.Namespace) -> int:
+    from .keys import KeyInUse, KeyRefused, KeyStoreError, check_key, client_for, forget_key, set_key
+
+    config = load_config(_flags(args))
+    control = _running_control(config)
+    command = args.key_command
+    if command == "show":
+        info = _ask_agent(control, KEY) if control else KeyInUse(config.api_key, config.key_source).describe()
+        _print(args, info, f"{info['masked']} from {info['source']}" if info["configured"] else "no API key is set")
+        return EXIT_OK if info["configured"] else EXIT_NO_KEY
+    if command == "check":
+        if control:
+            result = _ask_agent(control, KEY_CHECK)
+        else:
+            with client_for(config, config.api_key or "") as client:
+                result = check_key(client).as_dict()
+        _print(args, result, result["reason"])
+        return _VERDICT_EXIT.get(result["verdict"], EXIT_FAIL)
+    if command == "forget":
+        if control:
+            answer = _ask_agent(control, KEY_FORGET)
+        else:
+            try:
+                forgotten = forget_key(config.config_dir, in_child=False)
+            except KeyStoreError as exc:
+                raise CliError(str(exc)) from None
+            after = load_config(_flags(args))
+            answer = {"forgotten": forgotten, "key": KeyInUse(after.api_key, after.key_source).describe()}
+        left = answer["key"]
+        still = f"; {left['masked']} from {left['source']} is in use now" if left["configured"] else ""
+        _print(args, answer, f"the key was {answer['forgotten']}{still}")
+        return EXIT_OK
+    key = _read_new_key()
+    if control:
+        body = {"key": key, "store": args.store, "check": not args.no_check}
+        answer = _ask_agent(control, KEY_SET, body)
+    else:
+        try:
+            stored, verdict = set_key(config, key, args.store, check=not args.no_check, in_child=False)
+        except KeyRefused as exc:
+            hint = " (store it anyway with --no-check)" if exc.check.verdict == "unreachable" else ""
+            raise CliError(f"the key was not stored: {exc}{hint}", _VERDICT_EXIT[exc.check.verdict]) from None
+        except KeyStoreError as exc:
+            raise CliError(str(exc), EXIT_NO_KEYRING if exc.no_keyring else EXIT_FAIL) from None
+        after = load_config(_flags(args))
+        in_use = KeyInUse(after.api_key, after.key_source)
+        outranked = in_use.fingerprint != KeyInUse(key.strip(), None).fingerprint
+        answer = {
+            "stored": stored,
+            "check": verdict.as_dict(),
+            "key": in_use.describe(),
+            "warning": f"the key from {in_use.source} ({in_use.describe()['masked']}) outranks it and stays in use"
+            if outranked
+            else None,
+        }
+    who = answer["check"]
+    text = f"key {mask(key)} {answer['stored']}"
+    if who["verdict"] == "accepted":
+        text += f"; the server {who['reason']}"
+    _print(args, answer, text)
+    if answer["warning"]:
+        print(f"hackatime-agent: warning: {answer['warning']}", file=sys.stderr)
+    return EXIT_OK
+
+
+_COMMANDS = {
+    "run": cmd_run,
+    "status": cmd_status,
+    "sync": cmd_sync,
+    "stats": cmd_stats,
+    "doctor": cmd_doctor,
+    "key": cmd_key,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -18,6 +18,10 @@ __all__ = [
     "DEAD_RETRY",
     "DESTINATION",
     "EVENTS",
+    "KEY",
+    "KEY_CHECK",
+    "KEY_FORGET",
+    "KEY_SET",
     "LOCK_FILE",
     "NOTICE_DISMISS",
     "PAUSE",
@@ -42,7 +46,11 @@ __all__ = [
     "EventsAnswer",
     "GoalFigures",
     "GroupEntry",
+    "KeyAnswer",
+    "KeyCheckAnswer",
+    "KeyForgetAnswer",
     "KeyInfo",
+    "KeySetAnswer",
     "LastSevenDays",
     "LocalFigures",
     "Notice",
@@ -120,9 +128,16 @@ WATCH = Route("GET", "/watch")  # → WatchState
 WATCH_ADD = Route("POST", "/watch")  # {"path"} → WatchAnswer
 WATCH_REMOVE = Route("POST", "/watch/remove")  # {"path"} → WatchAnswer
 
+KEY = Route("GET", "/key")  # → KeyAnswer
+# {"key", "store": "keyring" | "file" | "wakatime-cfg", "check": true} → KeySetAnswer; refused:
+# 400 malformed, 422 rejected, 503 unreachable (each with KeyCheckAnswer's fields), 409 no keyring
+KEY_SET = Route("POST", "/key")
+KEY_CHECK = Route("POST", "/key/check")  # {"key"?} (default: the key in use) → KeyCheckAnswer
+KEY_FORGET = Route("POST", "/key/forget")  # → KeyForgetAnswer
+
 ROUTES = (
     STATUS, STATS, PROJECTS, REFRESH, SYNC, PAUSE, DEAD, DEAD_RETRY, DEAD_DISCARD, EVENTS, NOTICE_DISMISS,
-    WATCH, WATCH_ADD, WATCH_REMOVE,
+    WATCH, WATCH_ADD, WATCH_REMOVE, KEY, KEY_SET, KEY_CHECK, KEY_FORGET,
 )  # fmt: skip
 
 
@@ -182,6 +197,31 @@ class KeyInfo(TypedDict):
     source: str | None
     fingerprint: str | None  # the start of a SHA-256 of the whole key: tells apart keys that end alike
     next_check_in: float | None  # seconds until a rejected key is checked with the server again
+
+
+class KeyAnswer(KeyInfo):
+    auth_state: str  # unknown | ok | rejected | missing
+    notices: list[str]  # problems met reading the key's sources (an unreadable cfg, no keyring, ...)
+
+
+class KeyCheckAnswer(TypedDict):
+    verdict: str  # accepted | rejected | unreachable | malformed | missing
+    reason: str  # a sentence for people
+    username: str | None
+    timezone: str | None
+    status: int | None  # the server's HTTP status, when it answered
+
+
+class KeySetAnswer(TypedDict):
+    stored: str  # where the key went, as a sentence
+    check: KeyCheckAnswer  # "missing" when the server was not asked
+    key: KeyAnswer  # the key in use now
+    warning: str | None  # e.g. a key from a higher source outranks the one stored
+
+
+class KeyForgetAnswer(TypedDict):
+    forgotten: str
+    key: KeyAnswer  # what is in use now (a key left in ~/.wakatime.cfg, or none)
 
 
 class Status(TypedDict):

@@ -29,6 +29,9 @@ from .contract import (
     STORE_FILE,
     DeadLetter,
     DestinationStatus,
+    KeyAnswer,
+    KeyForgetAnswer,
+    KeySetAnswer,
     Notice,
     ProjectEntry,
     RuntimeInfo,
@@ -43,7 +46,18 @@ from .delivery.pacing import RateLimiter
 from .delivery.recheck import KeyRecheck, RealTime, Waiting
 from .heartbeat import as_sent_by_wakatime_cli, normalize, user_agent
 from .key_watch import KeyFileWatcher
-from .keys import KeyCheck, KeyInUse, KeyOwner, check_key
+from .keys import (
+    KeyCheck,
+    KeyInUse,
+    KeyOwner,
+    Where,
+    check_key,
+    client_for,
+    fingerprint,
+    forget_key,
+    malformed_reason,
+    set_key,
+)
 from .lock import InstanceLock
 from .secrets import mask
 from .settings import AppSettings
@@ -99,6 +113,7 @@ class Agent:
         self._threads: list[threading.Thread] = []
         self._watch_lock = threading.Lock()
         # The one owner of the key: status, the client, the stats fetcher and the intake read it.
+        self._keyring_in_child = keyring_in_child
         self.keys = KeyOwner(
             config.key_sources, ResolvedKey(config.api_key, config.key_source), keyring_in_child=keyring_in_child
         )
@@ -391,6 +406,51 @@ class Agent:
     def dismiss_notice(self, notice_id: int) -> None:
         self.store.dismiss_notice(notice_id)
         self.changed()
+
+    # ---- the key, for the control API ---------------------------------------------------------
+
+    def key_info(self) -> KeyAnswer:
+        with self._recheck_lock:
+            next_check = self._recheck.due_in()
+        info = self.keys.current().describe(next_check)
+        return {
+            **info,
+            "auth_state": self.store.destination(DESTINATION)["auth_state"],
+            "notices": list(self.keys.notices),
+        }
+
+    def check_key(self, candidate: str | None = None) -> KeyCheck:
+        """Ask the server about the key in use, or about ``candidate`` (typed in the settings)."""
+        if candidate is None:
+            return self.recheck_key() if self.key_rejected() else check_key(self.client)
+        problem = malformed_reason(candidate.strip())
+        if problem:
+            return KeyCheck("malformed", problem)
+        with client_for(self.config, candidate.strip()) as client:
+            return check_key(client)
+
+    def set_key(self, key: str, where: Where, *, check: bool = True) -> KeySetAnswer:
+        """Validate and store a new key, then use it at once (raises KeyRefused / KeyStoreError)."""
+        stored, verdict = set_key(self.config, key, where, check=check, in_child=self._keyring_in_child)
+        self.keys.reload(keyring=True)
+        log.info("a new API key %s was %s", mask(key), stored)
+        return {"stored": stored, "check": verdict.as_dict(), "key": self.key_info(), "warning": self._outranked(key)}
+
+    def forget_key(self) -> KeyForgetAnswer:
+        forgotten = forget_key(self.config.config_dir, in_child=self._keyring_in_child)
+        self.keys.reload(keyring=True)
+        log.info("the API key was %s", forgotten)
+        return {"forgotten": forgotten, "key": self.key_info()}
+
+    def _outranked(self, key: str) -> str | None:
+        current = self.keys.current()
+        if current.fingerprint == fingerprint(key.strip()):
+            return None
+        return (
+            f"the key from {current.source} ({mask(current.key)}) outranks it and stays in use"
+            if current.key
+            else "it is not in use: no key could be read back"
+        )
 
     def _key_changed(self, before: KeyInUse, after: KeyInUse) -> None:
         """A different key is in use (told apart by fingerprint): its state starts afresh."""

@@ -19,12 +19,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import httpx
 
-from .config import SETTINGS_FILE, KeySources, ResolvedKey
-from .contract import KeyInfo
+from .config import SETTINGS_FILE, Config, KeySources, ResolvedKey
+from .contract import KeyCheckAnswer, KeyInfo
 from .delivery.hackatime import HackatimeClient
 from .secrets import (
     KEY_PATTERN,
@@ -140,7 +140,7 @@ class KeyCheck:
     timezone: str | None = None
     status: int | None = None  # the server's HTTP status, when it answered
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> KeyCheckAnswer:
         return {
             "verdict": self.verdict,
             "reason": self.reason,
@@ -254,3 +254,38 @@ def forget_key(config_dir: Path, *, in_child: bool) -> str:
     if deleted.problem and not deleted.no_backend:
         raise KeyStoreError(f"the key could not be removed from the OS keyring: {deleted.problem}")
     return "removed from the OS keyring and the app's settings"
+
+
+class KeyRefused(RuntimeError):
+    """A new key was not stored: it is malformed, or the server did not accept it."""
+
+    def __init__(self, check: KeyCheck) -> None:
+        super().__init__(check.reason)
+        self.check = check
+
+
+def client_for(config: Config, key: str) -> HackatimeClient:
+    """A short-lived client for checking a key that is not (yet) the one in use."""
+    return HackatimeClient(
+        config.api_url, key, timeout=min(config.timeout, 15.0), proxy=config.proxy, verify=config.verify_ssl
+    )
+
+
+def set_key(config: Config, key: str, where: Where, *, check: bool = True, in_child: bool) -> tuple[str, KeyCheck]:
+    """Validate ``key`` (shape, then the server unless ``check`` is False) and store it.
+
+    Raises :class:`KeyRefused` (nothing stored) or :class:`KeyStoreError`. Returns where it
+    went and the server's verdict ("missing" stands for "not asked" when ``check`` is False).
+    """
+    key = key.strip()
+    problem = malformed_reason(key)
+    if problem:
+        raise KeyRefused(KeyCheck("malformed", problem))
+    remember_secret(key)
+    verdict = KeyCheck("missing", "not checked with the server")
+    if check:
+        with client_for(config, key) as client:
+            verdict = check_key(client)
+        if verdict.verdict != "accepted":
+            raise KeyRefused(verdict)
+    return save_key(key, where, config.config_dir, config.wakatime_cfg, in_child=in_child), verdict

@@ -194,8 +194,16 @@ def route_editors(cfg: Path, intake_url: str, config_dir: Path) -> tuple[Routing
     old_url = (previous["api_url"] or "").strip() or None
     if old_url and is_self_url(old_url, _port(intake_url)) and before is not None:
         previous = before["previous"]  # already routed: keep what Undo would restore
-    write_cfg(cfg, {"api_url": intake_url, "heartbeat_rate_limit_seconds": ROUTED_RATE_LIMIT})
+    # The Undo record first: a file edited with no way back would be half of this done.
     _write_undo(config_dir, {"previous": previous, "routed_to": intake_url, "at": time.time()})
+    try:
+        write_cfg(cfg, {"api_url": intake_url, "heartbeat_rate_limit_seconds": ROUTED_RATE_LIMIT})
+    except CfgEditError:
+        if before is None:
+            (config_dir / UNDO_FILE).unlink(missing_ok=True)
+        else:
+            _write_undo(config_dir, before)
+        raise
     upstream = (previous["api_url"] or "").strip() or None
     if upstream and is_self_url(upstream, _port(intake_url)):
         upstream = None
@@ -231,8 +239,11 @@ def _read_undo(config_dir: Path) -> dict[str, Any] | None:
 
 
 def _write_undo(config_dir: Path, data: dict[str, Any]) -> None:
-    config_dir.mkdir(parents=True, exist_ok=True)
     path = config_dir / UNDO_FILE
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data), encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        config_dir.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise CfgEditError(f"the Undo record could not be saved in {config_dir} ({exc.strerror or exc})") from None

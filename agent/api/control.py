@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from agent import contract as C
+from agent.keys import PLACES, KeyCheck, KeyRefused, KeyStoreError, Where
 
 from .httpserver import HTTPError, Request, Response, Router
 
@@ -35,6 +36,10 @@ class Controlled(Protocol):
     def wait_for_change(self, after: int, timeout: float) -> int: ...
     def watched(self) -> C.WatchState: ...
     def watch(self, path: str, *, add: bool) -> C.WatchAnswer: ...
+    def key_info(self) -> C.KeyAnswer: ...
+    def check_key(self, candidate: str | None = None) -> KeyCheck: ...
+    def set_key(self, key: str, where: Where, *, check: bool = True) -> C.KeySetAnswer: ...
+    def forget_key(self) -> C.KeyForgetAnswer: ...
 
 
 def json_object(request: Request) -> dict[str, Any]:
@@ -84,6 +89,10 @@ class Control:
             (C.WATCH, self.watch_list),
             (C.WATCH_ADD, self.watch_add),
             (C.WATCH_REMOVE, self.watch_remove),
+            (C.KEY, self.key_show),
+            (C.KEY_SET, self.key_set),
+            (C.KEY_CHECK, self.key_check),
+            (C.KEY_FORGET, self.key_forget),
         )
         for route, handler in routes:
             router.add(route.method, route.pattern, self._guard(handler))
@@ -189,3 +198,37 @@ class Control:
 
     def watch_remove(self, request: Request) -> Response:
         return Response(200, self.agent.watch(self._folder(request), add=False))
+
+    # ---- the API key (the settings window and ``hackatime-agent key``) ------------------------------
+
+    def key_show(self, request: Request) -> Response:
+        return Response(200, self.agent.key_info())
+
+    def key_check(self, request: Request) -> Response:
+        candidate = json_object(request).get("key")
+        if candidate is not None and not isinstance(candidate, str):
+            raise HTTPError(400, "key must be a string")
+        return Response(200, self.agent.check_key(candidate).as_dict())
+
+    def key_set(self, request: Request) -> Response:
+        body = json_object(request)
+        key, where, check = body.get("key"), body.get("store", "keyring"), body.get("check", True)
+        if not isinstance(key, str):
+            raise HTTPError(400, "key must be a string", verdict="malformed")
+        if where not in PLACES:
+            raise HTTPError(400, f"store must be one of {', '.join(PLACES)}")
+        if not isinstance(check, bool):
+            raise HTTPError(400, "check must be true or false")
+        try:
+            return Response(200, self.agent.set_key(key, where, check=check))
+        except KeyRefused as exc:
+            status = {"malformed": 400, "rejected": 422}.get(exc.check.verdict, 503)
+            raise HTTPError(status, exc.check.reason, **exc.check.as_dict()) from None
+        except KeyStoreError as exc:
+            raise HTTPError(409 if exc.no_keyring else 500, str(exc), no_keyring=exc.no_keyring) from None
+
+    def key_forget(self, request: Request) -> Response:
+        try:
+            return Response(200, self.agent.forget_key())
+        except KeyStoreError as exc:
+            raise HTTPError(500, str(exc)) from None
