@@ -94,5 +94,6 @@ def agent(make_config: Callable[..., Any], standin: Any) -> Iterator[Any]:
     """An in-process agent (local API on an ephemeral port) delivering to the stand-in."""
     from agent.daemon import Agent
 
-    with Agent(make_config(api_url=standin.api_url), synchronous="NORMAL") as running:
+    # The keyring is this process's test backend, never a real one a child process would find.
+    with Agent(make_config(api_url=standin.api_url), synchronous="NORMAL", keyring_in_child=False) as running:
         yield running

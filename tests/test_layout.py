@@ -18,6 +18,7 @@ import pytest
 
 from agent import contract as C
 from agent.daemon import Agent
+from tests.conftest import API_KEY
 
 PACKAGES = ["agent.api", "agent.capture", "agent.delivery", "agent.stats", "agent.store"]
 
@@ -94,6 +95,8 @@ def test_the_agent_serves_every_route_of_the_contract(agent: Agent) -> None:
             body = {"path": str(agent.config.data_dir)} if route in (C.WATCH_ADD, C.WATCH_REMOVE) else None
             if route == C.DEAD_DISCARD:
                 body = {"ids": []}
+            if route == C.KEY_SET:
+                body = {"key": API_KEY}
             params = {"timeout": 0} if route == C.EVENTS else None
             answer = client.request(
                 route.method, url, json=body, params=params, headers={"Authorization": f"Bearer {agent.token}"}
