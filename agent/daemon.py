@@ -33,7 +33,7 @@ from .contract import (
     KeyForgetAnswer,
     KeySetAnswer,
     Notice,
-    ProjectEntry,
+    ProjectsAnswer,
     RuntimeInfo,
     Status,
     SyncAnswer,
@@ -313,7 +313,11 @@ class Agent:
                 continue
             if result.outcome is Outcome.DELIVERED:
                 if result.sent:
-                    self._server_stale.set()  # the server's figures now lag what it holds
+                    # The server's figures now lag what it holds: refetch them (lists and day
+                    # bars included) once the burst of deliveries settles; until then the
+                    # figures are merged with the work sent since they were fetched.
+                    self._server_stale.set()
+                    self._stats_due.set()
                     with self._recheck_lock:
                         self._recheck.reset()
                 continue
@@ -382,10 +386,11 @@ class Agent:
     def stats_snapshot(self) -> dict[str, Any]:
         return self.stats.snapshot()
 
-    def projects(self, range_: str) -> list[ProjectEntry]:
-        """Local per-project figures of a range (the tray's menu lists today's)."""
-        projects: list[ProjectEntry] = self.stats.local(range_)["projects"]
-        return projects
+    def projects(self, range_: str) -> ProjectsAnswer:
+        """A range's projects, the server's merged with unsynced work or this store's (the
+        tray's menu lists today's, the dashboard's table any range's), with their source."""
+        answer: ProjectsAnswer = self.stats.projects(range_)  # type: ignore[assignment]
+        return answer
 
     # ---- dead letters and notices ----------------------------------------------------------------
 

@@ -17,7 +17,9 @@ from agent.delivery.hackatime import HackatimeClient
 from agent.delivery.outbox import Outbox
 from agent.heartbeat import Heartbeat, normalize
 from agent.stats import durations as D
+from agent.stats import server_answers as SA
 from agent.stats import server_figures as SS
+from agent.stats import views as V
 from agent.stats.service import StatsService
 from agent.store.store import Store
 from tests.conftest import API_KEY
@@ -141,17 +143,22 @@ def test_once_delivered_local_and_server_figures_are_equal(world: World) -> None
         plain = [{k: e[k] for k in ("name", "total_seconds", "percent")} for e in local7[key]]
         assert last7[key] == plain, key
     with world.svc._read() as conn:
-        local_days = world.svc._local_days(conn, dt.date(2026, 3, 3), dt.date(2026, 3, 10), D.zone(NY))
-    assert last7["days"] == local_days
+        local_days = V.local_days(conn, dt.date(2026, 3, 3), dt.date(2026, 3, 10), D.zone(NY))
+    strip = [{k: v for k, v in d.items() if k != "source"} for d in last7["days"]]
+    assert strip == [{k: v for k, v in d.items() if k != "source"} for d in local_days]
+    assert {d["source"] for d in last7["days"]} == {"server"}
     assert last7["days_including_holidays"] == sum(1 for d in local_days if d["total_seconds"])
 
-    # All-time per-project totals from /api/v1/users/my/stats (named projects; the server
-    # calls the unnamed ones "Other").
-    server_projects = {p["name"]: p["total_seconds"] for p in snap["server_projects"]["projects"]}
-    local_all = {p["name"]: p["total_seconds"] for p in world.svc.local("all")["projects"]}
-    assert {k: v for k, v in server_projects.items() if k != "Other"} == {
-        k: v for k, v in local_all.items() if k != "unknown"
-    }
+    # All-time and 30-day lists as /api/v1/users/my/stats gives them: the same rows, the
+    # unnamed projects called "Other", percent of the total.
+    plain = ("name", "total_seconds", "percent")
+    for range_ in ("30d", "all"):
+        local = [{k: p[k] for k in plain} for p in world.svc.local(range_)["projects"]]
+        assert any(p["name"] == "Other" for p in local)
+        served = world.svc.projects(range_)
+        assert served["source"] == "server" and served["projects"] == local, range_
+    assert snap["projects"] == [{k: p[k] for k in plain} for p in world.svc.local("30d")["projects"]]
+    assert snap["projects_source"] == "server"
 
     # Editor plugins asking the agent get exactly what the server would have answered.
     server_answer = world.client.get("users/current/statusbar/today").json()
@@ -249,6 +256,7 @@ def test_the_fetch_schedule(world: World) -> None:
             "/api/hackatime/v1/users/current",
             "/api/hackatime/v1/users/current/statusbar/today",
             "/api/v1/users/my/stats",
+            "/api/v1/users/my/stats",  # all time, and the last 30 days
             "/api/hackatime/v1/users/current/stats/last_7_days",
             "/api/hackatime/v1/users/current/summaries",
         ]
@@ -262,7 +270,7 @@ def test_the_fetch_schedule(world: World) -> None:
     world.clock.now += 60  # forcing fetches the rest again, but never the statusbar within 120 s
     assert world.svc.refresh_server(force=True)
     assert "/api/hackatime/v1/users/current/statusbar/today" not in world.reads()[seen + 1 :]
-    assert len(world.reads()) == seen + 1 + 4
+    assert len(world.reads()) == seen + 1 + 5
     # A restarted agent does not refetch what its cache holds from moments ago.
     again = StatsService(world.store, client=world.client, clock=world.clock)
     assert again.refresh_server() is False
@@ -333,37 +341,37 @@ def test_without_a_client_nothing_is_fetched(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("parse", "body"),
     [
-        (SS.parse_statusbar, {"data": {"grand_total": {"total_seconds": "12"}}}),
-        (SS.parse_statusbar, {"data": {"grand_total": {"total_seconds": -5}}}),
-        (SS.parse_statusbar, {"data": {"grand_total": {"total_seconds": True}}}),
-        (SS.parse_statusbar, {"data": {"grand_total": {"total_seconds": float("nan")}}}),
-        (SS.parse_statusbar, {"data": {"grand_total": {"total_seconds": 5, "text": 3}}}),
-        (SS.parse_statusbar, {"data": {"grand_total": {"total_seconds": 5}, "goal": {"target_seconds": "x"}}}),
-        (SS.parse_statusbar, {"data": []}),
-        (SS.parse_statusbar, ["data"]),
-        (SS.parse_stats, {"data": {"streak": "3"}}),
-        (SS.parse_stats, {"data": {"streak": -1}}),
-        (SS.parse_stats, {"data": {"streak": 2, "languages": {"Python": 5}}}),
-        (SS.parse_stats, {"data": {"streak": 2, "projects": [{"name": 5, "total_seconds": 1}]}}),
-        (SS.parse_last_7_days, {"data": {"languages": []}}),
-        (SS.parse_last_7_days, {"data": {"total_seconds": 5, "editors": [{"name": "x"}]}}),
-        (SS.parse_summaries, {"data": [{"range": {"date": "2026-13-01"}, "grand_total": {"total_seconds": 1}}]}),
-        (SS.parse_summaries, {"data": {"range": {}}}),
-        (SS.parse_user, {"data": {"timezone": 5}}),
-        (SS.parse_user, {"error": "Unauthorized"}),
+        (SA.parse_statusbar, {"data": {"grand_total": {"total_seconds": "12"}}}),
+        (SA.parse_statusbar, {"data": {"grand_total": {"total_seconds": -5}}}),
+        (SA.parse_statusbar, {"data": {"grand_total": {"total_seconds": True}}}),
+        (SA.parse_statusbar, {"data": {"grand_total": {"total_seconds": float("nan")}}}),
+        (SA.parse_statusbar, {"data": {"grand_total": {"total_seconds": 5, "text": 3}}}),
+        (SA.parse_statusbar, {"data": {"grand_total": {"total_seconds": 5}, "goal": {"target_seconds": "x"}}}),
+        (SA.parse_statusbar, {"data": []}),
+        (SA.parse_statusbar, ["data"]),
+        (SA.parse_stats, {"data": {"streak": "3"}}),
+        (SA.parse_stats, {"data": {"streak": -1}}),
+        (SA.parse_stats, {"data": {"streak": 2, "languages": {"Python": 5}}}),
+        (SA.parse_stats, {"data": {"streak": 2, "projects": [{"name": 5, "total_seconds": 1}]}}),
+        (SA.parse_last_7_days, {"data": {"languages": []}}),
+        (SA.parse_last_7_days, {"data": {"total_seconds": 5, "editors": [{"name": "x"}]}}),
+        (SA.parse_summaries, {"data": [{"range": {"date": "2026-13-01"}, "grand_total": {"total_seconds": 1}}]}),
+        (SA.parse_summaries, {"data": {"range": {}}}),
+        (SA.parse_user, {"data": {"timezone": 5}}),
+        (SA.parse_user, {"error": "Unauthorized"}),
     ],
 )
 def test_garbage_is_refused(parse: Any, body: Any) -> None:
-    with pytest.raises(SS.Garbage):
+    with pytest.raises(SA.Garbage):
         parse(body)
 
 
 def test_what_the_server_sends_is_accepted() -> None:
-    assert SS.parse_statusbar({"data": {"grand_total": {"text": "1h", "total_seconds": 3600.0}}}) == {
+    assert SA.parse_statusbar({"data": {"grand_total": {"text": "1h", "total_seconds": 3600.0}}}) == {
         "total_seconds": 3600, "text": "1h", "goal": None,
     }  # fmt: skip
-    assert SS.parse_user({"data": {"timezone": None, "username": "o"}}) == {"timezone": "UTC", "username": "o"}
-    assert SS.parse_stats({"data": {"streak": 0}})["streak"] == 0
+    assert SA.parse_user({"data": {"timezone": None, "username": "o"}}) == {"timezone": "UTC", "username": "o"}
+    assert SA.parse_stats({"data": {"streak": 0}})["streak"] == 0
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 
-__all__ = ["ANALYSE_BYTES", "language_for", "lexer_candidates"]
+__all__ = ["ANALYSE_BYTES", "language_for", "language_from_name", "lexer_candidates"]
 
 # Content handed to the lexers' analyse functions; wakatime-cli reads 512 KB, but the
 # analysers look at headers, shebangs and keywords, and a smaller sample keeps a tie
@@ -270,6 +270,24 @@ def language_for(path: str | os.PathLike[str], content: bytes | None = None) -> 
     if special:
         return special
     name = _pygments_language(basename, content)
+    if name is None:
+        return _EXTRA_EXTENSIONS.get(os.path.splitext(basename)[1].lower())
+    return _WAKATIME_NAMES.get(name, name)
+
+
+def language_from_name(path: str) -> str | None:
+    """The language a file's name alone suggests: no content, no sibling files looked at.
+
+    This is how the server fills in a heartbeat sent without a language (hackatime-api.md
+    §4.3 step 6), so local figures name such time as the server's do.
+    """
+    basename = os.path.basename(path)
+    if not basename:
+        return None
+    special = _SPECIAL_NAMES.get(basename)
+    if special:
+        return special
+    name = _pygments_language(basename, None)
     if name is None:
         return _EXTRA_EXTENSIONS.get(os.path.splitext(basename)[1].lower())
     return _WAKATIME_NAMES.get(name, name)

@@ -87,6 +87,7 @@ class _Settlement:
     sent: list[int] = field(default_factory=list)
     dead: list[tuple[int, str]] = field(default_factory=list)
     retry: list[int] = field(default_factory=list)
+    unreached: list[int] = field(default_factory=list)
 
 
 DISK_FULL_RETRY = 10.0  # seconds between attempts to record outcomes while the disk is full
@@ -178,13 +179,16 @@ class Outbox:
             response = self.client.post_bulk(body, stop)
         except httpx.HTTPError as exc:
             # Timeouts, resets, refused connections: nothing was acknowledged, so all go back.
-            return self._fail(ids, Outcome.UNREACHABLE, f"network error: {type(exc).__name__}: {exc}", network=True)
+            # Only a connection never made surely kept the request from the server.
+            reached = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+            message = f"network error: {type(exc).__name__}: {exc}"
+            return self._fail(ids, Outcome.UNREACHABLE, message, network=True, reached=reached)
         if response is None:
-            self._settle(retry=ids)
+            self._settle(unreached=ids)
             return PassResult(Outcome.STOPPED)
         status = response.status_code
         if status in (401, 403):
-            self._settle(retry=ids)
+            self._settle(unreached=ids)  # refused before anything was stored
             message = f"the server rejected the API key (HTTP {status}{_error_suffix(response)})"
             self.store.update_destination(
                 self.destination,
@@ -198,7 +202,7 @@ class Outbox:
         if status == 429:
             body_json = _json_or_none(response)
             wait = retry_after_seconds(response.headers, body_json, self.clock())
-            self._settle(retry=ids)
+            self._settle(unreached=ids)  # throttled before the app saw it
             self._retry_at = self.monotonic() + wait
             message = f"rate limited by the server (HTTP 429); retrying in {wait:.0f} s"
             self.store.update_destination(
@@ -246,27 +250,40 @@ class Outbox:
         return PassResult(Outcome.DELIVERED, sent=len(sent), dead=len(dead), retried=len(retry))
 
     def _settle(
-        self, *, sent: Sequence[int] = (), dead: Sequence[tuple[int, str]] = (), retry: Sequence[int] = ()
+        self,
+        *,
+        sent: Sequence[int] = (),
+        dead: Sequence[tuple[int, str]] = (),
+        retry: Sequence[int] = (),
+        unreached: Sequence[int] = (),
     ) -> None:
-        settlement = _Settlement(list(sent), list(dead), list(retry))
+        settlement = _Settlement(list(sent), list(dead), list(retry), list(unreached))
         try:
-            self.store.settle(self.destination, sent=settlement.sent, dead=settlement.dead, retry=settlement.retry)
+            self._record(settlement)
         except StoreFull:
             self._unsettled.append(settlement)
             raise
+
+    def _record(self, s: _Settlement) -> None:
+        self.store.settle(self.destination, sent=s.sent, dead=s.dead, retry=s.retry, unreached=s.unreached)
 
     def _record_unsettled(self) -> None:
         """Record the outcomes a full disk held back, in the order they happened."""
         while self._unsettled:
             s = self._unsettled[0]
-            self.store.settle(self.destination, sent=s.sent, dead=s.dead, retry=s.retry)
+            self._record(s)
             self._unsettled.pop(0)
             log.info("recorded %d delivery outcomes held back while the disk was full", len(s.sent) + len(s.dead))
 
-    def _fail(self, ids: list[int], outcome: Outcome, message: str, *, network: bool = False) -> PassResult:
-        """Back off after a failed request; ``network``: no HTTP answer at all (offline)."""
-        if ids:
+    def _fail(
+        self, ids: list[int], outcome: Outcome, message: str, *, network: bool = False, reached: bool = True
+    ) -> PassResult:
+        """Back off after a failed request; ``network``: no HTTP answer at all (offline);
+        ``reached``: the request may have got to the server (and been stored) all the same."""
+        if ids and reached:
             self._settle(retry=ids)
+        elif ids:
+            self._settle(unreached=ids)
         wait = self.backoff.next_delay()
         self._retry_at = self.monotonic() + wait
         now = self.clock()

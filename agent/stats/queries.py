@@ -8,6 +8,7 @@ starting at now − 31 days) come from the raw heartbeats, so every window is ex
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import itertools
 import math
@@ -29,6 +30,7 @@ from .rollups import (
     LANGUAGE,
     LEAD,
     MACHINE,
+    NULL,
     OS,
     PROJECT,
     PROJECT_LANGUAGE,
@@ -36,6 +38,7 @@ from .rollups import (
     dec,
     enc,
     pair,
+    server_language,
 )
 
 # dim → the SQL expression giving its value from a heartbeats row (raw reads of cut buckets)
@@ -86,12 +89,19 @@ def _raw_groups(conn: sqlite3.Connection, dim: int, lo: float, hi: float) -> dic
             "AND category IS NOT NULL AND category != 'browsing' ORDER BY time, id"
         )
     elif dim == PROJECT_LANGUAGE:
-        sql = f"SELECT time, project, language FROM heartbeats WHERE {where} ORDER BY time, id"
+        sql = f"SELECT time, project, language, entity FROM heartbeats WHERE {where} ORDER BY time, id"
+    elif dim == LANGUAGE:
+        sql = f"SELECT time, language, entity FROM heartbeats WHERE {where} ORDER BY time, id"
     else:
         sql = f"SELECT time, {_GROUP_COLUMNS[dim]} FROM heartbeats WHERE {where} ORDER BY time, id"
     times: dict[str, list[float]] = {}
     for row in conn.execute(sql, (lo, hi)):
-        value = pair(row[1], row[2]) if dim == PROJECT_LANGUAGE else enc(row[1])
+        if dim == PROJECT_LANGUAGE:
+            value = pair(row[1], server_language(row[2], row[3]))
+        elif dim == LANGUAGE:
+            value = enc(server_language(row[1], row[2]))
+        else:
+            value = enc(row[1])
         times.setdefault(value, []).append(row[0])
     out: dict[str, Seg] = {}
     for value, ts in times.items():
@@ -189,7 +199,11 @@ class _LeadPiece:
 
 
 def lead_by_key(conn: sqlite3.Connection, intervals: Sequence[Interval]) -> dict[Hashable, dict[str, float]]:
-    """The summaries rule per key: each capped gap credited to the earlier heartbeat's project."""
+    """The summaries rule per key: each capped gap credited to the earlier heartbeat's project.
+
+    Whole buckets come from the rollups, read once per run of adjacent intervals (a year of
+    days is two range queries) and routed to their interval by a pointer that only moves
+    forward; the parts of cut buckets come from the raw heartbeats."""
     pieces: dict[Hashable, list[tuple[float, _LeadPiece]]] = {}
 
     def raw(lo: float, hi: float) -> _LeadPiece | None:
@@ -203,34 +217,50 @@ def lead_by_key(conn: sqlite3.Connection, intervals: Sequence[Interval]) -> dict
         credits = D.lead_credits((t, enc(p)) for t, p in rows)
         return _LeadPiece(credits, rows[0][0], rows[-1][0], enc(rows[-1][1]))
 
-    for lo, hi, key in intervals:
+    cores: list[tuple[int, int, Hashable]] = []
+    for lo, hi, key in sorted(intervals, key=lambda iv: iv[0]):
         blo, bhi = _split(lo, hi)
-        found: list[tuple[float, _LeadPiece | None]] = []
+        parts = pieces.setdefault(key, [])
+        edges = [(lo, hi)] if blo >= bhi else [(lo, blo * BUCKET), (bhi * BUCKET, hi)]
+        for a, b in edges:
+            piece = raw(a, b)
+            if piece is not None:
+                parts.append((a, piece))
         if blo < bhi:
-            found.append((lo, raw(lo, blo * BUCKET)))
-            found.append((bhi * BUCKET, raw(bhi * BUCKET, hi)))
-            buckets = conn.execute(
-                "SELECT first, last, tail FROM stats_rollup "
-                "WHERE dim = ? AND bucket >= ? AND bucket < ? ORDER BY bucket",
-                (ALL, blo, bhi),
-            ).fetchall()
-            if buckets:
-                credits: dict[str, float] = {}
-                for value, span in conn.execute(
-                    "SELECT value, span FROM stats_rollup WHERE dim = ? AND bucket >= ? AND bucket < ?",
-                    (LEAD, blo, bhi),
-                ):
-                    credits[value] = credits.get(value, 0.0) + span
-                for (_, prev_last, prev_tail), (first, _, _) in itertools.pairwise(buckets):
-                    credits[prev_tail] = credits.get(prev_tail, 0.0) + D.capped(first - prev_last)
-                found.append((blo * BUCKET, _LeadPiece(credits, buckets[0][0], buckets[-1][1], buckets[-1][2])))
-        else:
-            found.append((lo, raw(lo, hi)))
-        kept = [(at, p) for at, p in found if p is not None]
-        if kept:
-            pieces.setdefault(key, []).extend(kept)
+            cores.append((blo, bhi, key))
+    start = 0
+    while start < len(cores):
+        end = start + 1
+        while end < len(cores) and cores[end][0] == cores[end - 1][1]:
+            end += 1
+        run = cores[start:end]
+        lo_b, hi_b = run[0][0], run[-1][1]
+        ends = [core[1] for core in run]
+        buckets: list[list[tuple[int, float, float, str]]] = [[] for _ in run]
+        credits: list[dict[str, float]] = [{} for _ in run]
+        for bucket, first, last, tail in conn.execute(
+            "SELECT bucket, first, last, tail FROM stats_rollup WHERE dim = ? AND bucket >= ? AND bucket < ?",
+            (ALL, lo_b, hi_b),
+        ):
+            buckets[bisect.bisect_right(ends, bucket)].append((bucket, first, last, tail if tail is not None else NULL))
+        for bucket, value, span in conn.execute(
+            "SELECT bucket, value, span FROM stats_rollup WHERE dim = ? AND bucket >= ? AND bucket < ?",
+            (LEAD, lo_b, hi_b),
+        ):
+            found = credits[bisect.bisect_right(ends, bucket)]
+            found[value] = found.get(value, 0.0) + span
+        for (blo, _, key), rows, got in zip(run, buckets, credits, strict=True):
+            if not rows:
+                continue
+            rows.sort()
+            for (_, _, prev_last, prev_tail), (_, first, _, _) in itertools.pairwise(rows):
+                got[prev_tail] = got.get(prev_tail, 0.0) + D.capped(first - prev_last)
+            pieces[key].append((blo * BUCKET, _LeadPiece(got, rows[0][1], rows[-1][2], rows[-1][3])))
+        start = end
     out: dict[Hashable, dict[str, float]] = {}
     for key, parts in pieces.items():
+        if not parts:
+            continue
         parts.sort(key=lambda p: p[0])
         total: dict[str, float] = {}
         prev: _LeadPiece | None = None

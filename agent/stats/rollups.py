@@ -32,15 +32,17 @@ Why the sums are exact in floating point: see ``agent.stats.durations``.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
 import math
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+from agent.capture.language import language_from_name
 from agent.store.store import Store
 
 from .durations import TIMEOUT
@@ -52,6 +54,7 @@ ALL, CODING, PROJECT, LANGUAGE, EDITOR, OS, MACHINE, CATEGORY, PROJECT_LANGUAGE,
 DIMS = tuple(range(10))
 NULL = "\x00"  # stands for SQL NULL in ``value`` (normalize strips NUL, so no real name has one)
 MARK_KEY = "stats_rollup_id"
+FORMAT_KEY, FORMAT = "stats_rollup_format", "2"  # 2: languages inferred as the server does (§4.3)
 REBUILD_ROWS = 50_000  # above this many heartbeats to fold in, rebuild by walking the whole store
 CHUNK_ROWS = 20_000  # heartbeats per write transaction while rebuilding (the intake keeps flowing)
 
@@ -96,8 +99,31 @@ def bucket_of(t: float) -> int:
 # ---- the per-bucket accumulator ---------------------------------------------------------------
 
 # A raw heartbeat as the rollups see it: (time, id, category, project, language, editor, os, machine)
+#   language is the one the server stores (``server_language``), entity is read only to infer it
 Raw = tuple[float, int, str | None, str | None, str | None, str | None, str | None, str | None]
-_RAW_SELECT = "SELECT time, id, category, project, language, editor, operating_system, machine FROM heartbeats"
+_RAW_SELECT = "SELECT time, id, category, project, language, editor, operating_system, machine, entity FROM heartbeats"
+
+
+def server_language(language: str | None, entity: str | None) -> str | None:
+    """The language the server stores for a heartbeat (§4.3 step 6): one sent blank or as
+    "unknown" is inferred from the entity's file name, when that names one."""
+    if language is not None and language.strip() and language.strip().lower() != "unknown":
+        return language
+    if entity is None or not entity.strip():
+        return language
+    return _from_name(entity) or language
+
+
+@functools.lru_cache(maxsize=4096)
+def _from_name(entity: str) -> str | None:
+    return language_from_name(entity)
+
+
+def _raws(rows: Iterable[Sequence[Any]]) -> list[Raw]:
+    """Rows of ``_RAW_SELECT`` as the rollups see them (the server's language, no entity)."""
+    return [(r[0], r[1], r[2], r[3], server_language(r[4], r[8]), r[5], r[6], r[7]) for r in rows]
+
+
 _WHOLE = (ALL, "")
 _COLUMN_DIMS = ((PROJECT, 3), (LANGUAGE, 4), (EDITOR, 5), (OS, 6), (MACHINE, 7), (CATEGORY, 2))
 
@@ -203,10 +229,12 @@ _INSERT = "INSERT OR REPLACE INTO stats_rollup(dim, bucket, value, span, first, 
 def _recompute(conn: sqlite3.Connection, lo_bucket: int, hi_bucket: int, rows: Sequence[Raw] | None = None) -> None:
     """Rebuild buckets [lo_bucket, hi_bucket] from their raw heartbeats (exact for any history)."""
     if rows is None:
-        rows = conn.execute(
-            _RAW_SELECT + " WHERE time >= ? AND time < ? ORDER BY time, id",
-            (lo_bucket * BUCKET, (hi_bucket + 1) * BUCKET),
-        ).fetchall()
+        rows = _raws(
+            conn.execute(
+                _RAW_SELECT + " WHERE time >= ? AND time < ? ORDER BY time, id",
+                (lo_bucket * BUCKET, (hi_bucket + 1) * BUCKET),
+            )
+        )
     conn.executemany(
         "DELETE FROM stats_rollup WHERE dim = ? AND bucket BETWEEN ? AND ?",
         [(dim, lo_bucket, hi_bucket) for dim in DIMS],
@@ -232,6 +260,14 @@ def _set_mark(conn: sqlite3.Connection, value: int) -> None:
 def catch_up(store: Store) -> int:
     """Fold in the heartbeats stored since the last call; returns how many there were."""
     reader = store.reader()
+    if store.meta_get(FORMAT_KEY) != FORMAT:
+        # Rollups written by an older version count some groups differently: build them again.
+        with store.transaction() as conn:
+            _set_mark(conn, 0)
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (FORMAT_KEY, FORMAT),
+            )
     top = reader.execute("SELECT max(id) FROM heartbeats").fetchone()[0] or 0
     mark = _get_mark(reader)
     if top <= mark:
@@ -264,18 +300,18 @@ def _rebuild(store: Store) -> int:
     while True:
         with store.transaction() as conn:
             lo = -math.inf if cursor_bucket is None else cursor_bucket * BUCKET
-            rows: list[Raw] = conn.execute(
-                _RAW_SELECT + " WHERE time >= ? ORDER BY time, id LIMIT ?", (lo, CHUNK_ROWS)
-            ).fetchall()
+            rows = _raws(conn.execute(_RAW_SELECT + " WHERE time >= ? ORDER BY time, id LIMIT ?", (lo, CHUNK_ROWS)))
             if not rows:
                 break
             first_b, last_b = bucket_of(rows[0][0]), bucket_of(rows[-1][0])
             if len(rows) == CHUNK_ROWS:
                 if first_b == last_b:  # one huge bucket: take all of it
-                    rows = conn.execute(
-                        _RAW_SELECT + " WHERE time >= ? AND time < ? ORDER BY time, id",
-                        (first_b * BUCKET, (first_b + 1) * BUCKET),
-                    ).fetchall()
+                    rows = _raws(
+                        conn.execute(
+                            _RAW_SELECT + " WHERE time >= ? AND time < ? ORDER BY time, id",
+                            (first_b * BUCKET, (first_b + 1) * BUCKET),
+                        )
+                    )
                 else:  # the last bucket may continue past the limit: leave it for the next chunk
                     last_b -= 1
                     rows = [r for r in rows if r[0] < (last_b + 1) * BUCKET]

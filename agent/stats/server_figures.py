@@ -28,18 +28,21 @@ import httpx
 from agent.store.store import Store
 
 from . import durations as D
+from .server_answers import parse_last_7_days, parse_stats, parse_statusbar, parse_summaries, parse_user
 
 log = logging.getLogger(__name__)
 
-USER, STATUSBAR, STATS, LAST7, SUMMARIES = (
-    "server.user", "server.statusbar_today", "server.stats", "server.last_7_days", "server.summaries",
+USER, STATUSBAR, STATS, STATS_30D, LAST7, SUMMARIES = (
+    "server.user", "server.statusbar_today", "server.stats", "server.stats_30d", "server.last_7_days",
+    "server.summaries",
 )  # fmt: skip
-ORDER = (USER, STATUSBAR, STATS, LAST7, SUMMARIES)  # the profile first: it says which day "today" is
-INTERVALS = {USER: 1800.0, STATUSBAR: 120.0, STATS: 600.0, LAST7: 600.0, SUMMARIES: 600.0}
-FLOOR = {USER: 60.0, STATUSBAR: 120.0, STATS: 60.0, LAST7: 60.0, SUMMARIES: 60.0}  # even when forced
+ORDER = (USER, STATUSBAR, STATS, STATS_30D, LAST7, SUMMARIES)  # the profile first: it says which day "today" is
+INTERVALS = {USER: 1800.0, STATUSBAR: 120.0, STATS: 600.0, STATS_30D: 600.0, LAST7: 600.0, SUMMARIES: 600.0}
+FLOOR = {USER: 60.0, STATUSBAR: 120.0, STATS: 60.0, STATS_30D: 60.0, LAST7: 60.0, SUMMARIES: 60.0}  # even forced
+YEAR_DAYS = 365  # the summaries fetch: a year of days ending today, one request (at most 366 allowed, §4.8)
+STYLE_KEY = "statusbar_style"  # meta: the user's statusbar text type and day goal, as last seen
 RETRY_AFTER_FAILURE = 120.0
 DEFAULT_RETRY_AFTER = 60.0
-GROUPS = ("languages", "editors", "operating_systems", "machines", "projects", "categories")
 
 
 class StatsClient(Protocol):
@@ -48,10 +51,6 @@ class StatsClient(Protocol):
     def get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response: ...
 
     def get_root(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response: ...
-
-
-class Garbage(ValueError):
-    """A 200 answer whose body is not what the server sends."""
 
 
 class _Stop(Exception):
@@ -80,8 +79,11 @@ class Cached:
     fetched_at: float
 
     @property
-    def wall_fetched_at(self) -> float:
-        return float(self.value.get("wall_fetched_at", self.fetched_at))
+    def reach_mark(self) -> int:
+        """The store's claims counter when the answer had arrived: deliveries claimed later
+        (``reach_seq`` above it) cannot be in this figure. 0 for figures cached before the
+        counter existed, which predate every stamped claim."""
+        return int(self.value.get("reach_mark", 0))
 
     @property
     def total_seconds(self) -> int:
@@ -90,123 +92,6 @@ class Cached:
     @property
     def figures(self) -> dict[str, Any]:
         return dict(self.value["figures"])
-
-
-# ---- checking answers -------------------------------------------------------------------------
-
-
-def _seconds(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-        raise Garbage(f"{what} is not a number of seconds: {value!r:.40}")
-    return round(value)
-
-
-def _dict(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise Garbage(f"{what} is not an object")
-    return value
-
-
-def _group_entries(value: Any, what: str) -> list[dict[str, Any]]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise Garbage(f"{what} is not a list")
-    out = []
-    for item in value:
-        entry = _dict(item, what)
-        name = entry.get("name")
-        if name is not None and not isinstance(name, str):
-            raise Garbage(f"a name in {what} is not a string")
-        seconds = _seconds(entry.get("total_seconds"), what)
-        percent = entry.get("percent")
-        out.append(
-            {
-                "name": name if name is not None else "unknown",
-                "total_seconds": seconds,
-                "percent": float(percent)
-                if isinstance(percent, int | float) and not isinstance(percent, bool)
-                else 0.0,
-            }
-        )
-    return out
-
-
-def parse_user(body: Any) -> dict[str, Any]:
-    data = _dict(_dict(body, "the answer").get("data"), "data")
-    tz = data.get("timezone")
-    if tz is not None and not isinstance(tz, str):
-        raise Garbage("timezone is not a string")
-    username = data.get("username")
-    return {"timezone": tz or "UTC", "username": username if isinstance(username, str) else None}
-
-
-def parse_statusbar(body: Any) -> dict[str, Any]:
-    data = _dict(_dict(body, "the answer").get("data"), "data")
-    grand = _dict(data.get("grand_total"), "grand_total")
-    text = grand.get("text")
-    if text is not None and not isinstance(text, str):
-        raise Garbage("grand_total.text is not a string")
-    out: dict[str, Any] = {"total_seconds": _seconds(grand.get("total_seconds"), "grand_total.total_seconds")}
-    out["text"] = text or ""
-    goal = data.get("goal")
-    if goal is not None:
-        goal = _dict(goal, "goal")
-        out["goal"] = {
-            "target_seconds": _seconds(goal.get("target_seconds"), "goal.target_seconds"),
-            "tracked_seconds": _seconds(goal.get("tracked_seconds"), "goal.tracked_seconds"),
-        }
-    else:
-        out["goal"] = None
-    return out
-
-
-def parse_stats(body: Any) -> dict[str, Any]:
-    data = _dict(_dict(body, "the answer").get("data"), "data")
-    streak = data.get("streak")
-    if isinstance(streak, bool) or not isinstance(streak, int) or streak < 0:
-        raise Garbage(f"streak is not a whole number: {streak!r:.40}")
-    return {
-        "streak": streak,
-        "total_seconds": _seconds(data.get("total_seconds", 0), "total_seconds"),
-        "languages": _group_entries(data.get("languages"), "languages"),
-        "projects": _group_entries(data.get("projects"), "projects"),
-    }
-
-
-def parse_last_7_days(body: Any) -> dict[str, Any]:
-    data = _dict(_dict(body, "the answer").get("data"), "data")
-    figures: dict[str, Any] = {"total_seconds": _seconds(data.get("total_seconds"), "total_seconds")}
-    for group in GROUPS:
-        figures[group] = _group_entries(data.get(group), group)
-    average = data.get("daily_average", 0)
-    figures["daily_average"] = (
-        float(average) if isinstance(average, int | float) and not isinstance(average, bool) else 0.0
-    )
-    active = data.get("days_including_holidays", 0)
-    figures["days_including_holidays"] = active if isinstance(active, int) and not isinstance(active, bool) else 0
-    return {"figures": figures}
-
-
-def parse_summaries(body: Any) -> dict[str, Any]:
-    entries = _dict(body, "the answer").get("data")
-    if not isinstance(entries, list):
-        raise Garbage("data is not a list")
-    days = []
-    for item in entries:
-        entry = _dict(item, "a day")
-        date = _dict(entry.get("range"), "range").get("date")
-        if not isinstance(date, str):
-            raise Garbage("range.date is not a string")
-        try:
-            dt.date.fromisoformat(date)
-        except ValueError:
-            raise Garbage(f"range.date {date!r:.20} is not a date") from None
-        total = _seconds(_dict(entry.get("grand_total"), "grand_total").get("total_seconds"), "grand_total")
-        projects = [{"name": p["name"], "total_seconds": p["total_seconds"]} for p in _group_entries(
-            entry.get("projects"), "projects")]  # fmt: skip
-        days.append({"date": date, "total_seconds": total, "projects": projects})
-    return {"days": days}
 
 
 # ---- the cache and its schedule ---------------------------------------------------------------
@@ -274,7 +159,7 @@ class ServerStats:
         assert self.client is not None
         tz = D.zone(tz_name)
         now = self.clock()
-        wall = time.time()  # compared with deliveries.updated_at, which the store stamps with time.time()
+        today = D.local_date(now, tz)
         params: dict[str, Any] | None = None
         try:
             if key == USER:
@@ -284,15 +169,22 @@ class ServerStats:
             elif key == STATS:
                 params = {"features": "languages,projects"}
                 response = self.client.get_root("/api/v1/users/my/stats", params)
+            elif key == STATS_30D:
+                # The same window as the local 30-day figures; the server ends it exclusively.
+                lo, hi, _, _ = D.last_days_window(now, tz, 30)
+                params = {"features": "languages,projects", "start_date": _iso(lo, tz), "end_date": _iso(hi + 1, tz)}
+                response = self.client.get_root("/api/v1/users/my/stats", params)
             elif key == LAST7:
                 response = self.client.get("users/current/stats/last_7_days")
             else:
-                today = D.local_date(now, tz)
-                params = {"start": (today - dt.timedelta(days=7)).isoformat(), "end": today.isoformat()}
+                first = today - dt.timedelta(days=YEAR_DAYS - 1)
+                params = {"start": first.isoformat(), "end": today.isoformat()}
                 response = self.client.get("users/current/summaries", params)
         except httpx.HTTPError as exc:
             self._fail(key, f"network: {type(exc).__name__}: {exc}", now)
             raise _Stop from None
+        # Read once the answer is in: a claim counted after this began after the figure was made.
+        reach_mark = self.store.delivery_seq()
         status = response.status_code
         if status == 429:
             self._not_before = now + _retry_after(response.headers)
@@ -314,12 +206,14 @@ class ServerStats:
             self._fail(key, f"unreadable answer: {exc}", now)
             return False
         # Which local day (in which zone) the figure is about: "today" is only today's today.
-        value["wall_fetched_at"] = wall
+        value["reach_mark"] = reach_mark
         value["fetched_in_zone"] = tz_name
-        value["fetched_on"] = D.local_date(now, tz).isoformat()
+        value["fetched_on"] = today.isoformat()
         if params is not None:
             value["params"] = params
         self.store.cache_put(key, value, fetched_at=now)
+        if key == STATUSBAR:
+            self._remember_style(value)
         with self._lock:
             self._failed.discard(key)
             self.errors.pop(key, None)
@@ -357,14 +251,42 @@ class ServerStats:
     def last_7_days(self, now: float, tz: Any) -> Cached | None:
         return self._for_today(LAST7, now, tz)
 
-    def summaries(self, now: float, tz: Any, first: dt.date, last: dt.date) -> list[dict[str, Any]] | None:
-        cached = self._for_today(SUMMARIES, now, tz)
-        if cached is None:
+    def stats_30d(self, now: float, tz: Any) -> Cached | None:
+        return self._for_today(STATS_30D, now, tz)
+
+    def stats_all(self, now: float, tz: Any) -> Cached | None:
+        return self._for_today(STATS, now, tz)
+
+    def summaries(self, now: float, tz: Any) -> Cached | None:
+        """The year of days fetched today (``value["days"]``: one entry per date, oldest first)."""
+        return self._for_today(SUMMARIES, now, tz)
+
+    # ---- the statusbar's style, remembered across restarts ---------------------------------
+
+    def _remember_style(self, value: Mapping[str, Any]) -> None:
+        """Keep the user's text type and day goal (learnt from the server's answer) in the store,
+        so the editors' status bar keeps its style after a restart while offline."""
+        mode, shows_goal, flavour = D.text_mode(str(value.get("text", "")))
+        goal = value.get("goal")
+        style = {
+            "mode": mode,
+            "shows_goal": shows_goal,
+            "flavour": flavour,
+            "goal_seconds": int(goal["target_seconds"]) if isinstance(goal, dict) else None,
+        }
+        if self.style() != style:
+            self.store.meta_set(STYLE_KEY, json.dumps(style))
+
+    def style(self) -> dict[str, Any] | None:
+        """The user's statusbar style as last seen, or None before the first server answer."""
+        raw = self.store.meta_get(STYLE_KEY)
+        if raw is None:
             return None
-        if cached.value.get("params") != {"start": first.isoformat(), "end": last.isoformat()}:
+        try:
+            found = json.loads(raw)
+        except ValueError:
             return None
-        days: list[dict[str, Any]] = cached.value["days"]
-        return days
+        return found if isinstance(found, dict) else None
 
     def goal(self, total: int, server_seconds: int | None, today: Cached | None) -> dict[str, Any] | None:
         """The day goal as the server last reported it, with today's merged progress.
@@ -373,11 +295,10 @@ class ServerStats:
         filters, which this machine cannot see: the work it adds on top of the server's
         figure (``total - server_seconds``) is added to the server's tracked time as is.
         """
-        latest = self.cached(STATUSBAR)
-        goal = latest.value.get("goal") if latest is not None else None
-        if not isinstance(goal, dict):
+        style = self.style()
+        target = style.get("goal_seconds") if style is not None else None
+        if not isinstance(target, int) or isinstance(target, bool):
             return None
-        target = int(goal["target_seconds"])
         if today is not None and server_seconds is not None and isinstance(today.value.get("goal"), dict):
             tracked = int(today.value["goal"]["tracked_seconds"]) + max(0, total - server_seconds)
             source = "server" if total == server_seconds else "server+local"
@@ -386,12 +307,13 @@ class ServerStats:
         return {**D.goal_figures(target, tracked), "source": source}
 
     def text(self, total: int, goal: Mapping[str, Any] | None) -> str:
-        """The statusbar text in the user's text type, guessed from the server's last text."""
-        latest = self.cached(STATUSBAR)
-        if latest is None:
+        """The statusbar text in the user's text type (as the server last showed it); plain
+        text before the server has ever answered."""
+        style = self.style()
+        if style is None:
             return D.statusbar_text(total)
-        mode, shows_goal, flavour = D.text_mode(str(latest.value.get("text", "")))
-        target = int(goal["target_seconds"]) if goal is not None and shows_goal else None
+        target = int(goal["target_seconds"]) if goal is not None and style.get("shows_goal") else None
+        mode, flavour = str(style.get("mode", "simple_text")), str(style.get("flavour", ""))
         return D.statusbar_text(total, mode=mode, goal_seconds=target, flavour=flavour)
 
     def streak(self, now: float, tz: Any, local: int) -> dict[str, Any]:
@@ -440,6 +362,7 @@ _PARSERS: dict[str, Callable[[Any], dict[str, Any]]] = {
     USER: parse_user,
     STATUSBAR: parse_statusbar,
     STATS: parse_stats,
+    STATS_30D: parse_stats,
     LAST7: parse_last_7_days,
     SUMMARIES: parse_summaries,
 }
@@ -451,3 +374,7 @@ def _retry_after(headers: Mapping[str, str]) -> float:
         return max(1.0, float(value))
     except ValueError:
         return DEFAULT_RETRY_AFTER
+
+
+def _iso(ts: float, tz: Any) -> str:
+    return dt.datetime.fromtimestamp(ts, tz).isoformat()

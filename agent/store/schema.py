@@ -116,6 +116,19 @@ MIGRATIONS: list[str] = [
     CREATE INDEX deliveries_queue ON deliveries(destination, state, priority, time, heartbeat_id);
     UPDATE OR IGNORE heartbeats SET dedup_key = rekey(payload, dedup_key);
     """,
+    # 4: which deliveries a server figure can already contain. ``delivery_seq`` in meta counts
+    # claims; a claim stamps its rows with the new value (``claim_seq``), and ``reach_seq`` keeps
+    # the first claim whose request may have reached the server (cleared again when that
+    # request surely did not: refused connection, 401/403, 429). A figure fetched when the
+    # counter stood at R may contain a heartbeat exactly when its reach_seq <= R, so work
+    # stamped later (or never) is all a merge may add to it (agent/stats/missing.py).
+    # Rows sent before this version have neither stamp and count as contained.
+    """
+    ALTER TABLE deliveries ADD COLUMN claim_seq INTEGER;
+    ALTER TABLE deliveries ADD COLUMN reach_seq INTEGER;
+    CREATE INDEX deliveries_reach ON deliveries(destination, reach_seq) WHERE reach_seq IS NOT NULL;
+    INSERT INTO meta(key, value) VALUES ('delivery_seq', '0') ON CONFLICT(key) DO NOTHING;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

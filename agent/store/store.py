@@ -469,26 +469,43 @@ class Store:
 
     def claim(self, destination: str, limit: int) -> list[tuple[int, str]]:
         """Move up to ``limit`` ready heartbeats to in flight, live ones first, oldest first;
-        return (id, payload)."""
+        return (id, payload).
+
+        Each claim takes the next ``delivery_seq`` and stamps its rows with it (schema 4):
+        from the moment the rows are in flight, a server figure fetched later may contain them.
+        """
         now = time.time()
         with self.transaction() as conn:
+            seq = self._delivery_seq(conn) + 1
             ids = [
                 r[0]
                 for r in conn.execute(
-                    "UPDATE deliveries SET state = ?, attempts = attempts + 1, updated_at = ? "
+                    "UPDATE deliveries SET state = ?, attempts = attempts + 1, updated_at = ?, claim_seq = ?, "
+                    "reach_seq = coalesce(reach_seq, ?) "
                     "WHERE destination = ? AND heartbeat_id IN ("
                     "  SELECT heartbeat_id FROM deliveries WHERE destination = ? AND state = ? "
                     "  ORDER BY priority, time, heartbeat_id LIMIT ?) RETURNING heartbeat_id",
-                    (IN_FLIGHT, now, destination, destination, READY, limit),
+                    (IN_FLIGHT, now, seq, seq, destination, destination, READY, limit),
                 )
             ]
             if not ids:
                 return []
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'delivery_seq'", (str(seq),))
             marks = ",".join("?" * len(ids))
             rows = conn.execute(
                 f"SELECT id, payload FROM heartbeats WHERE id IN ({marks}) ORDER BY time, id", ids
             ).fetchall()
         return [(r[0], r[1]) for r in rows]
+
+    @staticmethod
+    def _delivery_seq(conn: sqlite3.Connection) -> int:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'delivery_seq'").fetchone()
+        return int(row[0]) if row is not None else 0
+
+    def delivery_seq(self) -> int:
+        """The claims counter now. Read after a server figure's answer has arrived, it bounds
+        the claims whose requests that figure can contain (``reach_seq <= it``)."""
+        return self._delivery_seq(self.reader())
 
     def settle(
         self,
@@ -497,8 +514,15 @@ class Store:
         sent: Sequence[int] = (),
         dead: Sequence[tuple[int, str]] = (),
         retry: Sequence[int] = (),
+        unreached: Sequence[int] = (),
     ) -> None:
-        """Record the outcome of a delivery attempt, all in one transaction."""
+        """Record the outcome of a delivery attempt, all in one transaction.
+
+        ``retry``: back to ready, and the request may have reached the server (a reset, a
+        timeout, a 5xx, an answer that was not understood). ``unreached``: back to ready, and
+        the request surely did not reach it (refused connection, 401/403, 429, never sent),
+        so this claim stops counting as possibly contained in a server figure.
+        """
         now = time.time()
         with self.transaction() as conn:
             newly_sent = _for_ids(
@@ -522,6 +546,14 @@ class Store:
                 "UPDATE deliveries SET state = ?, updated_at = ? WHERE destination = ? AND heartbeat_id IN ({ids})",
                 (READY, now, destination),
                 retry,
+            )
+            _for_ids(
+                conn,
+                "UPDATE deliveries SET state = ?, updated_at = ?, "
+                "reach_seq = CASE WHEN reach_seq = claim_seq THEN NULL ELSE reach_seq END "
+                "WHERE destination = ? AND heartbeat_id IN ({ids})",
+                (READY, now, destination),
+                unreached,
             )
 
     def resume_in_flight(self) -> int:

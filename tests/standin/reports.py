@@ -185,7 +185,8 @@ def _range_text(day: dt.date, today: dt.date) -> str:
 
 
 def summaries(user: User, rows: list[Row], now: float, params: Mapping[str, str]) -> tuple[int, Payload]:
-    """§4.8: one entry per local day; LEAD within each day credits the earlier heartbeat's project."""
+    """§4.8: one entry per local day; LEAD within each day credits the earlier heartbeat's project,
+    and a day is the sum of its projects' rounded credits."""
     first, last = _parse_day(params.get("start")), _parse_day(params.get("end"))
     if first is None or last is None:
         return 400, {"error": "start and end must be valid dates in YYYY-MM-DD format"}
@@ -210,16 +211,20 @@ def summaries(user: User, rows: list[Row], now: float, params: Mapping[str, str]
     grand = 0
     day = first
     while day <= last:
-        credits = durations.lead_credits(by_day.get(day, []), "project")
-        total = pg_integer(sum(credits.values()))
+        # Heartbeats without a project (null, empty or blank) are one "Other" project; each
+        # project's credit is rounded (ties to even) and the day is the sum of its projects.
+        credits: dict[str, float] = defaultdict(float)
+        for name, seconds_f in durations.lead_credits(by_day.get(day, []), "project").items():
+            credits["Other" if languages.is_blank(name) else name] += seconds_f
+        rounded = {name: pg_integer(seconds_f) for name, seconds_f in credits.items()}
+        total = sum(rounded.values())
         grand += total
         projects: list[Payload] = []
-        for name, seconds_f in credits.items():
-            seconds = pg_integer(seconds_f)
+        for name, seconds in rounded.items():
             if seconds > 0:
                 fields = _duration_fields(seconds)
                 fields["percent"] = ruby_round(seconds / total * 100, 2) if total else 0.0
-                projects.append({"name": name if not languages.is_blank(name) else "unknown", **fields})
+                projects.append({"name": name, **fields})
         start, end = day_bounds(day, tz)
         entries.append(
             {
