@@ -8,6 +8,8 @@ context manager and point the client at ``srv.api_url``. Then:
 * ``srv.heartbeats()``, ``srv.count()`` and ``srv.requests()`` show what arrived;
   ``srv.wait_for(predicate, timeout)`` blocks until it holds, without polling;
 * ``srv.seed(items, key)`` stores heartbeats without HTTP, for tests of the read endpoints;
+* ``srv.hold(method, path, stage)`` holds the next matching request before or after the app answers it,
+  so a test can order requests on purpose;
 * ``measure_ingest_rate()`` is the stand-in's own ingest rate, the baseline for delivery benchmarks.
 
 ``durations`` holds §2/§3 (capped gaps, per-group totals, local days, streak) as plain functions.
@@ -18,7 +20,7 @@ from .auth import basic_header
 from .faults import Fault, FaultScope
 from .ingest import fields_hash, hash_source
 from .rate import IngestRate, make_bulk_bodies, measure_ingest_rate
-from .server import HackatimeStandin, RequestRecord
+from .server import Gate, HackatimeStandin, RequestRecord
 from .throttle import ThrottleLimits
 from .users import DEFAULT_API_KEY, DEFAULT_USER, TextMode, User
 
@@ -27,6 +29,7 @@ __all__ = [
     "DEFAULT_USER",
     "Fault",
     "FaultScope",
+    "Gate",
     "HackatimeApp",
     "HackatimeStandin",
     "IngestRate",

@@ -60,6 +60,23 @@ class _Outcome:
         return self.response.status if self.response is not None and self.action != "reset" else None
 
 
+@dataclass
+class Gate:
+    """Holds the next request whose path contains ``path`` at one point until ``release()``:
+    ``"before"`` the app looks at it, or ``"after"`` it has (a batch is stored, a figure is
+    computed) but before the answer leaves. Tests use it to order deliveries and fetches on
+    purpose; ``arrived`` is set when the request reaches the gate."""
+
+    method: str
+    path: str
+    stage: str
+    arrived: threading.Event
+    opened: threading.Event
+
+    def release(self) -> None:
+        self.opened.set()
+
+
 class _Server(ThreadingHTTPServer):
     """Tracks every connection and handler thread so that ``stop()`` can close and join them all."""
 
@@ -149,7 +166,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         body = self._read_body()
         request = Request.build(self.command, self.path, dict(self.headers.items()), body, self.client_address[0])
-        outcome = self.server.standin._dispatch(request)
+        standin = self.server.standin
+        standin._pass_gate(request, "before")
+        outcome = standin._dispatch(request)
+        standin._pass_gate(request, "after")
         if outcome.hang is not None:
             outcome.hang.wait()  # set by release_hangs() or stop()
         if outcome.action in ("hang", "reset"):
@@ -231,6 +251,7 @@ class HackatimeStandin:
         self._log: list[RequestRecord] = []
         self._errors: list[BaseException] = []
         self._hangs: set[threading.Event] = set()
+        self._gates: list[Gate] = []
         self._stopping = False
         self._httpd: _Server | None = None
         self._serve_thread: threading.Thread | None = None
@@ -348,12 +369,37 @@ class HackatimeStandin:
     def clear_faults(self) -> None:
         self._faults.clear()
 
+    def hold(self, method: str, path: str, stage: str = "after") -> Gate:
+        """Hold the next ``method`` request whose path contains ``path`` (see ``Gate``)."""
+        if stage not in ("before", "after"):
+            raise ValueError("stage is 'before' or 'after'")
+        gate = Gate(method, path, stage, threading.Event(), threading.Event())
+        with self.app.store.lock:
+            if self._stopping:
+                gate.release()
+            self._gates.append(gate)
+        return gate
+
+    def _pass_gate(self, req: Request, stage: str) -> None:
+        with self.app.store.lock:
+            gate = next(
+                (g for g in self._gates if g.stage == stage and g.method == req.method and g.path in req.path), None
+            )
+            if gate is not None:
+                self._gates.remove(gate)
+        if gate is not None:
+            gate.arrived.set()
+            gate.opened.wait()
+
     def release_hangs(self) -> None:
         """Let every held (HANG) connection go; each is then reset."""
         with self.app.store.lock:
             hangs, self._hangs = self._hangs, set()
+            gates, self._gates = self._gates, []
         for event in hangs:
             event.set()
+        for gate in gates:
+            gate.release()
 
     def set_throttle(self, limits: ThrottleLimits | None) -> None:
         """Enforce rack-attack's limits (§6) against the stand-in's clock, or stop enforcing."""
