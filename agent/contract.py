@@ -314,6 +314,11 @@ class TodayFigures(TypedDict):
     goal: GoalFigures | None
     start: float
     end: float
+    # In the snapshot: today's projects, as the day's bar in daily_totals (summaries' rule, §4.8:
+    # each project's credit rounded, the bar the sum of its parts), the server's merged with
+    # unsynced work like the total; projects_source says which (server | server+local | local).
+    projects: NotRequired[list[GroupEntry]]
+    projects_source: NotRequired[str]
 
 
 class Streak(TypedDict):
@@ -326,9 +331,12 @@ class Streak(TypedDict):
 
 
 class DayFigures(TypedDict):
+    """One local day's bar (summaries, §4.8): total_seconds is the sum of its projects."""
+
     date: str  # ISO date
     total_seconds: int
-    projects: NotRequired[list[GroupEntry]]
+    projects: NotRequired[list[GroupEntry]]  # name and total_seconds; blank projects are one "Other"
+    source: NotRequired[str]  # server | server+local (unsynced work merged in) | local
 
 
 class LastSevenDays(TypedDict):
@@ -345,8 +353,8 @@ class LastSevenDays(TypedDict):
     categories: list[GroupEntry]
     daily_average: float
     days_including_holidays: int
-    days: list[DayFigures]
-    days_source: str  # server | local
+    days: list[DayFigures]  # the same 8 days as the total (the server's window), oldest first
+    days_source: str  # server | server+local | local
     start: float
     end: float
 
@@ -391,11 +399,14 @@ class StatsSnapshot(TypedDict):
     today: TodayFigures
     streak: Streak
     projects_range: str
-    projects: list[ProjectEntry]
+    projects: list[ProjectEntry]  # the projects_range's, as ProjectsAnswer.projects
+    projects_source: str  # server | server+local | local
+    projects_fetched_at: float | None  # when the server's list was fetched (None: local)
     server_projects: ServerProjects | None
     last_7_days: LastSevenDays
-    daily_totals: list[DayFigures]
-    daily_totals_source: str  # local | local+server
+    daily_totals: list[DayFigures]  # a year of days ending today, oldest first (one summaries request)
+    daily_totals_source: str  # server | server+local | local
+    daily_totals_fetched_at: float | None
     sync: SyncHealth
     server: ServerHealth
 
@@ -424,5 +435,12 @@ class LocalFigures(TypedDict):
 
 
 class ProjectsAnswer(TypedDict):
+    """``/stats/projects?range=``: today (the day's bar), 7d (last_7_days' list: 0 s dropped,
+    percent of the groups' sum), 30d and all (/api/v1/users/my/stats' list: every group, blank
+    ones "Other", percent of the total). The server's list merged with unsynced work when it
+    was fetched today, else this store's; languages and last_activity only where known locally."""
+
     range: str
     projects: list[ProjectEntry]
+    source: str  # server | server+local | local
+    fetched_at: float | None  # when the server's list was fetched (None: local)
