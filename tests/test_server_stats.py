@@ -4,6 +4,7 @@ failure, and the fetch schedule."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -70,6 +71,13 @@ class World:
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
+    with make_world(tmp_path) as found:
+        yield found
+
+
+@contextlib.contextmanager
+def make_world(tmp_path: Path) -> Iterator[World]:
+    """The stand-in, a store, a client, one clock for both, the stats service and the outbox."""
     clock = Clock(at("2026-03-10T16:00:00"))
     with (
         HackatimeStandin(keys={API_KEY: USER}, now=clock) as srv,
