@@ -26,6 +26,7 @@ from .missing import added, day_changes
 from .queries import (
     ALL,
     GROUP_LISTS,
+    PROJECT,
     PROJECT_LANGUAGE,
     after,
     collect,
@@ -280,25 +281,37 @@ class Views:
 
     def projects(self, range_: str) -> dict[str, Any]:
         """A range's projects: the server's (today's bar, last_7_days, or /stats for 30 days and
-        all time) merged with missing work, else this store's."""
+        all time) merged with missing work, else this store's; each with the languages and last
+        activity this store knows of it."""
+        lo, hi = range_window(range_, self.now, self.tz)
         if range_ == "today":
             today = D.local_date(self.now, self.tz)
             (day,), _, fetched_at = self.days(today, today)
             bar = float(day["total_seconds"])
             projects = [{**p, "percent": D.percent_of(p["total_seconds"], bar)} for p in day["projects"]]
-            return {"range": range_, "projects": projects, "source": day["source"], "fetched_at": fetched_at}
-        if range_ == "7d":
+            answer = {"range": range_, "projects": projects, "source": day["source"], "fetched_at": fetched_at}
+        elif range_ == "7d":
             week = self.last_7_days()
-            return {"range": range_, "projects": week["projects"], "source": week["source"],
-                    "fetched_at": week["fetched_at"]}  # fmt: skip
-        lo, hi = range_window(range_, self.now, self.tz)
-        cached = (
-            self.server.stats_30d(self.now, self.tz) if range_ == "30d" else self.server.stats_all(self.now, self.tz)
-        )
-        if cached is None:
-            local = local_figures(self.conn, lo, hi, stats_style=True)
-            return {"range": range_, "projects": local["projects"], "source": "local", "fetched_at": None}
-        return self._merged_stats(range_, cached, lo, hi)
+            answer = {"range": range_, "projects": [dict(p) for p in week["projects"]], "source": week["source"],
+                      "fetched_at": week["fetched_at"]}  # fmt: skip
+        else:
+            server = self.server
+            cached = server.stats_30d(self.now, self.tz) if range_ == "30d" else server.stats_all(self.now, self.tz)
+            if cached is None:
+                local = local_figures(self.conn, lo, hi, stats_style=True)
+                return {"range": range_, "projects": local["projects"], "source": "local", "fetched_at": None}
+            answer = self._merged_stats(range_, cached, lo, hi)
+        self._local_details(answer["projects"], lo, hi)
+        return answer
+
+    def _local_details(self, entries: list[dict[str, Any]], lo: float, hi: float) -> None:
+        groups = window_groups(self.conn, PROJECT, lo, after(hi))
+        raws: dict[str, str | None] = {}
+        for value in groups:
+            raw = dec(value)
+            for name in {stats_name("project", raw), D.display_name("project", raw)}:
+                raws.setdefault(name, raw)
+        _add_languages(self.conn, entries, raws, groups, lo, after(hi))
 
     def _merged_stats(self, range_: str, cached: Cached, lo: float, hi: float) -> dict[str, Any]:
         extra = added(self.conn, self.destination, lo, hi, cached.reach_mark, ("project",))

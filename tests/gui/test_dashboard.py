@@ -156,7 +156,7 @@ def test_projects_table_sorts_and_filters_by_range(
 
     with qtbot.waitSignal(dashboard.projects_model.modelReset, timeout=10_000):
         dashboard.range_box.setCurrentIndex(0)  # Today
-    expected = {p["name"]: p["total_seconds"] for p in agent.stats.local("today")["projects"]}
+    expected = {p["name"]: p["total_seconds"] for p in agent.stats.projects("today")["projects"]}
     assert dict(rows()) == pytest.approx(expected)
     assert "website" not in expected  # yesterday's project is gone from today's range
 
