@@ -164,8 +164,11 @@ def test_once_delivered_local_and_server_figures_are_equal(world: World) -> None
         local = [{k: p[k] for k in plain} for p in world.svc.local(range_)["projects"]]
         assert any(p["name"] == "Other" for p in local)
         served = world.svc.projects(range_)
-        assert served["source"] == "server" and served["projects"] == local, range_
-    assert snap["projects"] == [{k: p[k] for k in plain} for p in world.svc.local("30d")["projects"]]
+        assert served["source"] == "server", range_
+        assert [{k: p[k] for k in plain} for p in served["projects"]] == local, range_
+    assert [{k: p[k] for k in plain} for p in snap["projects"]] == [
+        {k: p[k] for k in plain} for p in world.svc.local("30d")["projects"]
+    ]
     assert snap["projects_source"] == "server"
 
     # Editor plugins asking the agent get exactly what the server would have answered.

@@ -195,7 +195,10 @@ def test_an_empty_store_shows_what_the_server_knows(world: World) -> None:
     for range_ in ("today", "7d", "30d", "all"):
         answer = world.svc.projects(range_)
         assert answer["source"] == "server" and answer["projects"], range_
-    assert world.svc.projects("today")["projects"] == [{"name": "rocket", "total_seconds": 600, "percent": 100.0}]
+    # Nothing about it is known here: no languages, no last activity.
+    assert world.svc.projects("today")["projects"] == [
+        {"name": "rocket", "total_seconds": 600, "percent": 100.0, "languages": [], "last_activity": None}
+    ]
     # A year of daily totals, each day the server's.
     first = dt.date(2026, 3, 10) - dt.timedelta(days=364)
     served = server_get(world, "users/current/summaries", {"start": first.isoformat(), "end": DAY})["data"]
