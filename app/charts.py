@@ -1,8 +1,8 @@
 """The dashboard's charts: matplotlib figures on QtAgg canvases.
 
-Importing this module imports matplotlib (about half a second), so nothing on the
-tray's start-up path imports it: the dashboard does, when first opened, or the
-warm-up thread does a few seconds after start (``app.main.warm_up_charts``).
+Importing this module imports matplotlib (over a second, cold), so only the window
+process imports it, on a pool thread once the dashboard is shown (``app.dashboard``);
+the tray never does (``app.windows``).
 
 pyplot is never used: it keeps global figure state and picks a backend; each
 chart owns one ``Figure`` on its own ``FigureCanvasQTAgg``. Plotting only

@@ -8,13 +8,22 @@ estimate and how old it is.
 
 Charts are re-plotted only when their figures changed, and only while the
 window is visible; a closed dashboard costs nothing on refresh.
+
+Headline first, charts later: the window is built and shown without the charts
+library (matplotlib takes longer to import than everything else the window needs),
+with today, the goal, the streak and sync as soon as the agent answers. The
+charts module is imported on a pool thread once the window is first shown, and
+the charts take the places held for them when it is in (:meth:`_install_charts`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
+import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -36,6 +45,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLayout,
     QLineEdit,
     QMainWindow,
     QMessageBox,
@@ -50,8 +60,12 @@ from PySide6.QtWidgets import (
 
 from . import APP_TITLE, icons, state, theme
 from .binding import contained
-from .charts import BreakdownChart, ChartPalette, DonutChart, HeatmapChart, WeekChart
 from .model import AgentModel
+
+if TYPE_CHECKING:
+    from .charts import BreakdownChart, ChartPalette, DonutChart, HeatmapChart, WeekChart
+
+log = logging.getLogger(__name__)
 
 DEFAULT_SIZE = QSize(1080, 760)
 MIN_SIZE = QSize(800, 560)  # fully usable from here up: every chart keeps its labels and bars
@@ -151,9 +165,17 @@ class ProjectsModel(QAbstractTableModel):
 
 
 class DashboardWindow(QMainWindow):
+    ready = Signal()  # the headline shows the agent's figures for the first time (app.windows)
+    charts_ready = Signal()  # the charts are in place and plotted
     rendered = Signal()  # the charts were re-plotted from new figures (tests, benchmarks)
-    closed = Signal()
     dead_loaded = Signal()  # the dead-letter table was filled from the agent's answer
+
+    # Created once the charts module is imported (_install_charts); until then placeholders hold their places.
+    week_chart: WeekChart
+    languages_chart: DonutChart
+    breakdown_chart: BreakdownChart
+    heatmap: HeatmapChart
+    _palette: ChartPalette
 
     def __init__(self, model: AgentModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -164,7 +186,10 @@ class DashboardWindow(QMainWindow):
         self.setMinimumSize(MIN_SIZE)
         self.resize(_fitting(DEFAULT_SIZE))
         theme.follow(QApplication.instance())  # type: ignore[arg-type]  # idempotent: the tray may have already
-        self._palette = ChartPalette.from_qt(self.palette())
+        self.charts_loaded = False
+        self._charts_asked = False
+        self._has_figures = False
+        self._placeholders: dict[str, tuple[QLayout, QLabel]] = {}
         self._shown: dict[str, Any] = {}  # the figures each part was last plotted from
         self._dirty = True
         self._projects_range = "7d"
@@ -253,21 +278,19 @@ class DashboardWindow(QMainWindow):
     def _build_overview(self) -> QWidget:
         page = QWidget()
         grid = QGridLayout(page)
-        self.week_chart = WeekChart(self._palette)
-        self.languages_chart = DonutChart(self._palette, empty="No languages recorded this week")
-        self.breakdown_chart = BreakdownChart(self._palette)
+        week, languages, breakdown = (self._placeholder(grid, name) for name in ("week", "languages", "breakdown"))
         self.week_caption = self._caption("week-caption")
         self.languages_caption = self._caption("languages-caption")
         self.breakdown_caption = self._caption("breakdown-caption")
         self.week_title = _title("Today and the 7 days before, by project")
         self.week_title.setObjectName("week-title")
         grid.addWidget(self.week_title, 0, 0, 1, 2)
-        grid.addWidget(self.week_chart, 1, 0, 1, 2)
+        grid.addWidget(week, 1, 0, 1, 2)
         grid.addWidget(self.week_caption, 2, 0, 1, 2)
         grid.addWidget(_title("Languages"), 3, 0)
         grid.addWidget(_title("Editors, machines and systems"), 3, 1)
-        grid.addWidget(self.languages_chart, 4, 0)
-        grid.addWidget(self.breakdown_chart, 4, 1)
+        grid.addWidget(languages, 4, 0)
+        grid.addWidget(breakdown, 4, 1)
         grid.addWidget(self.languages_caption, 5, 0)
         grid.addWidget(self.breakdown_caption, 5, 1)
         grid.setRowStretch(1, 5)
@@ -323,9 +346,7 @@ class DashboardWindow(QMainWindow):
         page = QWidget()
         layout = QVBoxLayout(page)
         layout.addWidget(_title("A year of daily totals"))
-        self.heatmap = HeatmapChart(self._palette)
-        self.heatmap.setMaximumHeight(260)
-        layout.addWidget(self.heatmap)
+        layout.addWidget(self._placeholder(layout, "year"))
         self.year_summary = QLabel()
         self.year_summary.setObjectName("year-summary")
         layout.addWidget(self.year_summary)
@@ -397,35 +418,81 @@ class DashboardWindow(QMainWindow):
         self._dead_selection_changed()
         return page
 
+    def _placeholder(self, layout: QLayout, name: str) -> QLabel:
+        label = QLabel("Loading the chart…")
+        label.setObjectName(f"{name}-placeholder")
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        label.setEnabled(False)
+        label.setMinimumHeight(120)
+        self._placeholders[name] = (layout, label)
+        return label
+
+    # ---- the charts, once their library is in ------------------------------------------
+
+    def _load_charts(self) -> None:
+        if self._charts_asked:
+            return
+        self._charts_asked = True
+        # On a pool thread: the window stays live (and painted) while matplotlib loads.
+        self.model.runner.run(
+            lambda: importlib.import_module("app.charts"),
+            self._install_charts,
+            self._charts_failed,
+            context=self,
+            name="import charts",
+        )
+
+    def _install_charts(self, charts: ModuleType) -> None:
+        self._palette = charts.ChartPalette.from_qt(self.palette())
+        self.week_chart = charts.WeekChart(self._palette)
+        self.languages_chart = charts.DonutChart(self._palette, empty="No languages recorded this week")
+        self.breakdown_chart = charts.BreakdownChart(self._palette)
+        self.heatmap = charts.HeatmapChart(self._palette)
+        self.heatmap.setMaximumHeight(260)
+        for name, chart in (
+            ("week", self.week_chart),
+            ("languages", self.languages_chart),
+            ("breakdown", self.breakdown_chart),
+            ("year", self.heatmap),
+        ):
+            layout, placeholder = self._placeholders.pop(name)
+            layout.replaceWidget(placeholder, chart)
+            placeholder.deleteLater()
+        self.charts_loaded = True
+        self.refresh_view()
+        self.charts_ready.emit()
+
+    def _charts_failed(self, exc: BaseException) -> None:
+        log.error("the charts could not be loaded", exc_info=exc)
+        for _, placeholder in self._placeholders.values():
+            placeholder.setText(f"The charts could not be loaded: {exc}")
+
     # ---- showing ---------------------------------------------------------------------
 
-    def present(self) -> None:
-        self.show()
-        if self.isMinimized():
-            self.showNormal()
-        self.raise_()
-        self.activateWindow()
-        self.model.refresh()
+    def is_ready(self) -> bool:
+        return self._has_figures
 
     @contained
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         if self._dirty:
             self.refresh_view()
+        self._load_charts()
 
     @contained
     def closeEvent(self, event: QCloseEvent) -> None:
         if self._confirm is not None:
             self._confirm.close()
-        event.accept()
-        self.closed.emit()
+        event.accept()  # hidden, kept by the window process until its keep-alive runs out (app.windows.host)
 
     @contained
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
             # The system switched between light and dark: re-theme the charts.
-            palette = ChartPalette.from_qt(self.palette())
+            if not self.charts_loaded:
+                return  # the charts take the palette of the moment when they are made
+            palette = type(self._palette).from_qt(self.palette())
             if palette != self._palette:
                 self._palette = palette
                 for chart in (self.week_chart, self.languages_chart, self.breakdown_chart, self.heatmap):
@@ -484,17 +551,30 @@ class DashboardWindow(QMainWindow):
         year_source = stats.get("daily_totals_source") or "local"
         self.year_caption.setText(state.source_caption(year_source, year_fetched, generated, now))
 
+        if stats.get("projects_range") == self._projects_range and self._changed("projects", stats.get("projects")):
+            self._show_projects(stats)
+        elif stats and self._projects_range != stats.get("projects_range") and self._changed("projects-for", generated):
+            self.load_projects()
+        self._refresh_destinations(status)
+        self.week_title.setText(state.days_title(state.week_days(stats)))
+        if model.stats is not None and not self._has_figures:
+            self._has_figures = True
+            self.ready.emit()
+        if self.charts_loaded and self._plot(stats, week, generated):
+            self.rendered.emit()
+
+    def _plot(self, stats: Mapping[str, Any], week: Mapping[str, Any], generated: Any) -> bool:
+        """Re-plot the charts whose figures changed; True when any was."""
         plotted = False
         bars = state.week_days(stats)
         total = state.format_short(state.days_total(bars))  # one figure: the title's, the donut's
-        self.week_title.setText(state.days_title(bars))
         if self._changed("week", bars):
             self.week_chart.plot(bars)
             plotted = True
         if self._changed("languages", (week.get("languages"), total)):
             self.languages_chart.plot(week.get("languages") or [], centre=total)
             plotted = True
-        breakdown = {k: week.get(k) for k, _ in BreakdownChart.GROUPS}
+        breakdown = {k: week.get(k) for k, _ in type(self.breakdown_chart).GROUPS}
         if self._changed("breakdown", breakdown):
             self.breakdown_chart.plot(breakdown)
             plotted = True
@@ -511,13 +591,7 @@ class DashboardWindow(QMainWindow):
                 + (f" · best day {best:%d %b %Y} ({state.format_duration(year['best_seconds'])})" if best else "")
             )
             plotted = True
-        if stats.get("projects_range") == self._projects_range and self._changed("projects", stats.get("projects")):
-            self._show_projects(stats)
-        elif stats and self._projects_range != stats.get("projects_range") and self._changed("projects-for", generated):
-            self.load_projects()
-        self._refresh_destinations(status)
-        if plotted:
-            self.rendered.emit()
+        return plotted
 
     def _changed(self, key: str, value: Any) -> bool:
         if key in self._shown and self._shown[key] == value:

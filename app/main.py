@@ -1,10 +1,14 @@
-"""``hackatime-desktop``: the tray app's entry point.
+"""``hackatime-desktop``: the tray, or with ``--window NAME`` the window process.
 
-Start-up order is chosen for a fast icon: Qt, the icon (drawn, not loaded), the
-first agent call in the background; the agent is started (if needed) once that
-call says nobody answers; matplotlib is imported only when the dashboard is
-first wanted, or in the background a few seconds after start so that opening it
-stays quick.
+Two processes, one executable (design.md, process model): the tray runs all day
+and stays small — icon, menu, notifications, agent supervision — and never
+imports the charts library; every window lives in the window process
+(:mod:`app.windows.host`), which the tray starts on demand and which exits a few
+minutes after its last window closes.
+
+The tray's start-up order is chosen for a fast icon: Qt, the icon (drawn, not
+loaded), the first agent call in the background; the agent is started (if
+needed) once that call says nobody answers.
 """
 
 from __future__ import annotations
@@ -12,32 +16,28 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import logging.handlers
-import os
-import signal
-import socket
 import sys
-import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from PySide6.QtCore import QSocketNotifier, QThreadPool, QTimer
+from PySide6.QtCore import QThreadPool, QTimer
 from PySide6.QtWidgets import QApplication
 
-from . import APP_ID, APP_TITLE, binding, icons
+from . import process
 from .client import AgentClient
 from .model import AgentModel
-from .single import SingleInstance
+from .single import Reply, SingleInstance
 from .supervisor import AgentSupervisor, default_command, settings_file
 from .tasks import TaskRunner
 from .tray import TrayApp
+from .windows import WINDOWS
+from .windows.launcher import WindowLauncher
 
 log = logging.getLogger("app")
 
 POOL_THREADS = 4  # one usually parked in the long-poll; the rest for status, stats and actions
-WARMUP_DELAY_MS = 3000
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -45,73 +45,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, help="the agent's data directory (default: the platform's)")
     parser.add_argument("--no-agent", action="store_true", help="never start or restart the agent")
     parser.add_argument("--dashboard", action="store_true", help="open the dashboard at start")
-    parser.add_argument("--no-warmup", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--window", choices=sorted(WINDOWS), help="show this window (in the running window process, if any)"
+    )
     # Benchmarks: print when the icon is up, then quit.
     parser.add_argument("--quit-after-start", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
-
-
-def resolve_dirs(data_dir: Path | None) -> tuple[Path, Path]:
-    from agent.config import Flags, default_dirs
-
-    data, logs, _ = default_dirs(Flags(data_dir=data_dir), os.environ)
-    return data, logs
-
-
-def setup_logging(log_dir: Path) -> None:
-    log_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.TimedRotatingFileHandler(
-        log_dir / "tray.log", when="midnight", backupCount=7, encoding="utf-8"
-    )
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-
-
-def install_signal_handlers(app: QApplication) -> tuple[object, ...]:
-    """Quit cleanly on SIGINT / SIGTERM (logout, Ctrl-C) without a polling timer.
-
-    Python runs signal handlers only between bytecodes, which never happens while
-    Qt's loop sleeps; a wake-up socket makes the loop notice at once.
-    """
-    if os.name != "posix":
-        return ()
-    rsock, wsock = socket.socketpair()
-    rsock.setblocking(False)
-    wsock.setblocking(False)
-    signal.set_wakeup_fd(wsock.fileno())
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: app.quit())
-    notifier = QSocketNotifier(rsock.fileno(), QSocketNotifier.Type.Read, app)
-
-    def drain() -> None:
-        try:
-            rsock.recv(64)
-        except OSError:
-            pass
-
-    notifier.activated.connect(drain)
-    return (notifier, rsock, wsock)  # the caller keeps these alive for the app's lifetime
-
-
-def warm_up_charts() -> threading.Thread:
-    """Import matplotlib on a plain thread while the user is not looking.
-
-    Its import costs about half a second; paid here, the first dashboard opens
-    within budget. A daemon thread: it never holds up quitting.
-    """
-
-    def work() -> None:
-        try:
-            from . import charts  # noqa: F401 - the import is the work
-
-        except Exception:  # the dashboard will report the real error when opened
-            log.exception("warming up the charts failed")
-
-    thread = threading.Thread(target=work, name="charts-warmup", daemon=True)
-    thread.start()
-    return thread
 
 
 @dataclass
@@ -126,10 +65,25 @@ class Session:
     supervisor: AgentSupervisor | None
     instance: SingleInstance
     keep_alive: tuple[object, ...]
-    warmup: threading.Thread | None = None
+    waiting: list[tuple[str, Reply]] = field(default_factory=list)  # later launches waiting for their window
 
-    def warm_up(self) -> None:
-        self.warmup = warm_up_charts()
+    @property
+    def windows(self) -> WindowLauncher:
+        return self.tray.windows
+
+    def request(self, line: str, reply: Reply) -> None:
+        """A later ``hackatime-desktop`` launch asks for a window (app.single): answered once it is shown."""
+        verb, _, name = line.partition(" ")
+        if verb != "open" or name not in WINDOWS:
+            reply(f"error unknown request {line[:40]!r}")
+            return
+        self.waiting.append((name, reply))
+        self.tray.open_window(name)
+
+    def window_opened(self, name: str) -> None:
+        for entry in [w for w in self.waiting if w[0] == name]:
+            self.waiting.remove(entry)
+            entry[1](f"opened {name}")
 
     def stop(self) -> None:
         # Abort the agent calls in flight (the long-poll included) so the pool drains at once.
@@ -137,64 +91,57 @@ class Session:
         self.pool.waitForDone(5000)
         if self.supervisor is not None:
             self.supervisor.detach()
-        self.tray.close()
+        self.tray.close()  # the window process goes with it
         self.instance.release()
-
-
-def create_app() -> QApplication:
-    """The process's QApplication, set up for a tray that outlives its windows."""
-    binding.cache_no_sources()  # 3 to 6 MB less resident memory (see app.binding)
-    app = QApplication(sys.argv[:1])
-    app.setApplicationName(APP_ID)
-    app.setApplicationDisplayName(APP_TITLE)
-    app.setDesktopFileName(APP_ID)
-    app.setQuitOnLastWindowClosed(False)  # closing the dashboard leaves the tray running
-    app.setWindowIcon(icons.app_icon())
-    return app
 
 
 def start(app: QApplication, args: argparse.Namespace) -> Session | None:
     """The tray, its model and the agent's supervision, started; None when another tray runs already."""
-    data_dir, log_dir = resolve_dirs(args.data_dir)
-    instance = SingleInstance(data_dir)
+    dirs = process.resolve_dirs(args.data_dir)
+    instance = SingleInstance(dirs.data, role="tray")
     if not instance.acquire():
-        shown = instance.activate_running()
+        answer = instance.ask("open dashboard")
+        shown = answer == "opened dashboard"
         print(f"hackatime-desktop is already running{'; its dashboard was brought forward' if shown else ''}.")
         return None
-    setup_logging(log_dir)
-    keep_alive = install_signal_handlers(app)
+    process.log_to_file(dirs.logs / "tray.log")
+    keep_alive = process.install_signal_handlers(app)
 
     pool = QThreadPool()
     pool.setMaxThreadCount(POOL_THREADS)
     runner = TaskRunner(pool)
-    model = AgentModel(AgentClient(data_dir), runner)
+    model = AgentModel(AgentClient(dirs.data), runner)
     supervisor = None
     if not args.no_agent:
         supervisor = AgentSupervisor(
-            log_dir,
+            dirs.logs,
             default_command(args.data_dir),
             agent_available=lambda: model.available,
             settings=settings_file(args.data_dir),
         )
         model.availability_changed.connect(lambda up: None if up else supervisor.ensure_running())
-    tray = TrayApp(model, supervisor=supervisor)
+    windows = WindowLauncher(dirs.data, dirs.logs, data_dir_arg=args.data_dir)
+    tray = TrayApp(model, supervisor=supervisor, windows=windows)
     tray.quit_requested.connect(app.quit)
-    instance.activated.connect(tray.open_dashboard)
     session = Session(app, pool, runner, model, tray, supervisor, instance, keep_alive)
+    instance.requested.connect(session.request)
+    windows.opened.connect(session.window_opened)
     tray.start()
     model.start()
     if args.dashboard:
         tray.open_dashboard()
-    elif not args.no_warmup:
-        QTimer.singleShot(WARMUP_DELAY_MS, session.warm_up)
-    log.info("tray started (data dir %s)", data_dir)
+    log.info("tray started (data dir %s)", dirs.data)
     return session
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     started = time.time()
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    app = create_app()
+    if args.window:
+        from .windows import host  # the window process: none of the tray's parts
+
+        return host.run(args)
+    app = process.create_app()
     session = start(app, args)
     if session is None:
         return 0

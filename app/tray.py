@@ -33,13 +33,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from . import APP_TITLE, icons, memory, state, theme
+from . import APP_TITLE, icons, state, theme
 from .binding import contained
 from .model import AgentModel
 from .state import Notice, PauseChoice
+from .windows.launcher import WindowLauncher
 
 if TYPE_CHECKING:
-    from .dashboard import DashboardWindow
     from .supervisor import AgentSupervisor
 
 log = logging.getLogger(__name__)
@@ -62,14 +62,14 @@ PAUSE_LABELS = {
 class TrayApp(QObject):
     notified = Signal(object)  # every Notice shown, whether as a tray message or in the status window
     quit_requested = Signal()
-    dashboard_opened = Signal()
-    dashboard_freed = Signal()  # a closed dashboard was deleted and its memory handed back
+    dashboard_opened = Signal()  # the window process says the dashboard is shown
 
     def __init__(
         self,
         model: AgentModel,
         *,
         supervisor: AgentSupervisor | None = None,
+        windows: WindowLauncher | None = None,
         tray_wait_s: float = TRAY_WAIT_S,
         open_url: Callable[[QUrl], object] = QDesktopServices.openUrl,
         parent: QObject | None = None,
@@ -79,7 +79,12 @@ class TrayApp(QObject):
         self.supervisor = supervisor
         self.tray_wait_s = tray_wait_s
         self.open_url = open_url
-        self.dashboard: DashboardWindow | None = None
+        # Every window is in the window process (app.windows); the tray only asks for them.
+        data_dir = model.client.data_dir
+        self.windows = windows or WindowLauncher(data_dir, data_dir / "logs", data_dir_arg=data_dir)
+        self.windows.setParent(self)
+        self.windows.opened.connect(lambda name: self.dashboard_opened.emit() if name == "dashboard" else None)
+        self.windows.notice.connect(self.notify)
         self.status_window: StatusWindow | None = None
         self._icon_state: state.IconState | None = None
         self._balloon: Notice | None = None  # the notice in the balloon now, the only one a click acts for
@@ -284,36 +289,11 @@ class TrayApp(QObject):
         if self.supervisor is not None and self.port_dialog is not None:
             self.supervisor.use_port(self.port_dialog.port())
 
-    def open_dashboard(self) -> DashboardWindow:
-        if self.dashboard is None:
-            # Imported here: the dashboard pulls in matplotlib, which the tray alone never needs.
-            from .dashboard import DashboardWindow
+    def open_dashboard(self) -> None:
+        self.open_window("dashboard")
 
-            self.dashboard = DashboardWindow(self.model)
-            self.dashboard.closed.connect(self._dashboard_closed)
-        self.dashboard.present()
-        self.dashboard_opened.emit()
-        return self.dashboard
-
-    def _dashboard_closed(self) -> None:
-        """Free the window and its charts: the tray idles for hours between looks at the dashboard.
-
-        Reopening builds it again, within the open budget once matplotlib is imported
-        (the warm-up does that); kept hidden instead, it would hold ~20 MB for nothing.
-        Once Qt has deleted it, the memory it used goes back to the system (:mod:`app.memory`).
-        """
-        if self.dashboard is not None:
-            self.dashboard.destroyed.connect(self._dashboard_destroyed)
-            self.dashboard.deleteLater()
-            self.dashboard = None
-
-    def _dashboard_destroyed(self) -> None:
-        # On the next pass of the loop: not inside the window's destructor.
-        QTimer.singleShot(0, self._release_memory)
-
-    def _release_memory(self) -> None:
-        memory.release()
-        self.dashboard_freed.emit()
+    def open_window(self, name: str) -> None:
+        self.windows.open(name)
 
     def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         # A click opens the dashboard, the menu is on the right button. On macOS a click
@@ -352,6 +332,8 @@ class TrayApp(QObject):
             self.open_url(QUrl.fromLocalFile(str(self.supervisor.console_log)))
         elif notice.kind == "agent-refused":
             pass  # the menu holds its actions (Retry, another port); the click just dismisses it
+        elif notice.kind == "window-crashed":
+            self.open_url(QUrl.fromLocalFile(str(self.windows.log_path)))
         else:
             self.open_dashboard()
 
@@ -360,8 +342,7 @@ class TrayApp(QObject):
     def close(self) -> None:
         self._tray_timer.stop()
         self.icon.hide()
-        if self.dashboard is not None:
-            self.dashboard.close()  # its closed signal lets _dashboard_closed free it
+        self.windows.close()
         if self.status_window is not None:
             self.status_window.close()
             self.status_window.deleteLater()

@@ -32,6 +32,8 @@ from app.client import AgentClient  # noqa: E402
 from app.model import AgentModel  # noqa: E402
 from app.tasks import TaskRunner  # noqa: E402
 from app.tray import TrayApp  # noqa: E402
+from app.windows import WindowContext  # noqa: E402
+from app.windows.host import WindowHost  # noqa: E402
 from tests.conftest import API_KEY  # noqa: E402
 from tests.standin import User  # noqa: E402
 
@@ -159,6 +161,15 @@ def tray(model: AgentModel, qtbot: Any) -> Iterator[TrayApp]:
     t.opened_urls = opened  # type: ignore[attr-defined]
     yield t
     t.close()
+
+
+@pytest.fixture
+def host(model: AgentModel, tmp_path: Path) -> Iterator[WindowHost]:
+    """The window process's host, in this process: the windows as the window process builds them."""
+    context = WindowContext(model=model, data_dir=tmp_path, log_dir=tmp_path / "logs", config_dir=tmp_path)
+    h = WindowHost(context, keep_alive_s=3600)
+    yield h
+    h.close()
 
 
 def local_midnight(now: float, zone: str) -> float:

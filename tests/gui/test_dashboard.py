@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 import time
-import weakref
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +18,8 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from app import state
 from app.dashboard import SORT_ROLE, DashboardWindow
 from app.model import AgentModel
-from app.tray import TrayApp
+from app.windows import WindowContext
+from app.windows.host import WindowHost
 from tests.gui.conftest import coding, local_midnight, post_heartbeats, screenshot, wait_exposed
 from tests.standin import Fault
 
@@ -45,10 +46,12 @@ def _days(model: AgentModel) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def dashboard(tray: TrayApp, qtbot: Any) -> DashboardWindow:
-    window = tray.open_dashboard()
+def dashboard(host: WindowHost, qtbot: Any) -> DashboardWindow:
+    window = host.open("dashboard")
+    assert isinstance(window, DashboardWindow)
     window.resize(1100, 780)
     wait_exposed(qtbot, window)
+    qtbot.waitUntil(lambda: window.charts_loaded, timeout=30_000)  # the charts come in after the figures
     return window
 
 
@@ -241,14 +244,16 @@ def dark_palette() -> QPalette:
 
 
 def test_dashboard_keeps_the_last_figures_when_the_agent_stops(
-    make_agent: Callable[..., Any], make_model: Callable[..., AgentModel], qtbot: Any
+    make_agent: Callable[..., Any], make_model: Callable[..., AgentModel], qtbot: Any, tmp_path: Path
 ) -> None:
     agent = make_agent()
     model = make_model(agent.config.data_dir)
-    tray = TrayApp(model, tray_wait_s=3600)
     model.start()
     qtbot.waitUntil(lambda: model.stats is not None, timeout=10_000)
-    window = tray.open_dashboard()
+    context = WindowContext(model=model, data_dir=tmp_path, log_dir=tmp_path / "logs", config_dir=tmp_path)
+    host = WindowHost(context, keep_alive_s=3600)
+    window = host.open("dashboard")
+    assert isinstance(window, DashboardWindow)
     agent.stop()
     qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=10_000)
     assert window.banner.text().startswith("The Hackatime agent is not running. Figures shown are from ")
@@ -256,37 +261,7 @@ def test_dashboard_keeps_the_last_figures_when_the_agent_stops(
     assert not window.sync_button.isEnabled()
     make_agent(data_dir=agent.config.data_dir)
     qtbot.waitUntil(lambda: not window.banner.isVisible(), timeout=10_000)
-    tray.close()
-
-
-def test_closing_the_dashboard_frees_it(busy_week: dict[str, Any], tray: TrayApp, qtbot: Any) -> None:
-    """Closed, the window and every chart on it are gone at once (the tray then idles for hours).
-
-    Each figure sits in reference cycles: without the tray's collection on close they
-    would outlive the window, pixel buffers and all, until Python's next full pass.
-    """
-    refs = _open_and_watch(tray, qtbot)
-    assert tray.dashboard is not None
-    with qtbot.waitSignal(tray.dashboard_freed, timeout=5000):
-        tray.dashboard.close()
-    assert tray.dashboard is None
-    assert sum(ref() is not None for ref in refs) == 0, "parts of the closed dashboard are still alive"
-
-    reopened = tray.open_dashboard()  # built again from the model's figures
-    qtbot.waitUntil(lambda: bool(reopened.week_chart.series), timeout=10_000)
-
-
-def _open_and_watch(tray: TrayApp, qtbot: Any) -> list[weakref.ref[Any]]:
-    """Open the dashboard, draw it, and return weak references to it, its charts, figures and renderers."""
-    window = tray.open_dashboard()
-    wait_exposed(qtbot, window)
-    qtbot.waitUntil(lambda: bool(window.week_chart.series), timeout=10_000)
-    window.repaint()  # every visible chart drawn: each of their canvases now holds a renderer
-    charts = [window.week_chart, window.languages_chart, window.breakdown_chart, window.heatmap]
-    refs: list[weakref.ref[Any]] = [weakref.ref(window)]
-    refs += [weakref.ref(c) for c in charts] + [weakref.ref(c.figure) for c in charts]
-    refs += [weakref.ref(c.renderer) for c in charts[:3]]
-    return refs
+    host.close()
 
 
 def test_dark_follows_the_colour_scheme_hint_live(

@@ -107,5 +107,7 @@ def test_a_person_opens_the_menu_reads_it_and_opens_the_dashboard(
     qtbot.waitUntil(lambda: not viewable(menu_id), timeout=5_000)  # the click closed the menu, as menus do
     window = int(managed_window(DASHBOARD_TITLE) or "0", 16)
     qtbot.waitUntil(lambda: viewable(window), timeout=10_000)
+    assert tray.windows.running  # shown by the window process the tray started, not by the tray
     grab_screen("real-tray-dashboard")
     tray.close()
+    assert not tray.windows.running

@@ -227,10 +227,17 @@ def test_status_window_where_there_is_no_tray(model: AgentModel, qtbot: Any) -> 
 def test_second_instance_brings_the_first_forward(tmp_path: Path, qtbot: Any) -> None:
     first = SingleInstance(tmp_path)
     assert first.acquire()
+    first.requested.connect(lambda line, reply: reply(f"opened {line.split()[1]}"))
     second = SingleInstance(tmp_path)
     assert not second.acquire()
-    with qtbot.waitSignal(first.activated, timeout=5000):
-        assert second.activate_running()
+    # The second blocks until answered (it is about to exit), so it runs as a process of its own.
+    code = (
+        "import sys, pathlib; import app; from PySide6.QtCore import QCoreApplication; qapp = QCoreApplication([]);"
+        "from app.single import SingleInstance; print(SingleInstance(pathlib.Path(sys.argv[1])).ask('open dashboard'))"
+    )
+    with subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True) as asker:
+        qtbot.waitUntil(lambda: asker.poll() is not None, timeout=30_000)
+        assert asker.stdout is not None and asker.stdout.read().strip() == "opened dashboard"
     first.release()
     third = SingleInstance(tmp_path)
     assert third.acquire()
@@ -241,7 +248,7 @@ def test_the_tray_starts_without_matplotlib(tmp_path: Path) -> None:
     """The real entry point, as a process: icon first, charts never imported on the way, no sources kept."""
     code = (
         "import sys, runpy; sys.argv = ['hackatime-desktop', '--data-dir', sys.argv[1], '--no-agent', "
-        "'--no-warmup', '--quit-after-start'];\n"
+        "'--quit-after-start'];\n"
         "from app.main import main; rc = main();\n"
         "assert 'matplotlib' not in sys.modules, 'matplotlib was imported at start-up'\n"
         "import linecache; assert not linecache.cache, 'module sources kept in memory (app.binding)'; sys.exit(rc)"
