@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
+import json
 import logging
 import os
+import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QEvent, QObject, QThreadPool, QTimer, Signal
@@ -124,6 +126,30 @@ def _once(signal: object, slot: Callable[[], None]) -> None:
     signal.connect(fire)  # type: ignore[attr-defined]
 
 
+def report_timing(host: WindowHost) -> None:
+    """For bench/bench_tray.py: a JSON line on stdout when a window is shown, and when its charts are drawn."""
+
+    def emit(event: str, name: str) -> None:
+        print(json.dumps({"event": event, "window": name, "at": time.time(), "pid": os.getpid()}), flush=True)
+
+    def opened(name: str) -> None:
+        emit("opened", name)
+        window = host.windows[name]
+        if not hasattr(window, "charts_ready"):
+            return
+
+        def drawn() -> None:
+            window.repaint()  # every visible chart drawn now, as the next paint would
+            emit("charts", name)
+
+        if getattr(window, "charts_loaded", False):
+            drawn()
+        else:
+            _once(window.charts_ready, drawn)
+
+    host.opened.connect(opened)
+
+
 def keep_alive_seconds(context: WindowContext) -> float:
     settings = AppSettings(context.config_dir / "settings.json")
     if settings.problem:
@@ -153,6 +179,8 @@ def run(args: argparse.Namespace) -> int:
     host = WindowHost(context, keep_alive_seconds(context))
     instance.requested.connect(host.handle)
     host.expired.connect(app.quit)
+    if args.timing:
+        report_timing(host)
     model.start()  # the first figures are asked for while the window is being built
     host.open(name)
     log.info("window process %d started with the %s", os.getpid(), name)

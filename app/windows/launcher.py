@@ -251,13 +251,16 @@ class WindowLauncher(QObject):
         self.exited.emit(code, crashed)
 
     def close(self) -> None:
-        """The tray quits: its windows go with it."""
+        """Stop the window process this tray started, windows and all (the tray quits)."""
         self._closing = True
         self._retry.stop()
         self._drop_socket()
-        proc, self.process = self.process, None
+        self._pending.clear()
+        proc = self.process
         if proc is not None and proc.state() != QProcess.ProcessState.NotRunning:
             proc.terminate()  # the window process quits cleanly on SIGTERM
             if not proc.waitForFinished(STOP_TIMEOUT_MS):
                 proc.kill()
                 proc.waitForFinished(STOP_TIMEOUT_MS)
+        self.process = None
+        self._closing = False
