@@ -55,12 +55,15 @@ def _install(handler: logging.Handler) -> None:
     root.setLevel(logging.INFO)
 
 
-def create_app() -> QApplication:
+def create_app(*, windows: bool = False) -> QApplication:
     """The process's QApplication, set up to outlive its windows (the tray's icon, the window process's keep-alive)."""
     binding.cache_no_sources()  # 3 to 6 MB less resident memory (see app.binding)
     app = QApplication(sys.argv[:1])
     app.setApplicationName(APP_ID)
-    app.setApplicationDisplayName(APP_TITLE)
+    if not windows:
+        # Qt appends the display name to every window title ("Hackatime — Dashboard — Hackatime"):
+        # the windows name the app themselves.
+        app.setApplicationDisplayName(APP_TITLE)
     app.setDesktopFileName(APP_ID)
     app.setQuitOnLastWindowClosed(False)
     app.setWindowIcon(icons.app_icon())

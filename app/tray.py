@@ -62,7 +62,7 @@ PAUSE_LABELS = {
 class TrayApp(QObject):
     notified = Signal(object)  # every Notice shown, whether as a tray message or in the status window
     quit_requested = Signal()
-    dashboard_opened = Signal()  # the window process says the dashboard is shown
+    dashboard_opened = Signal()  # asked for; the window process shows it (windows.opened says when)
 
     def __init__(
         self,
@@ -83,7 +83,6 @@ class TrayApp(QObject):
         data_dir = model.client.data_dir
         self.windows = windows or WindowLauncher(data_dir, data_dir / "logs", data_dir_arg=data_dir)
         self.windows.setParent(self)
-        self.windows.opened.connect(lambda name: self.dashboard_opened.emit() if name == "dashboard" else None)
         self.windows.notice.connect(self.notify)
         self.status_window: StatusWindow | None = None
         self._icon_state: state.IconState | None = None
@@ -291,6 +290,7 @@ class TrayApp(QObject):
 
     def open_dashboard(self) -> None:
         self.open_window("dashboard")
+        self.dashboard_opened.emit()
 
     def open_window(self, name: str) -> None:
         self.windows.open(name)

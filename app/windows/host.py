@@ -161,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     """The window process's life: hand the request to a running one, or become it."""
     name: str = args.window
     dirs = process.resolve_dirs(args.data_dir)
-    app = process.create_app()
+    app = process.create_app(windows=True)
     instance = SingleInstance(dirs.data, role="windows")
     if not instance.acquire():
         answer = instance.ask(f"open {name}")

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import shiboken6
 from PySide6.QtCore import QIODevice, QObject, QProcess, QTimer, Signal
 from PySide6.QtNetwork import QLocalSocket
 
@@ -230,8 +231,8 @@ class WindowLauncher(QObject):
             log.warning("could not roll %s: %s", self.log_path, exc)
 
     def _finished(self, proc: QProcess, code: int, status: QProcess.ExitStatus) -> None:
-        if proc is not self.process:
-            return
+        if proc is not self.process or not shiboken6.isValid(proc):
+            return  # an old one, or this one being destroyed with the tray
         self.process = None
         proc.deleteLater()
         crashed = status == QProcess.ExitStatus.CrashExit or code != 0
