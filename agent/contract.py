@@ -17,6 +17,9 @@ __all__ = [
     "DEAD_DISCARD",
     "DEAD_RETRY",
     "DESTINATION",
+    "EDITORS",
+    "EDITORS_ROUTE",
+    "EDITORS_UNDO",
     "EVENTS",
     "KEY",
     "KEY_CHECK",
@@ -43,6 +46,7 @@ __all__ = [
     "DeadAnswer",
     "DeadLetter",
     "DestinationStatus",
+    "EditorRouting",
     "EventsAnswer",
     "GoalFigures",
     "GroupEntry",
@@ -135,9 +139,13 @@ KEY_SET = Route("POST", "/key")
 KEY_CHECK = Route("POST", "/key/check")  # {"key"?} (default: the key in use) → KeyCheckAnswer
 KEY_FORGET = Route("POST", "/key/forget")  # → KeyForgetAnswer
 
+EDITORS = Route("GET", "/editors")  # → EditorRouting
+EDITORS_ROUTE = Route("POST", "/editors/route")  # point ~/.wakatime.cfg at the intake (with a backup) → EditorRouting
+EDITORS_UNDO = Route("POST", "/editors/undo")  # put back what routing changed → EditorRouting
+
 ROUTES = (
     STATUS, STATS, PROJECTS, REFRESH, SYNC, PAUSE, DEAD, DEAD_RETRY, DEAD_DISCARD, EVENTS, NOTICE_DISMISS,
-    WATCH, WATCH_ADD, WATCH_REMOVE, KEY, KEY_SET, KEY_CHECK, KEY_FORGET,
+    WATCH, WATCH_ADD, WATCH_REMOVE, KEY, KEY_SET, KEY_CHECK, KEY_FORGET, EDITORS, EDITORS_ROUTE, EDITORS_UNDO,
 )  # fmt: skip
 
 
@@ -197,6 +205,19 @@ class KeyInfo(TypedDict):
     source: str | None
     fingerprint: str | None  # the start of a SHA-256 of the whole key: tells apart keys that end alike
     next_check_in: float | None  # seconds until a rejected key is checked with the server again
+
+
+class EditorRouting(TypedDict):
+    """Whether editor plugins (wakatime-cli, through ~/.wakatime.cfg) send their heartbeats to this agent."""
+
+    routed: bool  # api_url points at the intake
+    api_url: str | None  # as the file says now
+    heartbeat_rate_limit_seconds: str | None  # as the file says now
+    intake_url: str  # where routing points them
+    can_undo: bool
+    backup: str | None  # the copy of the file made before the last edit
+    wakatime_cfg: str  # the file itself
+    upload_url: str  # where the agent uploads (the server the file pointed at before routing)
 
 
 class KeyAnswer(KeyInfo):

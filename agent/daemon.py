@@ -21,7 +21,7 @@ from . import __version__
 from .api.control import Control, load_or_create_token
 from .api.httpserver import LocalServer, Router
 from .api.intake import Intake
-from .config import SETTINGS_FILE, Config, ResolvedKey
+from .config import DEFAULT_API_URL, SETTINGS_FILE, Config, ResolvedKey
 from .contract import (
     DESTINATION,
     LOCK_FILE,
@@ -29,6 +29,7 @@ from .contract import (
     STORE_FILE,
     DeadLetter,
     DestinationStatus,
+    EditorRouting,
     KeyAnswer,
     KeyForgetAnswer,
     KeySetAnswer,
@@ -63,6 +64,7 @@ from .secrets import mask
 from .settings import AppSettings
 from .stats.service import StatsService
 from .store.store import Store
+from .wakatime_cfg import route_editors, routing_state, undo_routing
 
 if TYPE_CHECKING:
     from .capture.watcher import Watcher
@@ -121,6 +123,7 @@ class Agent:
         self._waiting = waiting or RealTime(monotonic)
         self._recheck = KeyRecheck(self._waiting)
         self._recheck_lock = threading.Lock()
+        self._editors_lock = threading.Lock()
         self.key_files: KeyFileWatcher | None = None
         self.paused_until: float | None = None
         self.started_at = clock()
@@ -456,6 +459,33 @@ class Agent:
             if current.key
             else "it is not in use: no key could be read back"
         )
+
+    # ---- editors (~/.wakatime.cfg) ------------------------------------------------------------------
+
+    def editors(self) -> EditorRouting:
+        cfg = self.config
+        return routing_state(cfg.wakatime_cfg, self.intake_url, cfg.config_dir).as_dict(self.client.api_url)
+
+    def route_editors(self) -> EditorRouting:
+        """Point editor plugins at this agent; uploads keep going where the file pointed before."""
+        cfg = self.config
+        with self._editors_lock:
+            state, upstream = route_editors(cfg.wakatime_cfg, self.intake_url, cfg.config_dir)
+            settings = AppSettings(cfg.config_dir / SETTINGS_FILE)
+            if upstream and not settings.get("api_url") and upstream.rstrip("/") != DEFAULT_API_URL:
+                # After a restart the file's api_url (now this agent) is skipped; keep its server.
+                settings.set("api_url", upstream.rstrip("/"))
+        log.info("editor plugins now send to %s (%s backed up)", self.intake_url, cfg.wakatime_cfg)
+        self.changed()
+        return state.as_dict(self.client.api_url)
+
+    def undo_editor_routing(self) -> EditorRouting:
+        cfg = self.config
+        with self._editors_lock:
+            state = undo_routing(cfg.wakatime_cfg, self.intake_url, cfg.config_dir)
+        log.info("editor routing undone in %s", cfg.wakatime_cfg)
+        self.changed()
+        return state.as_dict(self.client.api_url)
 
     def _key_changed(self, before: KeyInUse, after: KeyInUse) -> None:
         """A different key is in use (told apart by fingerprint): its state starts afresh."""

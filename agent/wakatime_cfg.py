@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import is_self_url, read_wakatime_cfg
+from .contract import EditorRouting
 
 SECTION = "settings"
 ROUTED_RATE_LIMIT = "0"
@@ -149,8 +150,9 @@ class Routing:
     intake_url: str
     can_undo: bool
     backup: str | None
+    cfg: Path
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, upload_url: str) -> EditorRouting:
         return {
             "routed": self.routed,
             "api_url": self.api_url,
@@ -158,6 +160,8 @@ class Routing:
             "intake_url": self.intake_url,
             "can_undo": self.can_undo,
             "backup": self.backup,
+            "wakatime_cfg": str(self.cfg),
+            "upload_url": upload_url,
         }
 
 
@@ -179,6 +183,7 @@ def routing_state(cfg: Path, intake_url: str, config_dir: Path) -> Routing:
         intake_url=intake_url,
         can_undo=undo is not None,
         backup=str(backup_path(cfg)) if backup_path(cfg).exists() else None,
+        cfg=cfg,
     )
 
 

@@ -5,8 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import httpx
 import pytest
 
+from agent import contract as C
+from agent.config import Flags, load_config
+from agent.daemon import Agent
+from agent.settings import AppSettings
 from agent.wakatime_cfg import (
     CfgEditError,
     backup_path,
@@ -17,6 +22,7 @@ from agent.wakatime_cfg import (
     write_cfg,
 )
 from tests.conftest import API_KEY
+from tests.standin import HackatimeStandin, basic_header
 
 INTAKE = "http://127.0.0.1:47325/api/hackatime/v1"
 UPSTREAM = "https://hackatime.hackclub.com/api/hackatime/v1"
@@ -90,3 +96,32 @@ def test_a_file_that_cannot_be_written_is_left_as_it_was(_isolated_home: Path, t
         route_editors(cfg, INTAKE, tmp_path / "blocked")
     assert cfg.read_text(encoding="utf-8") == HACKATIME_CFG  # nothing half-applied
     assert not backup_path(cfg).exists()
+
+
+def test_editors_are_routed_and_undone_through_the_running_agent(
+    _isolated_home: Path, tmp_path: Path, standin: HackatimeStandin
+) -> None:
+    cfg = _isolated_home / ".wakatime.cfg"
+    wakapi = "https://wakapi.example.org/api"  # a server that is not Hackatime: uploads must keep going there
+    cfg.write_text(HACKATIME_CFG.replace(UPSTREAM, wakapi), encoding="utf-8")
+    config = load_config(Flags(data_dir=tmp_path / "data", port=0, api_url=standin.api_url), env={
+        "WAKATIME_HOME": str(_isolated_home)})  # fmt: skip
+    with Agent(config, synchronous="NORMAL", watch=False, keyring_in_child=False) as agent:
+        headers = {"Authorization": f"Bearer {agent.token}"}
+        with httpx.Client(base_url=agent.control_url, headers=headers, timeout=30) as control:
+            state = control.get(C.EDITORS.url()).json()
+            assert (state["routed"], state["api_url"], state["can_undo"]) == (False, wakapi, False)
+            state = control.post(C.EDITORS_ROUTE.url()).json()
+            assert (state["routed"], state["intake_url"], state["can_undo"]) == (True, agent.intake_url, True)
+            assert f"api_url = {agent.intake_url}" in cfg.read_text()
+            assert AppSettings(config.config_dir / "settings.json").get("api_url") == wakapi
+            # wakatime-cli, as routed, now delivers through the agent with the key from the file.
+            beat = [{"time": 1755864000.0, "entity": "/p/a.py", "type": "file"}]
+            answer = httpx.post(f"{agent.intake_url}/users/current/heartbeats.bulk", json=beat,
+                                headers={"Authorization": basic_header(API_KEY)}, timeout=10)  # fmt: skip
+            assert answer.status_code == 201
+            state = control.post(C.EDITORS_UNDO.url()).json()
+            assert (state["routed"], state["api_url"], state["can_undo"]) == (False, wakapi, False)
+            assert cfg.read_text() == HACKATIME_CFG.replace(UPSTREAM, wakapi)
+            refused = control.post(C.EDITORS_UNDO.url())
+            assert refused.status_code == 409 and "nothing to undo" in refused.json()["error"]

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from agent import contract as C
 from agent.keys import PLACES, KeyCheck, KeyRefused, KeyStoreError, Where
+from agent.wakatime_cfg import CfgEditError
 
 from .httpserver import HTTPError, Request, Response, Router
 
@@ -40,6 +41,9 @@ class Controlled(Protocol):
     def check_key(self, candidate: str | None = None) -> KeyCheck: ...
     def set_key(self, key: str, where: Where, *, check: bool = True) -> C.KeySetAnswer: ...
     def forget_key(self) -> C.KeyForgetAnswer: ...
+    def editors(self) -> C.EditorRouting: ...
+    def route_editors(self) -> C.EditorRouting: ...
+    def undo_editor_routing(self) -> C.EditorRouting: ...
 
 
 def json_object(request: Request) -> dict[str, Any]:
@@ -93,6 +97,9 @@ class Control:
             (C.KEY_SET, self.key_set),
             (C.KEY_CHECK, self.key_check),
             (C.KEY_FORGET, self.key_forget),
+            (C.EDITORS, self.editors),
+            (C.EDITORS_ROUTE, self.editors_route),
+            (C.EDITORS_UNDO, self.editors_undo),
         )
         for route, handler in routes:
             router.add(route.method, route.pattern, self._guard(handler))
@@ -231,3 +238,23 @@ class Control:
             return Response(200, self.agent.forget_key())
         except KeyStoreError as exc:
             raise HTTPError(500, str(exc)) from None
+
+    # ---- editor plugins' ~/.wakatime.cfg ------------------------------------------------------------
+
+    def editors(self, request: Request) -> Response:
+        try:
+            return Response(200, self.agent.editors())
+        except CfgEditError as exc:
+            raise HTTPError(409, str(exc)) from None
+
+    def editors_route(self, request: Request) -> Response:
+        try:
+            return Response(200, self.agent.route_editors())
+        except CfgEditError as exc:
+            raise HTTPError(409, str(exc)) from None
+
+    def editors_undo(self, request: Request) -> Response:
+        try:
+            return Response(200, self.agent.undo_editor_routing())
+        except CfgEditError as exc:
+            raise HTTPError(409, str(exc)) from None
