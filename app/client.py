@@ -36,6 +36,10 @@ SYNC_TIMEOUT = 120.0  # one delivery pass against a slow server, paced: bounded 
 class AgentError(Exception):
     """The agent answered with an error, or could not be asked; the message is for people."""
 
+    def __init__(self, message: str = "", details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.details = details or {}  # the rest of the agent's error answer (e.g. a key check's verdict)
+
 
 class AgentUnavailable(AgentError):
     """No agent is listening for this data dir (not started, crashed, or still starting)."""
@@ -209,7 +213,9 @@ class AgentClient:
             raise AgentError(f"the agent sent something that is not JSON (HTTP {status})") from exc
         if status >= 400:
             message = data.get("error") if isinstance(data, dict) else None
-            raise AgentError(str(message or f"the agent answered HTTP {status}"))
+            raise AgentError(
+                str(message or f"the agent answered HTTP {status}"), data if isinstance(data, dict) else None
+            )
         return data
 
     # ---- the control API --------------------------------------------------------------

@@ -1,0 +1,438 @@
+"""The settings window: the account's key, watched folders, editors, the agent and the system.
+
+Every change goes through the agent's control API and applies at once; the agent
+validates, and its refusal (a malformed or rejected key, no keyring, a file it
+cannot edit) is shown in place, next to what was changed, in its own words. All
+calls run on the background helper (:class:`app.tasks.TaskRunner`), so the window
+never waits on the network. The window never holds a stored key: it shows the
+agent's mask, and only the key being typed can be revealed or copied.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QPushButton,
+    QRadioButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from agent import contract as C
+
+from .client import AgentClient, AgentError
+from .tasks import TaskRunner
+
+CHECK_DELAY_MS = 400  # typing pauses this long before the key is checked with the server
+PAUSE_HOURS = 1
+
+
+def _label(text: str = "", *, wrap: bool = True) -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(wrap)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
+
+
+class SettingsWindow(QWidget):
+    """Tabs: Account, Tracking, Editors, Agent, System."""
+
+    loaded = Signal()  # the first answers are in (tests and the window process wait on it)
+    key_checked = Signal(object)  # a KeyCheckAnswer for the key being typed
+    applied = Signal(str)  # a change was made: its name (key, forget, route, undo, watch, pause)
+    refused = Signal(str, str)  # a change was refused: its name, the reason
+
+    def __init__(
+        self,
+        client: AgentClient,
+        runner: TaskRunner,
+        *,
+        open_url: Callable[[QUrl], object] = QDesktopServices.openUrl,
+        choose_folder: Callable[[QWidget], str] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.client = client
+        self.runner = runner
+        self.open_url = open_url
+        self.choose_folder = choose_folder or (lambda w: QFileDialog.getExistingDirectory(w, "Watch a folder"))
+        self.status: C.Status | None = None
+        self.key: C.KeyAnswer | None = None
+        self.editors: C.EditorRouting | None = None
+        self._loaded = False
+        self.setWindowTitle("Hackatime — Settings")
+        self.tabs = QTabWidget(self)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.tabs)
+        self.tabs.addTab(self._account_tab(), "Account")
+        self.tabs.addTab(self._tracking_tab(), "Tracking")
+        self.tabs.addTab(self._editors_tab(), "Editors")
+        self.tabs.addTab(self._agent_tab(), "Agent")
+        self.tabs.addTab(self._system_tab(), "System")
+        self._check_timer = QTimer(self)
+        self._check_timer.setSingleShot(True)
+        self._check_timer.setInterval(CHECK_DELAY_MS)
+        self._check_timer.timeout.connect(self._check_typed_key)
+        self.reload()
+
+    def is_ready(self) -> bool:
+        return self._loaded
+
+    # ---- talking to the agent -------------------------------------------------------------------
+
+    def _call(
+        self, name: str, func: Callable[[], Any], done: Callable[[Any], None], where: QLabel | None = None
+    ) -> None:
+        """Run ``func`` off the GUI thread; on refusal show the agent's reason in ``where``."""
+
+        def failed(exc: BaseException) -> None:
+            reason = str(exc) if isinstance(exc, AgentError) else f"{type(exc).__name__}: {exc}"
+            if where is not None:
+                where.setText(reason)
+                where.setStyleSheet("color: #c0392b")
+            self.refused.emit(name, reason)
+            if isinstance(exc, AgentError):
+                self._on_refusal(name, exc)
+
+        def succeeded(value: Any) -> None:
+            if where is not None:
+                where.setStyleSheet("")
+            done(value)
+
+        self.runner.run(func, succeeded, failed, context=self, name=f"settings-{name}")
+
+    def reload(self) -> None:
+        def fetch() -> tuple[C.Status, C.KeyAnswer, C.EditorRouting | str]:
+            status = self.client.status()
+            key: C.KeyAnswer = self.client.request(C.KEY)
+            try:
+                editors: C.EditorRouting | str = self.client.request(C.EDITORS)
+            except AgentError as exc:  # an unreadable ~/.wakatime.cfg: said on the Editors tab
+                editors = str(exc)
+            return status, key, editors
+
+        self._call("load", fetch, self._show_all, self.account_reason)
+
+    def _show_all(self, answers: tuple[C.Status, C.KeyAnswer, C.EditorRouting | str]) -> None:
+        status, key, editors = answers
+        self.status, self.key = status, key
+        self._show_key(key)
+        self._show_tracking(status)
+        self._show_editors(editors)
+        self._show_agent(status)
+        self._show_system(status)
+        if not self._loaded:
+            self._loaded = True
+            self.loaded.emit()
+
+    def _on_refusal(self, name: str, exc: AgentError) -> None:
+        if name == "key" and exc.details.get("no_keyring"):
+            self.store_choice.show()  # no keyring here: the user picks where the key goes, knowingly
+
+    # ---- Account ------------------------------------------------------------------------------------
+
+    def _account_tab(self) -> QWidget:
+        tab = QWidget()
+        form = QFormLayout(tab)
+        self.server_label = _label()
+        form.addRow("Server", self.server_label)
+        self.key_label = _label()
+        form.addRow("API key", self.key_label)
+        self.account_reason = _label()
+        form.addRow("", self.account_reason)
+
+        self.key_edit = QLineEdit()
+        self.key_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.key_edit.setPlaceholderText("Paste a new key to replace the one in use")
+        self.key_edit.textChanged.connect(self._key_typed)
+        self.reveal_button = QPushButton("Reveal")
+        self.reveal_button.setCheckable(True)
+        self.reveal_button.toggled.connect(
+            lambda on: self.key_edit.setEchoMode(QLineEdit.EchoMode.Normal if on else QLineEdit.EchoMode.Password)
+        )
+        self.copy_button = QPushButton("Copy")
+        self.copy_button.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.key_edit.text().strip()))
+        row = QHBoxLayout()
+        row.addWidget(self.key_edit, 1)
+        row.addWidget(self.reveal_button)
+        row.addWidget(self.copy_button)
+        form.addRow("Replace", row)
+        self.typed_verdict = _label()
+        form.addRow("", self.typed_verdict)
+
+        self.store_choice = QWidget()
+        choice = QVBoxLayout(self.store_choice)
+        choice.setContentsMargins(0, 0, 0, 0)
+        choice.addWidget(_label("No OS keyring works on this system. Keep the key in plain text:"))
+        self.store_group = QButtonGroup(self)
+        for value, text in (
+            ("wakatime-cfg", "in ~/.wakatime.cfg, where editor plugins already read it"),
+            ("file", "in a file only you can read, in this app's settings folder"),
+        ):
+            radio = QRadioButton(text)
+            radio.setProperty("store", value)
+            self.store_group.addButton(radio)
+            choice.addWidget(radio)
+        self.store_choice.hide()
+        form.addRow("", self.store_choice)
+
+        buttons = QHBoxLayout()
+        self.save_key_button = QPushButton("Use this key")
+        self.save_key_button.setEnabled(False)
+        self.save_key_button.clicked.connect(self._save_key)
+        self.get_key_button = QPushButton("Get my key")
+        self.get_key_button.clicked.connect(self._get_my_key)
+        self.forget_button = QPushButton("Forget the stored key")
+        self.forget_button.clicked.connect(self._forget_key)
+        for button in (self.save_key_button, self.get_key_button, self.forget_button):
+            buttons.addWidget(button)
+        form.addRow("", buttons)
+        return tab
+
+    def _show_key(self, key: C.KeyAnswer) -> None:
+        url = self.status["destinations"][0]["url"] if self.status and self.status["destinations"] else ""
+        self.server_label.setText(url or "Hackatime")
+        if not key["configured"]:
+            self.key_label.setText("no key is set: heartbeats are kept until one is")
+            return
+        state = {"ok": "accepted", "rejected": "rejected by the server", "unknown": "not checked yet"}.get(
+            key["auth_state"], key["auth_state"]
+        )
+        text = f"{key['masked']} from {key['source']} — {state}"
+        if key["auth_state"] == "rejected" and key["next_check_in"] is not None:
+            text += f"; checked again in {max(1, round(key['next_check_in'] / 60))} min"
+        self.key_label.setText(text)
+
+    def _key_typed(self, text: str) -> None:
+        self.save_key_button.setEnabled(False)
+        self.typed_verdict.setText("checking…" if text.strip() else "")
+        if text.strip():
+            self._check_timer.start()
+        else:
+            self._check_timer.stop()
+
+    def _check_typed_key(self) -> None:
+        typed = self.key_edit.text().strip()
+        if not typed:
+            return
+
+        def checked(answer: C.KeyCheckAnswer) -> None:
+            if self.key_edit.text().strip() != typed:
+                return  # typed on meanwhile: a newer check is on its way
+            self.typed_verdict.setText(answer["reason"])
+            self.typed_verdict.setStyleSheet("" if answer["verdict"] == "accepted" else "color: #c0392b")
+            self.save_key_button.setEnabled(answer["verdict"] == "accepted")
+            self.key_checked.emit(answer)
+
+        self._call("check", lambda: self.client.request(C.KEY_CHECK, {"key": typed}), checked, self.typed_verdict)
+
+    def _save_key(self) -> None:
+        typed = self.key_edit.text().strip()
+        chosen = self.store_group.checkedButton()
+        store = str(chosen.property("store")) if chosen is not None and self.store_choice.isVisible() else "keyring"
+
+        def saved(answer: C.KeySetAnswer) -> None:
+            self.key_edit.clear()
+            self.store_choice.hide()
+            self.typed_verdict.setText(
+                f"Saved: {answer['stored']}" + (f" — {answer['warning']}" if answer["warning"] else "")
+            )
+            self.applied.emit("key")
+            self.reload()
+
+        body = {"key": typed, "store": store, "check": True}
+        self._call("key", lambda: self.client.request(C.KEY_SET, body), saved, self.typed_verdict)
+
+    def _forget_key(self) -> None:
+        def forgotten(answer: C.KeyForgetAnswer) -> None:
+            self.account_reason.setText(f"The key was {answer['forgotten']}.")
+            self.applied.emit("forget")
+            self.reload()
+
+        self._call("forget", lambda: self.client.request(C.KEY_FORGET), forgotten, self.account_reason)
+
+    def _get_my_key(self) -> None:
+        url = self.status["destinations"][0]["url"] if self.status and self.status["destinations"] else ""
+        parts = urlsplit(url or "https://hackatime.hackclub.com")
+        self.open_url(QUrl(urlunsplit((parts.scheme, parts.netloc, "/api-key", "", ""))))
+
+    # ---- Tracking -----------------------------------------------------------------------------------
+
+    def _tracking_tab(self) -> QWidget:
+        tab = QWidget()
+        layout = QVBoxLayout(tab)
+        layout.addWidget(
+            _label("Saves in these folders are recorded (editors with a WakaTime plugin are recorded anyway):")
+        )
+        self.folders = QListWidget()
+        layout.addWidget(self.folders)
+        row = QHBoxLayout()
+        self.add_folder_button = QPushButton("Add folder…")
+        self.add_folder_button.clicked.connect(self._add_folder)
+        self.remove_folder_button = QPushButton("Remove")
+        self.remove_folder_button.clicked.connect(self._remove_folder)
+        row.addWidget(self.add_folder_button)
+        row.addWidget(self.remove_folder_button)
+        row.addStretch(1)
+        layout.addLayout(row)
+        self.uncovered = _label()
+        layout.addWidget(self.uncovered)
+        self.pause_button = QPushButton()
+        self.pause_button.clicked.connect(self._toggle_pause)
+        layout.addWidget(self.pause_button)
+        self.tracking_reason = _label()
+        layout.addWidget(self.tracking_reason)
+        return tab
+
+    def _show_tracking(self, status: C.Status) -> None:
+        watch = status.get("watch") or {"folders": [], "uncovered": []}
+        self._show_watch(watch)
+        paused = status.get("paused_until")
+        self.pause_button.setText("Resume tracking" if paused else f"Pause tracking for {PAUSE_HOURS} hour")
+
+    def _show_watch(self, watch: C.WatchState) -> None:
+        self.folders.clear()
+        self.folders.addItems(watch["folders"])
+        self.uncovered.setText("\n".join(u["message"] for u in watch["uncovered"]))
+
+    def _add_folder(self) -> None:
+        folder = self.choose_folder(self)
+        if folder:
+            self._watch(C.WATCH_ADD, folder)
+
+    def _remove_folder(self) -> None:
+        item = self.folders.currentItem()
+        if item is not None:
+            self._watch(C.WATCH_REMOVE, item.text())
+
+    def _watch(self, route: C.Route, folder: str) -> None:
+        def done(answer: C.WatchAnswer) -> None:
+            self._show_watch(answer)
+            problem = answer.get("problem")
+            self.tracking_reason.setText(problem["message"] if problem else "")
+            self.applied.emit("watch")
+
+        self._call("watch", lambda: self.client.request(route, {"path": folder}), done, self.tracking_reason)
+
+    def _toggle_pause(self) -> None:
+        paused = bool(self.status and self.status.get("paused_until"))
+        until = None if paused else time.time() + PAUSE_HOURS * 3600
+
+        def done(status: C.Status) -> None:
+            self.status = status
+            self._show_tracking(status)
+            self.applied.emit("pause")
+
+        self._call("pause", lambda: self.client.pause(until), done, self.tracking_reason)
+
+    # ---- Editors ------------------------------------------------------------------------------------
+
+    def _editors_tab(self) -> QWidget:
+        tab = QWidget()
+        layout = QVBoxLayout(tab)
+        self.editors_state = _label()
+        layout.addWidget(self.editors_state)
+        row = QHBoxLayout()
+        self.route_button = QPushButton("Send editors' heartbeats through this app")
+        self.route_button.clicked.connect(lambda: self._editors("route", C.EDITORS_ROUTE))
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.clicked.connect(lambda: self._editors("undo", C.EDITORS_UNDO))
+        row.addWidget(self.route_button)
+        row.addWidget(self.undo_button)
+        row.addStretch(1)
+        layout.addLayout(row)
+        self.editors_reason = _label()
+        layout.addWidget(self.editors_reason)
+        layout.addStretch(1)
+        return tab
+
+    def _show_editors(self, editors: C.EditorRouting | str) -> None:
+        if isinstance(editors, str):
+            self.editors_state.setText(editors)
+            self.route_button.setEnabled(False)
+            self.undo_button.setEnabled(False)
+            return
+        self.editors = editors
+        cfg = editors["wakatime_cfg"]
+        if editors["routed"]:
+            text = (
+                f"Editor plugins send their heartbeats to this app ({editors['intake_url']}, set in {cfg}); "
+                f"it keeps them when offline and uploads them to {editors['upload_url']}."
+            )
+        else:
+            text = (
+                f"Editor plugins send their heartbeats straight to {editors['api_url'] or 'WakaTime'} ({cfg}). "
+                "Routing them through this app sets api_url to its intake and heartbeat_rate_limit_seconds "
+                "to 0; the file is backed up first and Undo puts both back."
+            )
+        if editors["backup"]:
+            text += f"\nBackup: {editors['backup']}"
+        self.editors_state.setText(text)
+        self.route_button.setEnabled(not editors["routed"])
+        self.undo_button.setEnabled(editors["can_undo"])
+
+    def _editors(self, name: str, route: C.Route) -> None:
+        def done(answer: C.EditorRouting) -> None:
+            self._show_editors(answer)
+            self.editors_reason.setText("")
+            self.applied.emit(name)
+
+        self._call(name, lambda: self.client.request(route), done, self.editors_reason)
+
+    # ---- Agent and System ------------------------------------------------------------------------------
+
+    def _agent_tab(self) -> QWidget:
+        tab = QWidget()
+        form = QFormLayout(tab)
+        self.intake_label = _label()
+        form.addRow("Intake", self.intake_label)
+        form.addRow(
+            "",
+            _label(
+                "Editors routed through this app send to this address. The port is the 'port' setting "
+                "(default 47325); after changing it, restart the agent and route the editors again so "
+                "~/.wakatime.cfg points at the new port."
+            ),
+        )
+        return tab
+
+    def _show_agent(self, status: C.Status) -> None:
+        self.intake_label.setText(status.get("intake_url") or "the agent is not serving")
+
+    def _system_tab(self) -> QWidget:
+        tab = QWidget()
+        form = QFormLayout(tab)
+        self.version_label = _label()
+        form.addRow("Version", self.version_label)
+        self.data_button = QPushButton()
+        self.data_button.clicked.connect(lambda: self._open_folder("data_dir"))
+        form.addRow("Data folder", self.data_button)
+        self.log_button = QPushButton()
+        self.log_button.clicked.connect(lambda: self._open_folder("log_dir"))
+        form.addRow("Log folder", self.log_button)
+        return tab
+
+    def _show_system(self, status: C.Status) -> None:
+        self.version_label.setText(status["version"])
+        self.data_button.setText(status["data_dir"])
+        self.log_button.setText(status["log_dir"])
+
+    def _open_folder(self, which: str) -> None:
+        if self.status is not None:
+            folder = self.status["data_dir"] if which == "data_dir" else self.status["log_dir"]
+            self.open_url(QUrl.fromLocalFile(str(Path(folder))))

@@ -1,0 +1,158 @@
+"""The settings window as a person uses it: offscreen Qt, a real agent in-process and the stand-in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import keyring
+import pytest
+from keyring.backends.fail import Keyring as FailKeyring
+from PySide6.QtCore import QUrl
+from PySide6.QtWidgets import QLabel
+from pytestqt.qtbot import QtBot
+
+from agent.config import Flags, load_config
+from agent.daemon import Agent
+from agent.settings import AppSettings
+from app.client import AgentClient
+from app.settings_window import SettingsWindow
+from app.tasks import TaskRunner
+from tests.conftest import API_KEY, MemoryKeyring
+from tests.standin import HackatimeStandin, User
+from tests.test_key_cli import assert_no_key
+
+NEW_KEY = "11111111-2222-4333-8444-555555556f70"  # the same last four as API_KEY
+REJECTED = "99999999-9999-4999-8999-999999999999"
+
+
+@pytest.fixture
+def running(_isolated_home: Path, tmp_path: Path, standin: HackatimeStandin) -> Iterator[Agent]:
+    (_isolated_home / ".wakatime.cfg").write_text(f"[settings]\napi_key = {API_KEY}\n", encoding="utf-8")
+    env = {"WAKATIME_HOME": str(_isolated_home), "HACKATIME_API_URL": standin.api_url}
+    config = load_config(Flags(data_dir=tmp_path / "data", port=0), env=env)
+    with Agent(config, synchronous="NORMAL", watch=False, keyring_in_child=False) as agent:
+        yield agent
+
+
+@pytest.fixture
+def opened(
+    qtbot: QtBot, runner: TaskRunner, running: Agent, tmp_path: Path
+) -> Iterator[tuple[SettingsWindow, list[QUrl]]]:
+    urls: list[QUrl] = []
+    folder = tmp_path / "project"
+    folder.mkdir()
+    client = AgentClient(running.config.data_dir)
+    window = SettingsWindow(client, runner, open_url=urls.append, choose_folder=lambda w: str(folder))
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.loaded, timeout=30_000):
+        window.show()
+    yield window, urls
+    client.close()
+
+
+def shown_text(window: SettingsWindow) -> str:
+    return "\n".join(label.text() for label in window.findChildren(QLabel))
+
+
+def type_key(qtbot: QtBot, window: SettingsWindow, key: str) -> dict[str, Any]:
+    with qtbot.waitSignal(window.key_checked, timeout=30_000) as checked:
+        window.key_edit.setText(key)
+    answer: dict[str, Any] = checked.args[0]
+    return answer
+
+
+def test_a_new_key_is_checked_as_typed_and_used_at_once(
+    qtbot: QtBot,
+    opened: tuple[SettingsWindow, list[QUrl]],
+    running: Agent,
+    standin: HackatimeStandin,
+    _memory_keyring: MemoryKeyring,
+) -> None:
+    window, urls = opened
+    assert "<hidden>6f70 from wakatime.cfg" in window.key_label.text()
+    assert type_key(qtbot, window, "not-a-key")["verdict"] == "malformed"
+    assert "not shaped like a Hackatime key" in window.typed_verdict.text()
+    assert not window.save_key_button.isEnabled()
+    assert type_key(qtbot, window, REJECTED)["verdict"] == "rejected"
+    assert "rejected" in window.typed_verdict.text() and not window.save_key_button.isEnabled()
+
+    standin.add_key(NEW_KEY, User(id=1, username="orpheus"))
+    answer = type_key(qtbot, window, NEW_KEY)
+    assert (answer["verdict"], answer["username"]) == ("accepted", "orpheus")
+    assert window.save_key_button.isEnabled()
+    with qtbot.waitSignal(window.applied, timeout=30_000):
+        window.save_key_button.click()
+    assert running.keys.current().key == NEW_KEY and running.keys.current().source == "keyring"
+    qtbot.waitUntil(lambda: "from keyring" in window.key_label.text(), timeout=30_000)
+    assert window.key_edit.text() == ""
+
+    window.get_key_button.click()
+    assert urls == [QUrl(standin.url + "/api-key")]
+    assert_no_key(shown_text(window))
+
+
+def test_without_a_keyring_the_window_asks_where_the_key_goes(
+    qtbot: QtBot, opened: tuple[SettingsWindow, list[QUrl]], running: Agent, standin: HackatimeStandin
+) -> None:
+    window, _ = opened
+    keyring.set_keyring(FailKeyring())
+    standin.add_key(NEW_KEY, User(id=1, username="orpheus"))
+    type_key(qtbot, window, NEW_KEY)
+    with qtbot.waitSignal(window.refused, timeout=30_000) as refused:
+        window.save_key_button.click()
+    assert refused.args[0] == "key" and "no usable OS keyring" in refused.args[1]
+    assert window.store_choice.isVisible()
+    assert "no usable OS keyring" in window.typed_verdict.text()
+    assert running.keys.current().key == API_KEY  # nothing half-applied
+
+    file_choice = next(b for b in window.store_group.buttons() if b.property("store") == "file")
+    file_choice.setChecked(True)
+    with qtbot.waitSignal(window.applied, timeout=30_000):
+        window.save_key_button.click()
+    assert running.keys.current().source == "settings (plaintext)"
+    assert AppSettings(running.config.config_dir / "settings.json").get("plaintext_key") == NEW_KEY
+    assert not window.store_choice.isVisible()
+    assert_no_key(shown_text(window))
+
+
+def test_editors_are_routed_and_undone_from_the_window(
+    qtbot: QtBot, opened: tuple[SettingsWindow, list[QUrl]], running: Agent, _isolated_home: Path
+) -> None:
+    window, _ = opened
+    cfg = _isolated_home / ".wakatime.cfg"
+    before = cfg.read_text()
+    assert window.route_button.isEnabled() and not window.undo_button.isEnabled()
+    with qtbot.waitSignal(window.applied, timeout=30_000):
+        window.route_button.click()
+    assert f"api_url = {running.intake_url}" in cfg.read_text()
+    assert "send their heartbeats to this app" in window.editors_state.text()
+    assert window.undo_button.isEnabled() and not window.route_button.isEnabled()
+    with qtbot.waitSignal(window.applied, timeout=30_000):
+        window.undo_button.click()
+    assert cfg.read_text() == before
+    assert window.route_button.isEnabled()
+
+
+def test_folders_and_pause_apply_at_once(
+    qtbot: QtBot, opened: tuple[SettingsWindow, list[QUrl]], running: Agent, tmp_path: Path
+) -> None:
+    window, urls = opened
+    with qtbot.waitSignal(window.applied, timeout=30_000):
+        window.add_folder_button.click()
+    assert [window.folders.item(i).text() for i in range(window.folders.count())] == [str(tmp_path / "project")]
+    assert running.watched()["folders"] == [str(tmp_path / "project")]
+    window.folders.setCurrentRow(0)
+    with qtbot.waitSignal(window.applied, timeout=30_000):
+        window.remove_folder_button.click()
+    assert window.folders.count() == 0
+
+    with qtbot.waitSignal(window.applied, timeout=30_000):
+        window.pause_button.click()
+    assert not running.tracking() and window.pause_button.text() == "Resume tracking"
+    with qtbot.waitSignal(window.applied, timeout=30_000):
+        window.pause_button.click()
+    assert running.tracking()
+    window.log_button.click()
+    assert urls == [QUrl.fromLocalFile(str(running.config.log_dir))]
