@@ -185,7 +185,9 @@ def normalize(
     ua = found.get("user_agent") or plugin or header_user_agent or default_user_agent
     if ua:
         found["user_agent"] = ua[:MAX_STRING]
-    found["machine"] = (header_machine or found.get("machine") or machine)[:MAX_STRING]
+    host = header_machine or found.get("machine") or machine
+    if host:  # an import passes "" for history that names no machine: it stays without one
+        found["machine"] = host[:MAX_STRING]
 
     return _freeze(found)
 

@@ -49,6 +49,7 @@ class _PendingAdd:
     source: str
     destinations: list[str] | None
     priority: int = LIVE
+    meta: tuple[str, str] | None = None
     done: bool = False
     result: list[Added] | None = None
     error: BaseException | None = None
@@ -257,16 +258,20 @@ class Store:
         *,
         destinations: Iterable[str] | None = None,
         priority: int = LIVE,
+        meta: tuple[str, str] | None = None,
     ) -> list[Added]:
         """Store heartbeats durably; identical ones are matched to the stored row.
 
         Each new heartbeat gets a ``ready`` delivery row for every destination given
         (default: every configured destination), at ``priority`` (imported history is
-        ``HISTORY``: delivered after every live heartbeat). Returns once the transaction holding
+        ``HISTORY``: delivered after every live heartbeat). ``meta`` (key, value) is set in the
+        same transaction (an import's checkpoint commits with its batch). Returns once the transaction holding
         them has committed. Concurrent callers share one transaction and one fsync
         (group commit), each batch in its own savepoint so one failure fails only it.
         """
-        item = _PendingAdd(list(heartbeats), source, None if destinations is None else list(destinations), priority)
+        item = _PendingAdd(
+            list(heartbeats), source, None if destinations is None else list(destinations), priority, meta
+        )
         with self._pending_lock:
             self._pending.append(item)
         with self._lock:
@@ -312,6 +317,11 @@ class Store:
                 item.done = True
 
     def _insert(self, conn: sqlite3.Connection, item: _PendingAdd, all_dests: list[str]) -> list[Added]:
+        if item.meta is not None:
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                item.meta,
+            )
         if not item.heartbeats:
             return []
         now = time.time()

@@ -1,0 +1,270 @@
+"""One import run: read an export file in a stream, store its heartbeats in batches, report
+progress, stop cleanly when cancelled, and resume where an earlier run of the same file left off.
+
+Every heartbeat read before a break in the file (truncation, a syntax error, a damaged gzip
+stream) is stored; the run then says where the file broke. Running the import again skips
+the heartbeats the last run of the same file committed (a checkpoint in the store's meta
+table, written after each batch) and de-duplicates everything else by the fields_hash key,
+so neither a re-import nor an import of heartbeats captured live stores or uploads anything
+twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ijson
+
+from agent.delivery.pacing import hackatime_buckets
+from agent.heartbeat import Heartbeat, HeartbeatError, normalize, user_agent
+from agent.store import DEFAULT_DESTINATION, HISTORY, Store
+
+from .formats import Detected, detect, to_heartbeat
+from .source import ImportRefused, Source
+
+log = logging.getLogger(__name__)
+
+BATCH = 5000  # heartbeats per store transaction: big enough that the fsync is noise
+MAX_ERRORS = 10  # errors kept for the summary, with their positions
+CHECKPOINT_PREFIX = "import:"
+
+# Run states. The last four are final.
+READING, DONE, BROKEN, REFUSED, CANCELLED = "reading", "done", "broken", "refused", "cancelled"
+FINAL = (DONE, BROKEN, REFUSED, CANCELLED)
+
+
+@dataclass
+class Progress:
+    """What a run has done so far; the final one is the summary. ``as_dict`` is the JSON form
+    the CLI, the control API and the Import window show."""
+
+    path: str
+    upload: bool = True
+    state: str = READING
+    format: str | None = None
+    format_name: str | None = None
+    bytes_read: int = 0  # of the file (compressed bytes for a compressed file)
+    bytes_total: int = 0
+    read: int = 0  # heartbeats read from the file, valid or not
+    imported: int = 0  # new heartbeats stored by this run
+    duplicates: int = 0  # already stored (an earlier import, live capture, or twice in the file)
+    invalid: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    rate: float = 0.0  # heartbeats read per second
+    eta_seconds: float | None = None
+    problem: str | None = None  # one line: what went wrong and where, when state is not done
+    upload_heartbeats: int = 0  # imported history waiting to be uploaded, this run's included
+    upload_seconds: float | None = None  # how long that takes at Hackatime's limits
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINAL
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def upload_seconds(heartbeats: int, per_request: int = 100) -> float:
+    """How long uploading ``heartbeats`` takes at Hackatime's per-IP limits (hackatime-api.md
+    §6), paced as the outbox paces: the slowest of the limiter's buckets decides."""
+    requests = math.ceil(heartbeats / per_request)
+    return max(max(0.0, requests - b.capacity) / b.rate for b in hackatime_buckets(0.0))
+
+
+class ImportJob:
+    def __init__(
+        self,
+        store: Store,
+        path: Path | str,
+        *,
+        upload: bool = True,
+        cancel: threading.Event | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        on_stored: Callable[[int], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        batch: int = BATCH,
+        destination: str = DEFAULT_DESTINATION,
+    ) -> None:
+        self.store = store
+        self.path = Path(path).expanduser()
+        self.cancel = cancel or threading.Event()
+        self.on_progress = on_progress or (lambda p: None)
+        self.on_stored = on_stored or (lambda n: None)
+        self.clock = clock
+        self.batch = max(1, batch)
+        self.destination = destination
+        self.progress = Progress(path=str(self.path), upload=upload)
+        # The HTTP User-Agent the outbox sends: the server falls back to it for a heartbeat
+        # without one, so the local key must too.
+        self._default_ua = user_agent()
+        self._started = 0.0
+        self._checkpoint_key = ""
+        self._skip = 0
+
+    # ---- the run -------------------------------------------------------------------------------
+
+    def run(self) -> Progress:
+        """Import the whole file (or until cancelled); returns the final progress, never raises
+        for a bad file: ``state`` and ``problem`` say what happened."""
+        self._started = self.clock()
+        p = self.progress
+        try:
+            with Source(self.path) as sniffed:
+                p.bytes_total = sniffed.size
+                detected = detect(sniffed)
+            p.format, p.format_name = detected.format, detected.name
+            self._restore_checkpoint()
+            self._read(detected)
+        except ImportRefused as exc:
+            p.state, p.problem = REFUSED, str(exc)
+        self._finish()
+        return p
+
+    def _read(self, detected: Detected) -> None:
+        p = self.progress
+        with Source(self.path) as source:
+            p.bytes_total = source.size
+            batch: list[Heartbeat] = []
+            count = 0  # heartbeats taken from the file so far (each stored, queued or invalid)
+            broke: str | None = None
+            try:
+                for raw in ijson.items(source.stream, detected.prefix, use_float=True):
+                    if self.cancel.is_set():
+                        p.state = CANCELLED
+                        break
+                    count += 1
+                    if count <= self._skip:
+                        continue
+                    try:
+                        batch.append(normalize(to_heartbeat(raw), machine="", default_user_agent=self._default_ua))
+                    except HeartbeatError as exc:
+                        self._invalid(count, source.json_bytes, str(exc))
+                    if len(batch) >= self.batch:
+                        self._store(batch, count, source)
+                        batch = []
+            except ijson.JSONError as exc:
+                broke = f"the JSON is not valid near byte {source.json_bytes:,}: {_first_line(exc)}"
+            except (EOFError, zlib.error, OSError) as exc:
+                where = f"byte {source.file_bytes:,} of {source.size:,}"
+                broke = f"the {source.kind} file breaks off at {where}: {_first_line(exc)}"
+            except ImportRefused as exc:  # a decompression bomb, noticed while reading
+                p.state, p.problem = REFUSED, str(exc)
+            # Every heartbeat yielded before a break is whole: keep them.
+            self._store(batch, count, source)
+            if broke is not None:
+                p.state = BROKEN
+                kept = "nothing before it was a whole heartbeat"
+                if p.read:
+                    kept = f"the {_count(p.read)} before it are stored; importing the whole file adds only the rest"
+                p.problem = f"{broke} ({kept})"
+            elif p.state == READING:
+                p.state = DONE
+
+    def _invalid(self, index: int, byte: int, message: str) -> None:
+        p = self.progress
+        p.invalid += 1
+        if len(p.errors) < MAX_ERRORS:
+            p.errors.append({"heartbeat": index, "near_byte": byte, "error": message[:300]})
+
+    def _store(self, batch: list[Heartbeat], read_through: int, source: Source) -> None:
+        """Commit a batch; then the checkpoint says everything up to ``read_through`` is in."""
+        p = self.progress
+        read = max(p.read, read_through)
+        checkpoint = (self._checkpoint_key, self._checkpoint(read, complete=False)) if self._checkpoint_key else None
+        added = self.store.add(
+            batch, "import", destinations=None if p.upload else [], priority=HISTORY, meta=checkpoint
+        )
+        created = sum(a.created for a in added)
+        p.imported += created
+        p.duplicates += len(added) - created
+        if created:
+            self.on_stored(created)
+        p.read = read
+        p.bytes_read = source.file_bytes
+        self._tick()
+
+    def _tick(self) -> None:
+        p = self.progress
+        p.seconds = round(self.clock() - self._started, 3)
+        p.rate = round(p.read / p.seconds, 1) if p.seconds > 0 else 0.0
+        if 0 < p.bytes_read < p.bytes_total and p.seconds > 0:
+            p.eta_seconds = round(p.seconds * (p.bytes_total - p.bytes_read) / p.bytes_read, 1)
+        else:
+            p.eta_seconds = None
+        self.on_progress(p)
+
+    def _finish(self) -> None:
+        p = self.progress
+        if p.state == DONE:
+            p.bytes_read = p.bytes_total
+            if self._checkpoint_key:
+                self.store.meta_set(self._checkpoint_key, self._checkpoint(p.read, complete=True))
+        if p.upload and p.format is not None:
+            backlog = self.store.counts(self.destination).history
+            p.upload_heartbeats = backlog
+            p.upload_seconds = round(upload_seconds(backlog), 1)
+        self._tick()
+        p.eta_seconds = None
+        log.info(
+            "import of %s: %s; read %d, imported %d, duplicates %d, invalid %d%s",
+            p.path, p.state, p.read, p.imported, p.duplicates, p.invalid, f" ({p.problem})" if p.problem else "",
+        )  # fmt: skip
+
+    # ---- resuming ------------------------------------------------------------------------------
+
+    def _fingerprint(self) -> str:
+        """The file's identity: its size and its first and last 64 KiB (a truncated copy and the
+        complete file differ, so the complete one is read from its start and de-duplicated)."""
+        digest = hashlib.sha256()
+        with open(self.path, "rb") as fh:
+            size = fh.seek(0, 2)
+            digest.update(str(size).encode())
+            fh.seek(0)
+            digest.update(fh.read(65536))
+            fh.seek(max(0, size - 65536))
+            digest.update(fh.read(65536))
+        mode = "upload" if self.progress.upload else "local"
+        return f"{CHECKPOINT_PREFIX}{mode}:{digest.hexdigest()[:32]}"
+
+    def _restore_checkpoint(self) -> None:
+        self._checkpoint_key = self._fingerprint()
+        saved = self.store.meta_get(self._checkpoint_key)
+        if not saved:
+            return
+        try:
+            state = json.loads(saved)
+            read, invalid, errors = int(state["read"]), int(state["invalid"]), list(state["errors"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring an unreadable import checkpoint for %s", self.path)
+            return
+        # The heartbeats before ``read`` were committed by an earlier run: counted as already
+        # stored (or invalid, as they were then), and not parsed into heartbeats again.
+        p = self.progress
+        self._skip = read
+        p.read = read
+        p.invalid = invalid
+        p.duplicates = read - invalid
+        p.errors = errors[:MAX_ERRORS]
+
+    def _checkpoint(self, read: int, *, complete: bool) -> str:
+        p = self.progress
+        return json.dumps({"read": read, "invalid": p.invalid, "errors": p.errors, "complete": complete})
+
+
+def _count(n: int) -> str:
+    return "1 heartbeat" if n == 1 else f"{n:,} heartbeats"
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
