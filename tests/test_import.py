@@ -4,6 +4,7 @@ are not exports or are damaged; cancel, resume and re-import; dedup against live
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import threading
 import zipfile
@@ -75,7 +76,7 @@ def test_each_format_large_gzipped(store: Store, tmp_path: Path, fmt: str) -> No
     # Progress came in batches, bytes rising to the file's size.
     assert len(seen) >= n // 5000
     assert [p.read for p in seen[:3]] == [5000, 10000, 15000]
-    assert all(a.bytes_read <= b.bytes_read for a, b in zip(seen, seen[1:], strict=False))
+    assert all(a.bytes_read <= b.bytes_read for a, b in itertools.pairwise(seen))
     assert seen[-1].bytes_read == path.stat().st_size
     assert result.upload_heartbeats == n and result.upload_seconds == pytest.approx(upload_seconds(n), abs=0.1)
 

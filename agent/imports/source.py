@@ -64,12 +64,12 @@ class _Json(_Counting):
 
     def read(self, size: int = -1) -> bytes:
         data = super().read(size)
-        if self._compressed is not None and self.count > BOMB_GRACE:
-            if self.count > BOMB_RATIO * max(1, self._compressed.count):
-                raise ImportRefused(
-                    f"the compressed file expands more than {BOMB_RATIO}-fold ({self._compressed.count:,} bytes "
-                    f"became {self.count:,} so far): that is not an export but a decompression bomb"
-                )
+        packed = self._compressed
+        if packed is not None and self.count > BOMB_GRACE and self.count > BOMB_RATIO * max(1, packed.count):
+            raise ImportRefused(
+                f"the compressed file expands more than {BOMB_RATIO}-fold ({packed.count:,} bytes "
+                f"became {self.count:,} so far): that is not an export but a decompression bomb"
+            )
         if self._depth.feed(data) > MAX_DEPTH:
             raise ImportRefused(
                 f"the JSON nests more than {MAX_DEPTH} levels deep before byte {self.count:,}; "
