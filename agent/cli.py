@@ -1,4 +1,4 @@
-"""``hackatime-agent``: run the agent, inspect its queue, deliver now, print stats.
+"""``hackatime-agent``: run the agent, inspect its queue, deliver now, print stats, import history.
 
 Exit codes (stable, documented in README.md):
   0 success · 1 failure · 2 usage · 3 API key rejected · 4 server unreachable ·
@@ -23,7 +23,7 @@ import json
 import signal
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,10 @@ import httpx
 from . import __version__
 from .config import Config, Flags, load_config
 from .contract import (
+    EVENTS,
+    IMPORT,
+    IMPORT_CANCEL,
+    IMPORT_START,
     KEY,
     KEY_CHECK,
     KEY_FORGET,
@@ -42,6 +46,8 @@ from .contract import (
     STORE_FILE,
     SYNC,
     TOKEN_FILE,
+    ImportAnswer,
+    ImportProgress,
     Route,
     Status,
     SyncAnswer,
@@ -126,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
         ("forget", "remove the key from the OS keyring and the app's settings"),
     ):
         key_sub.add_parser(name, help=text).add_argument("--json", action="store_true")
+    imports = sub.add_parser("import", help="import history from a WakaTime or Hackatime export file")
+    imports.add_argument("file", type=Path, help="the export: .json, .json.gz or Hackatime's .zip")
+    imports.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    imports.add_argument("--no-upload", action="store_true", help="keep the imported heartbeats local")
     return parser
 
 
@@ -202,10 +212,15 @@ def _control(config: Config) -> tuple[str, str] | None:
     return str(info["url"]), token
 
 
-def _call(control: tuple[str, str], route: Route, timeout: float = 600) -> Any:
+def _call(control: tuple[str, str], route: Route, timeout: float = 600, *, body: Any = None, params: Any = None) -> Any:
     url, token = control
     response = httpx.request(
-        route.method, url + route.url(), headers={"Authorization": f"Bearer {token}"}, timeout=timeout
+        route.method,
+        url + route.url(),
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=timeout,
+        json=body,
+        params=params,
     )
     response.raise_for_status()
     return response.json()
@@ -461,6 +476,113 @@ def cmd_key(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from .imports.report import progress_line, summary
+
+    config = load_config(_flags(args))
+    path = str(args.file.expanduser().resolve())
+    upload = not args.no_upload
+    tty = sys.stderr.isatty() and not args.json
+
+    def show(run: ImportProgress) -> None:
+        if tty:
+            print(f"\r\x1b[K{progress_line(run)}", end="", file=sys.stderr, flush=True)
+
+    running = _agent_is_running(config)
+    if running:
+        run = _import_through_agent(config, path, upload, show)
+    else:
+        run = _import_in_process(config, path, upload, show, args.verbose)
+    if tty:
+        print("\r\x1b[K", end="", file=sys.stderr, flush=True)
+    if args.json:
+        keys = ("format", "read", "imported", "duplicates", "invalid", "errors", "seconds", "state", "problem")
+        extra = ("upload_heartbeats", "upload_seconds")
+        print(json.dumps({k: run[k] for k in (*keys, *extra)}))  # type: ignore[literal-required]
+    elif run["state"] != "refused":
+        print("\n".join(summary(run, agent_running=running)))
+    if run["state"] == "done":
+        return EXIT_OK
+    if run["state"] == "cancelled":
+        problem = f"cancelled after {run['read']:,} heartbeats; run the same import again to resume"
+    else:
+        problem = f"{Path(path).name}: {run['problem']}"
+    print(f"hackatime-agent: import: {problem}", file=sys.stderr)
+    return EXIT_FAIL
+
+
+def _import_through_agent(
+    config: Config, path: str, upload: bool, show: Callable[[ImportProgress], None]
+) -> ImportProgress:
+    control = _control(config)
+    if control is None:
+        raise CliError("an agent holds this data dir but its control file is missing; try again shortly")
+    try:
+        answer: ImportAnswer = _call(control, IMPORT_START, 30, body={"path": path, "upload": upload})
+    except httpx.HTTPStatusError as exc:
+        raise CliError(f"the agent did not start the import: {_error_of(exc.response)}") from None
+    except httpx.HTTPError as exc:
+        raise CliError(f"the running agent did not answer: {exc}") from None
+    seq = -1
+    cancelled = False
+    while True:
+        run = answer["run"]
+        if run is None:
+            raise CliError("the agent lost track of the import")
+        show(run)
+        if run["state"] in ("done", "broken", "refused", "cancelled"):
+            return run
+        try:
+            seq = _call(control, EVENTS, 70, params={"after": seq, "timeout": 30})["seq"]
+            answer = _call(control, IMPORT, 30)
+        except KeyboardInterrupt:
+            if cancelled:
+                raise
+            cancelled = True  # stop the agent's run; its summary follows
+            answer = _call(control, IMPORT_CANCEL, 30)
+        except httpx.HTTPError as exc:
+            raise CliError(f"the running agent stopped answering during the import: {exc}") from None
+
+
+def _error_of(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("error") or response.status_code)
+    except ValueError:
+        return f"HTTP {response.status_code}"
+
+
+def _import_in_process(
+    config: Config, path: str, upload: bool, show: Callable[[ImportProgress], None], verbose: bool
+) -> ImportProgress:
+    import threading
+
+    from .daemon import Agent
+    from .imports.job import ImportJob
+
+    setup_logging(config.log_dir, verbose=verbose, stderr=verbose)
+    agent = Agent(config, watch=False, serve=False)
+    try:
+        agent.start()
+    except AlreadyRunning as exc:
+        raise CliError(str(exc), EXIT_RUNNING) from None
+    cancel = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: cancel.set())  # finish the batch, then stop
+    try:
+        job = ImportJob(
+            agent.store, path, upload=upload, cancel=cancel, on_progress=lambda p: show(_as_run(p.as_dict()))
+        )
+        progress = job.run()
+        agent.stats.prepare()  # the history is in the local stats at once
+        return _as_run(progress.as_dict())
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        agent.stop()
+
+
+def _as_run(progress: dict[str, Any]) -> ImportProgress:
+    return progress  # type: ignore[return-value]  # Progress.as_dict has ImportProgress's keys
+
+
 _COMMANDS = {
     "run": cmd_run,
     "status": cmd_status,
@@ -468,6 +590,7 @@ _COMMANDS = {
     "stats": cmd_stats,
     "doctor": cmd_doctor,
     "key": cmd_key,
+    "import": cmd_import,
 }
 
 if __name__ == "__main__":

@@ -21,6 +21,9 @@ __all__ = [
     "EDITORS_ROUTE",
     "EDITORS_UNDO",
     "EVENTS",
+    "IMPORT",
+    "IMPORT_CANCEL",
+    "IMPORT_START",
     "KEY",
     "KEY_CHECK",
     "KEY_FORGET",
@@ -50,6 +53,10 @@ __all__ = [
     "EventsAnswer",
     "GoalFigures",
     "GroupEntry",
+    "HistoryUpload",
+    "ImportAnswer",
+    "ImportProblem",
+    "ImportProgress",
     "KeyAnswer",
     "KeyCheckAnswer",
     "KeyForgetAnswer",
@@ -131,6 +138,9 @@ NOTICE_DISMISS = Route("POST", "/notices/{id}/dismiss")  # → {"ok": true}
 WATCH = Route("GET", "/watch")  # → WatchState
 WATCH_ADD = Route("POST", "/watch")  # {"path"} → WatchAnswer
 WATCH_REMOVE = Route("POST", "/watch/remove")  # {"path"} → WatchAnswer
+IMPORT = Route("GET", "/import")  # → ImportAnswer: the running import, else the last one
+IMPORT_START = Route("POST", "/import")  # {"path", "upload"?: true} → ImportAnswer; 409 while one runs
+IMPORT_CANCEL = Route("POST", "/import/cancel")  # → ImportAnswer (the run stops at its next heartbeat)
 
 KEY = Route("GET", "/key")  # → KeyAnswer
 # {"key", "store": "keyring" | "file" | "wakatime-cfg", "check": true} → KeySetAnswer; refused:
@@ -146,6 +156,7 @@ EDITORS_UNDO = Route("POST", "/editors/undo")  # put back what routing changed �
 ROUTES = (
     STATUS, STATS, PROJECTS, REFRESH, SYNC, PAUSE, DEAD, DEAD_RETRY, DEAD_DISCARD, EVENTS, NOTICE_DISMISS,
     WATCH, WATCH_ADD, WATCH_REMOVE, KEY, KEY_SET, KEY_CHECK, KEY_FORGET, EDITORS, EDITORS_ROUTE, EDITORS_UNDO,
+    IMPORT, IMPORT_START, IMPORT_CANCEL,
 )  # fmt: skip
 
 
@@ -245,6 +256,46 @@ class KeyForgetAnswer(TypedDict):
     key: KeyAnswer  # what is in use now (a key left in ~/.wakatime.cfg, or none)
 
 
+class ImportProblem(TypedDict):
+    heartbeat: int  # its number in the file, from 1
+    near_byte: int  # of the file's JSON (decompressed): within one read of the parser
+    error: str
+
+
+class ImportProgress(TypedDict):
+    """An import run (``agent.imports.job.Progress``); the last one is its summary."""
+
+    path: str
+    upload: bool  # False: kept local (--no-upload)
+    state: str  # reading | done | broken | refused | cancelled
+    format: str | None  # wakatime | hackatime_v1 | hackatime
+    format_name: str | None  # for people: "a WakaTime heartbeats export"
+    bytes_read: int  # of the file (compressed bytes of a compressed file)
+    bytes_total: int
+    read: int  # heartbeats read from the file
+    imported: int  # new ones stored
+    duplicates: int  # already stored: by an earlier import, live capture, or twice in the file
+    invalid: int
+    errors: list[ImportProblem]  # the first ten
+    seconds: float
+    rate: float  # heartbeats read per second
+    eta_seconds: float | None  # of the reading, while it runs
+    problem: str | None  # one line: what went wrong and where (state broken or refused)
+    upload_heartbeats: int  # imported history waiting to be uploaded, this run's included
+    upload_seconds: float | None  # how long that takes at Hackatime's limits
+
+
+class ImportAnswer(TypedDict):
+    run: ImportProgress | None  # None: no import since the agent started
+
+
+class HistoryUpload(TypedDict):
+    """Imported history still to upload; it goes after every live heartbeat."""
+
+    pending: int
+    seconds: float  # at Hackatime's limits, from now
+
+
 class Status(TypedDict):
     version: str
     data_dir: str
@@ -266,6 +317,8 @@ class Status(TypedDict):
     last_heartbeat_at: NotRequired[float | None]
     seq: NotRequired[int]
     watch: NotRequired[WatchState]
+    import_run: NotRequired[ImportProgress | None]  # the running import, else the last one
+    history_upload: NotRequired[HistoryUpload | None]  # None: no imported history waiting
     agent_running: NotRequired[bool]  # added by the CLI
 
 

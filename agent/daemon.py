@@ -30,6 +30,9 @@ from .contract import (
     DeadLetter,
     DestinationStatus,
     EditorRouting,
+    HistoryUpload,
+    ImportAnswer,
+    ImportProgress,
     KeyAnswer,
     KeyForgetAnswer,
     KeySetAnswer,
@@ -46,6 +49,7 @@ from .delivery.outbox import Outbox, Outcome
 from .delivery.pacing import RateLimiter
 from .delivery.recheck import KeyRecheck, RealTime, Waiting
 from .heartbeat import as_sent_by_wakatime_cli, normalize, user_agent
+from .imports import ImportBusy, upload_seconds
 from .key_watch import KeyFileWatcher
 from .keys import (
     KeyCheck,
@@ -68,6 +72,7 @@ from .wakatime_cfg import route_editors, routing_state, undo_routing
 
 if TYPE_CHECKING:
     from .capture.watcher import Watcher
+    from .imports.job import ImportJob
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +140,9 @@ class Agent:
         self.server: LocalServer | None = None
         self.token = ""
         self.watcher: Watcher | None = None
+        self._import: ImportJob | None = None  # the running import, else the last one
+        self._import_cancel = threading.Event()
+        self._import_lock = threading.Lock()
         self._started = False
 
     # ---- life cycle -----------------------------------------------------------------------
@@ -218,6 +226,7 @@ class Agent:
 
     def stop(self) -> None:
         self._stop.set()
+        self._import_cancel.set()
         self._wake.set()
         self._kick.set()  # the worker may be sitting out a backoff
         self._stats_due.set()
@@ -551,6 +560,47 @@ class Agent:
     def tracking(self) -> bool:
         return self.paused_until is None or self.clock() >= self.paused_until
 
+    # ---- importing history -------------------------------------------------------------------------
+
+    def start_import(self, path: str, *, upload: bool = True) -> ImportAnswer:
+        """Start importing an export file on a thread of its own; ``ImportBusy`` while one runs.
+        Progress and the summary: ``import_run()``, and every batch bumps the change seq."""
+        from .imports.job import ImportJob  # the parser is loaded only when an import starts
+
+        with self._import_lock:
+            if self._import is not None and not self._import.progress.finished:
+                raise ImportBusy(f"an import of {self._import.path.name} is still running")
+            self._import_cancel = threading.Event()
+            job = self._import = ImportJob(
+                self.store,
+                path,
+                upload=upload,
+                cancel=self._import_cancel,
+                on_progress=lambda p: self.changed(),
+                on_stored=self._stored,
+                clock=self.monotonic,
+            )
+        self._spawn("import", lambda: self._run_import(job))
+        return self.import_run()
+
+    def _run_import(self, job: ImportJob) -> None:
+        try:
+            job.run()
+            # Fold the new history into the rollups now: the dashboard shows it at once.
+            self.stats.prepare()
+        except Exception:
+            log.exception("importing %s failed", job.path)
+            job.progress.state, job.progress.problem = "refused", "the import failed unexpectedly; see the log"
+        self.changed(wake=True)
+
+    def import_run(self) -> ImportAnswer:
+        job = self._import
+        return {"run": None if job is None else cast(ImportProgress, job.progress.as_dict())}
+
+    def cancel_import(self) -> ImportAnswer:
+        self._import_cancel.set()
+        return self.import_run()
+
     def _stored(self, created: int) -> None:
         self._stats_due.set()
         self.changed(wake=True)
@@ -638,6 +688,7 @@ class Agent:
         status["last_heartbeat_at"] = last
         status["seq"] = self._seq
         status["watch"] = self.watched()
+        status["import_run"] = self.import_run()["run"]
         return status
 
 
@@ -693,8 +744,13 @@ def build_status(
         "notices": (store.notices() if store is not None else [])
         + [{"id": None, "time": None, "level": "warning", "message": n} for n in config.notices]
         + _disk_notice(store),
+        "history_upload": _history_upload(sum(counts.history for _, counts in queues)),
         "generated_at": now,
     }
+
+
+def _history_upload(pending: int) -> HistoryUpload | None:
+    return {"pending": pending, "seconds": round(upload_seconds(pending), 1)} if pending else None
 
 
 def _disk_notice(store: Store | None) -> list[Notice]:

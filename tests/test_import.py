@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from agent.heartbeat import normalize
-from agent.imports import ImportJob, Progress, upload_seconds
+from agent.imports import upload_seconds
+from agent.imports.job import ImportJob, Progress
 from agent.store import HISTORY, Store
 from tests.exports import FORMATS, T0, UA, UA_ID, exported, heartbeat, write_export
 

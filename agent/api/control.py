@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from agent import contract as C
+from agent.imports import ImportBusy
 from agent.keys import PLACES, KeyCheck, KeyRefused, KeyStoreError, Where
 from agent.wakatime_cfg import CfgEditError
 
@@ -44,6 +45,9 @@ class Controlled(Protocol):
     def editors(self) -> C.EditorRouting: ...
     def route_editors(self) -> C.EditorRouting: ...
     def undo_editor_routing(self) -> C.EditorRouting: ...
+    def start_import(self, path: str, *, upload: bool = True) -> C.ImportAnswer: ...
+    def import_run(self) -> C.ImportAnswer: ...
+    def cancel_import(self) -> C.ImportAnswer: ...
 
 
 def json_object(request: Request) -> dict[str, Any]:
@@ -100,6 +104,9 @@ class Control:
             (C.EDITORS, self.editors),
             (C.EDITORS_ROUTE, self.editors_route),
             (C.EDITORS_UNDO, self.editors_undo),
+            (C.IMPORT, self.import_run),
+            (C.IMPORT_START, self.import_start),
+            (C.IMPORT_CANCEL, self.import_cancel),
         )
         for route, handler in routes:
             router.add(route.method, route.pattern, self._guard(handler))
@@ -258,3 +265,21 @@ class Control:
             return Response(200, self.agent.undo_editor_routing())
         except CfgEditError as exc:
             raise HTTPError(409, str(exc)) from None
+
+    def import_run(self, request: Request) -> Response:
+        return Response(200, self.agent.import_run())
+
+    def import_start(self, request: Request) -> Response:
+        body = json_object(request)
+        path, upload = body.get("path"), body.get("upload", True)
+        if not isinstance(path, str) or not path.strip():
+            raise HTTPError(400, "path must be the export file's path")
+        if not isinstance(upload, bool):
+            raise HTTPError(400, "upload must be true or false")
+        try:
+            return Response(202, self.agent.start_import(path, upload=upload))
+        except ImportBusy as exc:
+            raise HTTPError(409, str(exc)) from None
+
+    def import_cancel(self, request: Request) -> Response:
+        return Response(200, self.agent.cancel_import())

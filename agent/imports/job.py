@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import threading
 import time
 import zlib
@@ -25,10 +24,11 @@ from typing import Any
 
 import ijson
 
-from agent.delivery.pacing import hackatime_buckets
+from agent.contract import DESTINATION
 from agent.heartbeat import Heartbeat, HeartbeatError, normalize, user_agent
-from agent.store import DEFAULT_DESTINATION, HISTORY, Store
+from agent.store import HISTORY, Store
 
+from .estimate import upload_seconds
 from .formats import Detected, detect, to_heartbeat
 from .source import ImportRefused, Source
 
@@ -75,13 +75,6 @@ class Progress:
         return asdict(self)
 
 
-def upload_seconds(heartbeats: int, per_request: int = 100) -> float:
-    """How long uploading ``heartbeats`` takes at Hackatime's per-IP limits (hackatime-api.md
-    §6), paced as the outbox paces: the slowest of the limiter's buckets decides."""
-    requests = math.ceil(heartbeats / per_request)
-    return max(max(0.0, requests - b.capacity) / b.rate for b in hackatime_buckets(0.0))
-
-
 class ImportJob:
     def __init__(
         self,
@@ -94,7 +87,7 @@ class ImportJob:
         on_stored: Callable[[int], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         batch: int = BATCH,
-        destination: str = DEFAULT_DESTINATION,
+        destination: str = DESTINATION,
     ) -> None:
         self.store = store
         self.path = Path(path).expanduser()
