@@ -97,6 +97,8 @@ def test_the_agent_serves_every_route_of_the_contract(agent: Agent) -> None:
                 body = {"ids": []}
             if route == C.KEY_SET:
                 body = {"key": API_KEY}
+            if route == C.IMPORT_START:
+                body = {"path": str(agent.config.data_dir / "no-such-export.json")}  # refused at once
             params = {"timeout": 0} if route == C.EVENTS else None
             answer = client.request(
                 route.method, url, json=body, params=params, headers={"Authorization": f"Bearer {agent.token}"}

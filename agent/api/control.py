@@ -277,7 +277,7 @@ class Control:
         if not isinstance(upload, bool):
             raise HTTPError(400, "upload must be true or false")
         try:
-            return Response(202, self.agent.start_import(path, upload=upload))
+            return Response(200, self.agent.start_import(path, upload=upload))
         except ImportBusy as exc:
             raise HTTPError(409, str(exc)) from None
 
