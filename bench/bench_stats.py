@@ -33,6 +33,7 @@ from agent.stats import durations as D
 from agent.stats import queries as Q
 from agent.stats import rollups as R
 from agent.stats import service as S
+from agent.stats import views as V
 from agent.store.schema import SENT
 from agent.store.store import Store
 
@@ -159,6 +160,21 @@ def naive_days(
     return {d: D.to_seconds(D.capped_sum(ts)) for d, ts in by_day.items() if first <= d <= last}
 
 
+def named(entries: list[dict[str, Any]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for e in entries:
+        out[e["name"]] = out.get(e["name"], 0) + e["total_seconds"]
+    return out
+
+
+def stats_named(groups: dict[Any, int]) -> dict[str, int]:
+    """A naive per-group count named the way /api/v1/users/my/stats names it, 0 s kept."""
+    out: dict[str, int] = {}
+    for k, v in groups.items():
+        out[V.stats_name("project", k)] = out.get(V.stats_name("project", k), 0) + v
+    return out
+
+
 def queries(store: Store, args: argparse.Namespace, tz: Any) -> None:
     svc = S.StatsService(store, client=None, clock=lambda: NOW, timezone=args.timezone)
     conn = store.reader()
@@ -176,8 +192,8 @@ def queries(store: Store, args: argparse.Namespace, tz: Any) -> None:
             return Q.window_seconds(c, t_lo, Q.after(t_hi))
 
     def engine_7d() -> tuple[int, dict[str, Any]]:
-        with svc._read() as c:
-            figures = svc._figures(c, w_lo, w_hi)
+        with svc._read() as c:  # what `stats --range 7d` and the tray's week fall back to
+            figures = V.local_last_7_days(c, NOW, tz)
         return figures["total_seconds"], {k: figures[k] for k in ("projects", "languages", "editors")}
 
     def naive_7d() -> tuple[int, dict[str, Any]]:
@@ -195,24 +211,37 @@ def queries(store: Store, args: argparse.Namespace, tz: Any) -> None:
         return D.streak(days, today)
 
     def engine_projects() -> list[dict[str, Any]]:
-        with svc._read() as c:
-            groups = Q.window_groups(c, R.PROJECT, m_lo, Q.after(m_hi))
-            return svc._projects(c, groups, m_lo, Q.after(m_hi))
+        with svc._read() as c:  # the tray's project table when the server's is not there
+            projects: list[dict[str, Any]] = V.local_figures(c, m_lo, m_hi, stats_style=True, only=("projects",))[
+                "projects"
+            ]
+            return projects
 
     def naive_projects() -> dict[Any, int]:
         naive_groups(conn, "language", m_lo, m_hi)  # the per-project languages need a second pass
         return naive_groups(conn, "project", m_lo, m_hi)
 
-    def engine_year() -> dict[dt.date, int]:
-        with svc._read() as c:
-            return Q.day_seconds(c, year_first, today, tz)
+    def engine_year() -> dict[str, int]:
+        with svc._read() as c:  # day bars as summaries makes them: rounded project credits, summed
+            return {d["date"]: d["total_seconds"] for d in V.local_days(c, year_first, today, tz)}
 
-    def naive_year() -> dict[dt.date, int]:
-        return naive_days(conn, year_first, today, tz)
+    def naive_year() -> dict[str, int]:
+        by_day: dict[dt.date, list[tuple[float, Any]]] = {}
+        start, end = D.day_start(year_first, tz), D.day_window(today, tz)[1]
+        for t, project in conn.execute(
+            "SELECT time, project FROM heartbeats WHERE time >= ? AND time <= ? ORDER BY time, id", (start, end)
+        ):
+            by_day.setdefault(D.local_date(t, tz), []).append((t, V.summaries_name(project)))
+        return {
+            d.isoformat(): sum(D.to_seconds(v) for v in D.lead_credits(rows).values()) for d, rows in by_day.items()
+        }
 
     def engine_all_projects() -> list[dict[str, Any]]:
         with svc._read() as c:
-            return Q.group_list(Q.window_groups(c, R.PROJECT, 0, D.TIME_MAX + 1), "project")
+            projects: list[dict[str, Any]] = V.local_figures(c, 0, D.TIME_MAX, stats_style=True, only=("projects",))[
+                "projects"
+            ]
+            return projects
 
     def naive_all_projects() -> dict[Any, int]:
         return naive_groups(conn, "project", 0, D.TIME_MAX)
@@ -232,13 +261,11 @@ def queries(store: Store, args: argparse.Namespace, tz: Any) -> None:
          == {D.display_name("project", k): v for k, v in b[1]["project"].items() if v > 0}),
         ("streak", engine_streak, naive_streak, lambda a, b: a == b),
         ("projects, 30 days (+ languages)", engine_projects, naive_projects,
-         lambda a, b: {p["name"]: p["total_seconds"] for p in a}
-         == {D.display_name("project", k): v for k, v in b.items() if v > 0}),
+         lambda a, b: named(a) == stats_named(b)),
         ("daily totals, 365 days", engine_year, naive_year,
          lambda a, b: {d: s for d, s in a.items() if s} == {d: s for d, s in b.items() if s}),
         ("projects, all time (not budgeted)", engine_all_projects, naive_all_projects,
-         lambda a, b: {p["name"]: p["total_seconds"] for p in a}
-         == {D.display_name("project", k): v for k, v in b.items() if v > 0}),
+         lambda a, b: named(a) == stats_named(b)),
     ]  # fmt: skip
     print(f"\nqueries over {count:,} heartbeats (median of {args.runs}; budget {BUDGET_MS:.0f} ms):")
     print(f"  {'query':<36}{'engine':>10}{'naive scan':>13}{'speed-up':>10}  agree  budget")

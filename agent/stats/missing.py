@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.store.schema import DEAD, IN_FLIGHT, READY, SENT
+from agent.store.schema import DEAD, HISTORY, IN_FLIGHT, LIVE, READY, SENT
 
 from . import durations as D
 from .durations import TIMEOUT
@@ -56,13 +56,13 @@ def _row(r: Sequence[Any], contained: bool) -> Row:
 def missing_rows(conn: sqlite3.Connection, dest: str, lo: float, hi: float, mark: int) -> list[Row]:
     """Heartbeats in [lo, hi] the figure surely lacks, in (time, id) order.
 
-    Two index ranges: the queue (waiting or in flight, not yet possibly delivered), and the
-    claims stamped after the mark (``deliveries_reach``)."""
+    Two index ranges, both small: the queue (waiting or in flight; every priority named so the
+    time range is a seek), and the claims stamped after the mark (``deliveries_reach``)."""
     sql = (
-        f"{_SELECT} FROM deliveries d JOIN heartbeats h ON h.id = d.heartbeat_id "
-        f"WHERE d.destination = :dest AND d.state IN ({READY}, {IN_FLIGHT}) AND d.time >= :lo AND d.time <= :hi "
-        "AND (d.reach_seq IS NULL OR d.reach_seq > :mark) "
-        f"UNION ALL {_SELECT} FROM deliveries d JOIN heartbeats h ON h.id = d.heartbeat_id "
+        f"{_SELECT} FROM deliveries d INDEXED BY deliveries_queue JOIN heartbeats h ON h.id = d.heartbeat_id "
+        f"WHERE d.destination = :dest AND d.state IN ({READY}, {IN_FLIGHT}) AND d.priority IN ({LIVE}, {HISTORY}) "
+        "AND d.time >= :lo AND d.time <= :hi AND (d.reach_seq IS NULL OR d.reach_seq > :mark) "
+        f"UNION ALL {_SELECT} FROM deliveries d INDEXED BY deliveries_reach JOIN heartbeats h ON h.id = d.heartbeat_id "
         f"WHERE d.destination = :dest AND d.reach_seq > :mark AND d.state = {SENT} AND d.time >= :lo AND d.time <= :hi"
     )
     found = conn.execute(sql, {"dest": dest, "lo": lo, "hi": hi, "mark": mark}).fetchall()

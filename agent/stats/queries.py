@@ -8,9 +8,7 @@ starting at now − 31 days) come from the raw heartbeats, so every window is ex
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
-import itertools
 import math
 import sqlite3
 from collections.abc import Hashable, Iterable, Sequence
@@ -234,28 +232,45 @@ def lead_by_key(conn: sqlite3.Connection, intervals: Sequence[Interval]) -> dict
         while end < len(cores) and cores[end][0] == cores[end - 1][1]:
             end += 1
         run = cores[start:end]
-        lo_b, hi_b = run[0][0], run[-1][1]
-        ends = [core[1] for core in run]
-        buckets: list[list[tuple[int, float, float, str]]] = [[] for _ in run]
         credits: list[dict[str, float]] = [{} for _ in run]
-        for bucket, first, last, tail in conn.execute(
+        # Each core's credits summed in SQL: one index range per core, joined to a list of them.
+        for first in range(0, len(run), 300):
+            part = run[first : first + 300]
+            values = ",".join("(?,?,?)" for _ in part)
+            args = [x for k, (blo, bhi, _) in enumerate(part, first) for x in (k, blo, bhi)]
+            for k, value, span in conn.execute(
+                f"WITH cores(k, lo, hi) AS (VALUES {values}) SELECT c.k, r.value, sum(r.span) FROM cores c "
+                "JOIN stats_rollup r ON r.dim = ? AND r.bucket >= c.lo AND r.bucket < c.hi GROUP BY c.k, r.value",
+                (*args, LEAD),
+            ):
+                credits[k][value] = span
+        # The gaps between a core's buckets go to the earlier bucket's last project: the
+        # bucket rows come in bucket order, so a pointer that only moves forward routes them.
+        ends = [core[1] for core in run]
+        k = 0
+        before: tuple[float, str] | None = None
+        bounds: list[list[Any]] = [[] for _ in run]
+        for bucket, first_t, last_t, tail in conn.execute(
             "SELECT bucket, first, last, tail FROM stats_rollup WHERE dim = ? AND bucket >= ? AND bucket < ?",
-            (ALL, lo_b, hi_b),
+            (ALL, run[0][0], run[-1][1]),
         ):
-            buckets[bisect.bisect_right(ends, bucket)].append((bucket, first, last, tail if tail is not None else NULL))
-        for bucket, value, span in conn.execute(
-            "SELECT bucket, value, span FROM stats_rollup WHERE dim = ? AND bucket >= ? AND bucket < ?",
-            (LEAD, lo_b, hi_b),
-        ):
-            found = credits[bisect.bisect_right(ends, bucket)]
-            found[value] = found.get(value, 0.0) + span
-        for (blo, _, key), rows, got in zip(run, buckets, credits, strict=True):
-            if not rows:
-                continue
-            rows.sort()
-            for (_, _, prev_last, prev_tail), (_, first, _, _) in itertools.pairwise(rows):
-                got[prev_tail] = got.get(prev_tail, 0.0) + D.capped(first - prev_last)
-            pieces[key].append((blo * BUCKET, _LeadPiece(got, rows[0][1], rows[-1][2], rows[-1][3])))
+            if bucket >= ends[k]:
+                while bucket >= ends[k]:
+                    k += 1
+                before = None
+            tail = tail if tail is not None else NULL
+            if before is not None:
+                got = credits[k]
+                got[before[1]] = got.get(before[1], 0.0) + D.capped(first_t - before[0])
+            before = (last_t, tail)
+            found = bounds[k]
+            if found:
+                found[1], found[2] = last_t, tail
+            else:
+                bounds[k] = [first_t, last_t, tail]
+        for (blo, _, key), got, found in zip(run, credits, bounds, strict=True):
+            if found:
+                pieces[key].append((blo * BUCKET, _LeadPiece(got, found[0], found[1], found[2])))
         start = end
     out: dict[Hashable, dict[str, float]] = {}
     for key, parts in pieces.items():

@@ -121,8 +121,11 @@ def merge_list(
 # ---- local figures --------------------------------------------------------------------------------
 
 
-def local_figures(conn: sqlite3.Connection, lo: float, hi: float, *, stats_style: bool) -> dict[str, Any]:
-    """A range's total and its lists from this store alone (projects with their languages)."""
+def local_figures(
+    conn: sqlite3.Connection, lo: float, hi: float, *, stats_style: bool, only: tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    """A range's total and its lists (``only`` some of them) from this store alone, projects
+    with their languages."""
     end = after(hi)
     whole = window_groups(conn, ALL, lo, end).get("")
     total = 0 if whole is None else D.to_seconds(whole.span)
@@ -133,6 +136,8 @@ def local_figures(conn: sqlite3.Connection, lo: float, hi: float, *, stats_style
         "last_heartbeat": None if whole is None else whole.last,
     }
     for name, dim, column in GROUP_LISTS:
+        if only is not None and name not in only:
+            continue
         groups = window_groups(conn, dim, lo, end)
         if stats_style:
             entries = stats_list({dec(v): seg.span for v, seg in groups.items()}, column, total)
@@ -298,7 +303,7 @@ class Views:
             server = self.server
             cached = server.stats_30d(self.now, self.tz) if range_ == "30d" else server.stats_all(self.now, self.tz)
             if cached is None:
-                local = local_figures(self.conn, lo, hi, stats_style=True)
+                local = local_figures(self.conn, lo, hi, stats_style=True, only=("projects",))
                 return {"range": range_, "projects": local["projects"], "source": "local", "fetched_at": None}
             answer = self._merged_stats(range_, cached, lo, hi)
         self._local_details(answer["projects"], lo, hi)
