@@ -21,6 +21,7 @@ import pytest
 from agent.delivery.hackatime import HackatimeClient
 from agent.heartbeat import normalize
 from agent.stats import durations as D
+from agent.stats import missing as M
 from agent.stats import views as V
 from agent.stats.service import StatsService
 from agent.store.store import Store
@@ -264,3 +265,15 @@ def test_a_user_with_the_default_timezone_sees_the_same(tmp_path: Path) -> None:
         snap = svc.snapshot()
         assert snap["timezone"] == "UTC" and snap["daily_totals_source"] == "server"
         assert snap["today"]["projects"] == [] and snap["projects"] == []
+
+
+def test_with_a_large_upload_pending_each_day_is_the_larger_of_the_two(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(M, "MANY_MISSING", 20)  # what a large import on its way up looks like
+    history_on_the_server(world.srv)
+    assert world.svc.refresh_server(force=True)
+    world.add(*[beat(at("2026-03-07T15:00:00") + 60 * i, "garden") for i in range(61)])  # not sent yet
+    days = {d["date"]: d for d in world.svc.snapshot()["daily_totals"]}
+    assert (days["2026-03-07"]["total_seconds"], days["2026-03-07"]["source"]) == (3600, "local")
+    assert (days["2026-03-06"]["total_seconds"], days["2026-03-06"]["source"]) == (2400, "server")

@@ -138,15 +138,21 @@ class DayChange:
     local_credits: dict[str | None, float]  # raw project → credit over every heartbeat stored
 
 
+MANY_MISSING = 20_000  # beyond this (a large import on its way up), day bars are not merged row by row
+
+
 def day_changes(
     conn: sqlite3.Connection, dest: str, first: dt.date, last: dt.date, tz: Any, mark: int
-) -> dict[dt.date, DayChange]:
+) -> dict[dt.date, DayChange] | None:
     """For each local day in [first, last] with missing work, its change (whole days are read:
-    LEAD credits depend on every heartbeat of the day)."""
+    LEAD credits depend on every heartbeat of the day); None when there is too much missing
+    work to read it all for one answer."""
     pieces = D.day_pieces(first, last, tz)
     if not pieces:
         return {}
     gone = missing_rows(conn, dest, pieces[0][0], pieces[-1][1], mark)
+    if len(gone) > MANY_MISSING:
+        return None
     starts = [p[0] for p in pieces]
     days: dict[dt.date, list[tuple[int, int]]] = {}
     for r in gone:

@@ -235,12 +235,17 @@ class Views:
         if cached is None or any(d.isoformat() not in fetched for d in dates):
             return local_days(self.conn, first, last, self.tz), "local", None
         changes = day_changes(self.conn, self.destination, first, last, self.tz, cached.reach_mark)
+        # With a large upload on its way, each day is the larger of the server's and this store's.
+        local = {d["date"]: d for d in local_days(self.conn, first, last, self.tz)} if changes is None else {}
         out: list[dict[str, Any]] = []
         sources: set[str] = set()
         for d in dates:
             entry = fetched[d.isoformat()]
-            change = changes.get(d)
-            if change is None:
+            change = changes.get(d) if changes is not None else None
+            mine = local.get(d.isoformat())
+            if mine is not None and mine["total_seconds"] > entry["total_seconds"]:
+                day = mine
+            elif change is None:
                 day = {**entry, "source": "server"}
             else:
                 day = _merged_day(d, entry, change.credits, change.local_credits)
