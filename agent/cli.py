@@ -57,6 +57,7 @@ from .keys import PLACES
 from .lock import EXIT_PORT_IN_USE, EXIT_RUNNING, AlreadyRunning, InstanceLock, port_owner
 from .logs import setup_logging
 from .secrets import KEYRING_CHILD_ARG, keyring_child_main, mask
+from .store.store import StoreTooNew
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_AUTH, EXIT_UNREACHABLE, EXIT_RATE_LIMITED, EXIT_NO_KEY = range(7)
 # 7 and 8 (another agent runs / the port is taken) are agent.lock's.
@@ -149,6 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         print(f"hackatime-agent: {exc}", file=sys.stderr)
         return exc.code
+    except StoreTooNew as exc:  # run, status, stats, sync: the store is left untouched
+        print(f"hackatime-agent: {exc}", file=sys.stderr)
+        return EXIT_FAIL
     except KeyboardInterrupt:
         return EXIT_FAIL
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -222,3 +223,21 @@ def test_a_frozen_agent_reads_the_keyring_for_itself(
         "problem": None,
         "no_backend": False,
     }
+
+
+@pytest.mark.parametrize("command", [["run", "--port", "0", "--no-watch"], ["status"], ["stats"], ["sync"]])
+def test_a_store_from_a_newer_version_is_refused_in_one_line_and_left_untouched(
+    tmp_path: Path, _isolated_home: Path, command: list[str]
+) -> None:
+    seed(tmp_path, 3)
+    store = tmp_path / "store.db"
+    with sqlite3.connect(store) as conn:
+        conn.execute("PRAGMA user_version = 999")
+    conn.close()
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.iterdir() if p.name.startswith("store")}
+    result = cli(_isolated_home, "--data-dir", str(tmp_path), *command)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "newer version" in lines[0] and "schema 999" in lines[0], result.stderr
+    after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.iterdir() if p.name.startswith("store")}
+    assert after == before  # not a byte, not a timestamp, no -wal or -shm beside it

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import sqlite3
 import stat
 from pathlib import Path
@@ -12,7 +14,7 @@ import pytest
 import agent.store.store
 from agent.heartbeat import normalize
 from agent.store.schema import MIGRATIONS
-from agent.store.store import Store
+from agent.store.store import Store, StoreTooNew
 
 T0 = 1755864000.0
 
@@ -106,7 +108,7 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     open_store(path).close()
     with sqlite3.connect(path) as conn:
         conn.execute("PRAGMA user_version = 999")
-    with pytest.raises(RuntimeError, match="newer version"):
+    with pytest.raises(StoreTooNew, match="newer version"):
         Store(path)
 
 
@@ -226,3 +228,92 @@ def test_live_heartbeats_are_claimed_before_imported_history(tmp_path: Path) -> 
         later = store.add(beats(1, start=T0 + 100), "editor")  # arrives while history is queued
         assert {hb_id for hb_id, _ in store.claim("hackatime", 2)} == {later[0].id, history[1].id}
         assert store.counts("hackatime").history == 5
+
+
+def _store_with_history(path: Path, n: int = 5000) -> None:
+    """``n`` heartbeats, the first fifth already delivered, in a file closed cleanly."""
+    with open_store(path) as store:
+        for start in range(0, n, 1000):
+            store.add(
+                [
+                    normalize({"time": T0 + i, "entity": f"/p/file{i}.py", "project": "p"}, machine="m")
+                    for i in range(start, min(n, start + 1000))
+                ],
+                "editor",
+            )
+        store.settle("hackatime", sent=list(range(1, n // 5 + 1)))
+
+
+def _readable(path: Path, n: int) -> int:
+    """How many heartbeats a damaged file still gives by any plain query: a whole-table scan,
+    scans of id ranges (each until its first error), and each id alone. A damaged interior
+    page can hide rows from one of these and not from another."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    found: set[int] = set()
+
+    def take(sql: str, *params: int) -> None:
+        try:
+            for hb_id, payload in conn.execute(sql, params):
+                if isinstance(json.loads(payload), dict):
+                    found.add(hb_id)
+        except (sqlite3.DatabaseError, ValueError, TypeError):
+            pass
+
+    try:
+        take("SELECT id, payload FROM heartbeats")
+        for lo in range(1, n + 1, 100):
+            take("SELECT id, payload FROM heartbeats WHERE id BETWEEN ? AND ?", lo, lo + 99)
+        for hb_id in range(1, n + 1):
+            take("SELECT id, payload FROM heartbeats WHERE id = ?", hb_id)
+    finally:
+        conn.close()
+    return len(found)
+
+
+def _damage_blocks(path: Path, seed: int, blocks: int = 5, size: int = 1024) -> None:
+    rng = random.Random(seed)
+    count = path.stat().st_size // size
+    with open(path, "r+b") as fh:
+        for block in rng.sample(range(1, count), blocks):  # block 0 holds the header: see the test below
+            fh.seek(block * size)
+            fh.write(bytes(rng.randrange(256) for _ in range(size)))
+
+
+@pytest.mark.parametrize("damage", ["blocks-1", "blocks-2", "blocks-3", "half"])
+def test_recovery_keeps_every_row_that_can_be_read(tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "s.db"
+    _store_with_history(path)
+    if damage == "half":
+        os.truncate(path, path.stat().st_size // 2)
+    else:
+        _damage_blocks(path, seed=int(damage[-1]))
+    copy = tmp_path / "copy.db"
+    copy.write_bytes(path.read_bytes())
+    readable = _readable(copy, 5000)
+
+    with open_store(path) as store:
+        assert store.recovery is not None, "the damage went unnoticed"
+        assert store.recovery["recovered"] == readable == store.heartbeat_count()
+        notice = store.notices()[0]
+        assert notice["level"] == "error" and f"{readable} heartbeats were recovered" in notice["message"]
+        if readable:
+            assert 0 < readable < 5000
+            assert store.recovery["lost"] == 5000 - readable
+            assert f"{5000 - readable} could not be read" in notice["message"]
+        else:  # nothing at all could be read: not even how many there were
+            assert store.recovery["lost"] is None and "unknown" in notice["message"]
+        counts = store.counts("hackatime")
+        assert counts.pending + counts.sent == readable  # every recovered heartbeat is sent or queued
+
+
+def test_an_empty_file_is_a_damaged_store(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    _store_with_history(path, 2000)
+    os.truncate(path, 0)  # a crash in the middle of a copy
+    with open_store(path) as store:
+        assert store.recovery is not None and store.recovery["recovered"] == 0
+        assert "empty" in store.recovery["error"]
+        assert Path(store.recovery["moved_to"]).exists()  # kept for the user to look at
+        assert "empty (0 bytes)" in store.notices()[0]["message"]
+        store.add(beats(1), "editor")
+        assert store.heartbeat_count() == 1

@@ -3,7 +3,7 @@ state per destination (ready → in flight → sent | dead); the only place that
 """
 
 from .schema import DEAD, HISTORY, IN_FLIGHT, LATEST, LIVE, READY, SENT
-from .store import Added, QueueCounts, Store, StoreCorrupt, StoreFull
+from .store import Added, QueueCounts, Store, StoreCorrupt, StoreFull, StoreTooNew
 
 __all__ = [
     "DEAD",
@@ -18,4 +18,5 @@ __all__ = [
     "Store",
     "StoreCorrupt",
     "StoreFull",
+    "StoreTooNew",
 ]

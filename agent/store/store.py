@@ -108,22 +108,30 @@ class Store:
             log.error("the store at %s is damaged (%s); moving it aside", self.path, exc)
             moved = self._move_aside()
             conn = self._open_checked()
-            recovered = _recover_into(conn, moved)
-            self.recovery = {"moved_to": str(moved), "recovered": recovered, "error": str(exc)}
+            recovered, lost = _recover_into(conn, moved)
+            self.recovery = {"moved_to": str(moved), "recovered": recovered, "lost": lost, "error": str(exc)}
             message = (
                 f"The local database was damaged ({exc}). It was moved to {moved.name} and a new one "
-                f"was started; {recovered} heartbeats were recovered from it."
+                f"was started; {recovered} heartbeats were recovered from it"
+                + (
+                    f" and {lost} could not be read."
+                    if lost
+                    else "."
+                    if lost == 0
+                    else "; how many it held is unknown."
+                )
             )
             conn.execute("INSERT INTO notices(time, level, message) VALUES (?, 'error', ?)", (time.time(), message))
             log.warning("%s", message)
             return conn
 
     def _open_checked(self) -> sqlite3.Connection:
-        if not self.path.exists():
+        try:
             # Create the file ourselves so it is 0600 from the first byte; SQLite gives its
             # -wal and -shm files the same mode as the database file.
-            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
-            os.close(fd)
+            os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600))
+        except FileExistsError:
+            _check_header(self.path)  # before anything can write to it
         os.chmod(self.path, 0o600)
         conn = _connect(self.path)
         try:
@@ -145,7 +153,7 @@ class Store:
     def _migrate(self, conn: sqlite3.Connection) -> None:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > LATEST:
-            raise RuntimeError(f"{self.path} was written by a newer version of this app (schema {version} > {LATEST})")
+            raise StoreTooNew(self.path, version)
         if version == LATEST:
             return
         if version > 0:
@@ -709,6 +717,37 @@ class StoreCorrupt(sqlite3.DatabaseError):
     """The file opened but failed SQLite's integrity check."""
 
 
+class StoreTooNew(Exception):
+    """The file was written by a newer version of the app; it is left exactly as it is."""
+
+    def __init__(self, path: Path, version: int) -> None:
+        super().__init__(
+            f"{path} was written by a newer version of Hackatime Desktop (schema {version}; this one reads up "
+            f"to {LATEST}): install the newer version, or move the file aside to start a new store"
+        )
+        self.version = version
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _check_header(path: Path) -> None:
+    """Refuse, before SQLite opens it, a file from a newer version; an empty one is damaged.
+
+    The user version sits at bytes 60-63 of the header (big-endian); reading it here keeps
+    a newer store untouched (opening it would create -wal and -shm files beside it).
+    """
+    with open(path, "rb") as fh:
+        header = fh.read(100)
+    if not header:
+        # A crash while copying, a sync tool: whatever it held is not here.
+        raise StoreCorrupt("the file is empty (0 bytes)")
+    if len(header) == 100 and header.startswith(_SQLITE_MAGIC):
+        version = int.from_bytes(header[60:64], "big")
+        if version > LATEST:
+            raise StoreTooNew(path, version)
+
+
 class StoreFull(sqlite3.OperationalError):
     """A write failed because the disk (or the file system holding the store) is full."""
 
@@ -755,23 +794,31 @@ def _split_sql(script: str) -> list[str]:
     return [part.strip() for part in code.split(";") if part.strip()]
 
 
-def _recover_into(conn: sqlite3.Connection, damaged: Path) -> int:
+RECOVERY_STEP = 1000  # ids read per range
+RECOVERY_PROBE = 1000  # ids tried one by one past the highest known, for rows on lost pages at the end
+
+
+def _recover_into(conn: sqlite3.Connection, damaged: Path) -> tuple[int, int | None]:
     """Copy every heartbeat still readable from ``damaged`` into the fresh store.
 
-    Rows are read in id ranges; a range that fails is retried row by row, so one
-    bad page loses only the rows on it. A delivery already marked sent stays sent;
-    anything else goes back to ready (a resend is de-duplicated by the server).
+    Rows are read in id ranges; where a range fails, or yields fewer rows than ids (a
+    damaged page can make a range read stop early without an error), the missing ids are
+    read one by one, so one bad page loses only the rows on it. A delivery already marked
+    sent stays sent; anything else goes back to ready (a resend is de-duplicated by the
+    server). Returns (recovered, lost): heartbeats are never deleted, so every id up to the
+    highest one known existed, and each of those not recovered is lost (None: no id could
+    be read at all, so how many there were is unknown).
     """
     try:
         old = _connect(damaged, readonly=True)
     except sqlite3.DatabaseError:
-        return 0
+        return 0, None
     recovered = 0
+    highest = 0
     try:
-        try:
-            max_id = old.execute("SELECT max(id) FROM heartbeats").fetchone()[0] or 0
-        except sqlite3.DatabaseError:
-            return 0
+        highest = max(
+            _scalar(old, "SELECT max(id) FROM heartbeats"), _scalar(old, "SELECT max(heartbeat_id) FROM deliveries")
+        )
         try:
             for row in old.execute("SELECT name, url FROM destinations"):
                 conn.execute("INSERT OR IGNORE INTO destinations(name, url) VALUES (?, ?)", row)
@@ -780,22 +827,12 @@ def _recover_into(conn: sqlite3.Connection, damaged: Path) -> int:
         # Where a heartbeat's delivery rows are lost, queue it again for every destination:
         # a resend is de-duplicated by the server, a heartbeat never sent would be lost.
         fallback = [r[0] for r in conn.execute("SELECT name FROM destinations")] or [DESTINATION]
-        step = 1000
-        for lo in range(1, max_id + 1, step):
-            hi = lo + step - 1
-            try:
-                rows = old.execute(
-                    f"SELECT {_HB_COLUMNS} FROM heartbeats WHERE id BETWEEN ? AND ?", (lo, hi)
-                ).fetchall()
-            except sqlite3.DatabaseError:
-                rows = []
-                for hb_id in range(lo, hi + 1):
-                    try:
-                        rows.extend(
-                            old.execute(f"SELECT {_HB_COLUMNS} FROM heartbeats WHERE id = ?", (hb_id,)).fetchall()
-                        )
-                    except sqlite3.DatabaseError:
-                        continue
+        lo = 1
+        while lo <= highest + RECOVERY_PROBE:
+            hi = lo + RECOVERY_STEP - 1
+            rows = _read_heartbeats(old, lo, hi)
+            if rows:
+                highest = max(highest, rows[-1][0])
             deliveries = _read_deliveries(old, lo, hi)
             conn.execute("BEGIN IMMEDIATE")
             for row in rows:
@@ -816,6 +853,7 @@ def _recover_into(conn: sqlite3.Connection, damaged: Path) -> int:
                         (dest, row[0], row[1], state, time.time(), reason),
                     )
             conn.execute("COMMIT")
+            lo = hi + 1
         conn.execute(
             "UPDATE destinations SET sent_total = (SELECT count(*) FROM deliveries d "
             "WHERE d.destination = destinations.name AND d.state = ?)",
@@ -823,7 +861,37 @@ def _recover_into(conn: sqlite3.Connection, damaged: Path) -> int:
         )
     finally:
         old.close()
-    return recovered
+    return recovered, (max(0, highest - recovered) if highest else None)
+
+
+def _scalar(conn: sqlite3.Connection, sql: str) -> int:
+    """An integer answer from a damaged file, 0 when it cannot be read."""
+    try:
+        value = conn.execute(sql).fetchone()[0]
+    except sqlite3.DatabaseError:
+        return 0
+    return value if isinstance(value, int) else 0
+
+
+def _read_heartbeats(old: sqlite3.Connection, lo: int, hi: int) -> list[tuple[Any, ...]]:
+    """The rows with ids lo..hi that can be read: a range read, then one by one for the rest."""
+    rows: dict[int, tuple[Any, ...]] = {}
+    try:
+        for row in old.execute(f"SELECT {_HB_COLUMNS} FROM heartbeats WHERE id BETWEEN ? AND ?", (lo, hi)):
+            rows[row[0]] = row  # an error part way keeps the rows read before it
+    except sqlite3.DatabaseError:
+        pass
+    if len(rows) < hi - lo + 1:
+        for hb_id in range(lo, hi + 1):
+            if hb_id in rows:
+                continue
+            try:
+                row = old.execute(f"SELECT {_HB_COLUMNS} FROM heartbeats WHERE id = ?", (hb_id,)).fetchone()
+            except sqlite3.DatabaseError:
+                continue
+            if row is not None:
+                rows[hb_id] = row
+    return [rows[hb_id] for hb_id in sorted(rows)]
 
 
 def _read_deliveries(old: sqlite3.Connection, lo: int, hi: int) -> Mapping[int, list[tuple[str, int, Any]]]:
