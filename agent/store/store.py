@@ -304,8 +304,10 @@ class Store:
                 try:
                     item.result = self._insert(conn, item, dests)
                 except Exception as exc:
+                    if not conn.in_transaction or _is_full(exc):
+                        raise  # SQLite gave up the whole transaction (a full disk): the group fails
                     conn.execute(f"ROLLBACK TO add_{n}")
-                    item.error = self._classify(exc)
+                    item.error = exc
                 conn.execute(f"RELEASE add_{n}")
             conn.execute("COMMIT")
             self._remember_editor_entities(group)
@@ -755,7 +757,7 @@ class StoreFull(sqlite3.OperationalError):
 _SQLITE_FULL = 13
 
 
-def _is_full(exc: sqlite3.Error) -> bool:
+def _is_full(exc: BaseException) -> bool:
     return (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF == _SQLITE_FULL
 
 

@@ -28,6 +28,7 @@ class Fault(enum.Enum):
     MALFORMED_201 = "malformed"  # status and length consistent, but the JSON is cut in half
     TRUNCATED_201 = "truncated"  # Content-Length promises more than is sent before the close
     SHORT_RESPONSES_201 = "short"  # ``responses`` lists fewer items than the request held
+    HELD_201 = "held"  # stored, then the answer waits until ``release_hangs()`` and is sent whole
 
     @property
     def stores(self) -> bool:
@@ -35,7 +36,9 @@ class Fault(enum.Enum):
         return self in _AFTER_APP
 
 
-_AFTER_APP = frozenset((Fault.LOST_AFTER_STORE, Fault.MALFORMED_201, Fault.TRUNCATED_201, Fault.SHORT_RESPONSES_201))
+_AFTER_APP = frozenset(
+    (Fault.LOST_AFTER_STORE, Fault.MALFORMED_201, Fault.TRUNCATED_201, Fault.SHORT_RESPONSES_201, Fault.HELD_201)
+)
 
 
 @dataclass

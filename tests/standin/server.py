@@ -392,7 +392,7 @@ class HackatimeStandin:
             gate.opened.wait()
 
     def release_hangs(self) -> None:
-        """Let every held (HANG) connection go; each is then reset."""
+        """Let every held connection go: a HANG is then reset, a HELD_201 answered."""
         with self.app.store.lock:
             hangs, self._hangs = self._hangs, set()
             gates, self._gates = self._gates, []
@@ -496,6 +496,8 @@ class HackatimeStandin:
             response.body = response.body[: len(response.body) // 2]
         elif fault is Fault.SHORT_RESPONSES_201 and injected:
             _drop_responses(response, injected.drop)
+        elif fault is Fault.HELD_201:
+            return _Outcome(response, fault, action, response.items, response.auth, hang=self._new_hang())
         return _Outcome(response, fault, action, response.items, response.auth)
 
     def _new_hang(self) -> threading.Event:
