@@ -340,7 +340,8 @@ class LocalServer:
         self._listener.setblocking(False)
         self._wake_r, self._wake_w = socket.socketpair()
         self._lock = threading.Lock()
-        self._connections: dict[_Connection, threading.Thread] = {}  # every one with a running thread
+        self._connections: set[_Connection] = set()  # open ones
+        self._threads: list[threading.Thread] = []  # every connection thread that may not have ended yet
         self._stopping = False
         self._thread: threading.Thread | None = None
 
@@ -368,10 +369,11 @@ class LocalServer:
         if self._thread is not None:
             self._thread.join()  # no connection is admitted after this
         with self._lock:
-            connections = list(self._connections.items())
-        for conn, _ in connections:
+            connections = list(self._connections)
+            threads = list(self._threads)
+        for conn in connections:
             _shutdown(conn.sock)  # wakes a thread blocked reading an idle keep-alive connection
-        for _, thread in connections:
+        for thread in threads:  # closed connections' threads too: they may still be finishing
             thread.join()
         self._listener.close()
         self._wake_r.close()
@@ -416,7 +418,9 @@ class LocalServer:
                 busy = False
                 conn = _Connection(self, sock, address)
                 thread = threading.Thread(target=conn.serve, name="local-api-conn", daemon=True)
-                self._connections[conn] = thread
+                self._connections.add(conn)
+                self._threads = [t for t in self._threads if t.is_alive()]
+                self._threads.append(thread)
         if busy:
             with contextlib.suppress(OSError):
                 sock.settimeout(1.0)
@@ -445,7 +449,7 @@ class LocalServer:
 
     def forget(self, conn: _Connection) -> None:
         with self._lock:
-            self._connections.pop(conn, None)
+            self._connections.discard(conn)
 
     # ---- answering --------------------------------------------------------------------------
 
