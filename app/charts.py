@@ -42,6 +42,7 @@ TOP_LANGUAGES = 7
 TOP_BREAKDOWN = 5
 # Heatmap levels in hours: none, under 30 min, under 1 h, under 2 h, under 4 h, more.
 HEAT_BOUNDS = (0.0, 1e-6, 0.5, 1.0, 2.0, 4.0, 24.0)
+UNSPLIT = "Not yet split by project"
 SHORT_TITLES = {"Operating systems": "Systems"}
 HEAT_LEGEND = ("none", "< 30 min", "< 1 h", "< 2 h", "< 4 h", "4 h +")
 
@@ -196,12 +197,14 @@ class WeekChart(Chart):
                 series.setdefault(key, [0.0] * len(self.days))[i] += seconds
                 listed += seconds
             # A bar is as tall as its day's total (the figure the title adds up): time the
-            # day's project list does not cover yet (work not synced) is drawn as Other.
+            # day's project list does not cover yet (the latest work, newer than the server's
+            # split by project) is drawn on top as what it is.
             rest = float(day.get("total_seconds") or 0) - listed
             if rest >= 1:
-                series.setdefault("Other", [0.0] * len(self.days))[i] += rest
-        if "Other" in series:
-            series["Other"] = series.pop("Other")  # last: drawn on top, in the neutral colour
+                series.setdefault(UNSPLIT, [0.0] * len(self.days))[i] += rest
+        for last in ("Other", UNSPLIT):  # last: drawn on top, in the neutral colours
+            if last in series:
+                series[last] = series.pop(last)
         self.series = series
         self.replot()
 
@@ -345,14 +348,16 @@ class BreakdownChart(Chart):
         fig_w, fig_h = self.figure.get_size_inches() * 72
         column = fig_w / len(axes)
         for i, (ax, (key, title)) in enumerate(zip(axes, self.GROUPS, strict=True)):
-            # Labels get at most 45 % of the column, clipped to fit: the bars always keep room.
-            most = column * 0.45
-            chars = max(4, int((most - 14) / 5.8))
+            # Labels get at most half the column, clipped to fit: the bars always keep room.
+            most = column * 0.5
+            chars = max(5, int((most - 14) / 5.2))
             names = [_clip(name, chars) for name, _ in self.groups.get(key) or []]
             label = _text_width(names, extra=14, least=24, most=most)
             self._place(ax, left=label, right=10, top=20, bottom=18, x0=i * column, width=column)
             if names:
                 ax.set_yticks(np.arange(len(names)), list(reversed(names)))
+                # fewer ticks where the bars are short, so "24m" and "48m" never run together
+                ax.xaxis.set_major_locator(MaxNLocator(nbins=3 if column - label > 110 else 2))
             if i < len(self._titles):
                 text = self._titles[i]
                 text.set_position(((i * column + 4) / fig_w, 1 - 2 / fig_h))
@@ -409,6 +414,7 @@ class HeatmapChart(Chart):
         # pcolormesh with background-coloured edges draws the gaps between days.
         ax.pcolormesh(np.ma.masked_invalid(self.grid), cmap=cmap, norm=norm, edgecolors=p.background, linewidth=1.5)
         ax.set_aspect("equal")
+        ax.set_anchor("N")  # under the title, not floating in the middle of the page
         ax.invert_yaxis()  # Monday on top, as calendars are read
         ax.set_yticks([0.5, 2.5, 4.5], ["Mon", "Wed", "Fri"])
         ticks, labels = [], []
@@ -466,7 +472,9 @@ def _pairs(items: Sequence[Mapping[str, Any]]) -> list[tuple[str, float]]:
 
 
 def _colour(p: ChartPalette, i: int, name: str) -> str:
-    """The i-th series colour; "Other" is always the neutral last one."""
+    """The i-th series colour; "Other" is always the neutral last one, the unsplit time the muted text's."""
+    if name == UNSPLIT:
+        return p.muted
     return p.series[-1] if name == "Other" else p.series[i % (len(p.series) - 1)]
 
 

@@ -36,7 +36,7 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QCloseEvent, QColor, QPainter, QPaintEvent, QPen, QShowEvent
+from PySide6.QtGui import QCloseEvent, QColor, QPainter, QPaintEvent, QPalette, QPen, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -229,7 +229,7 @@ class DashboardWindow(QMainWindow):
     def _caption(name: str) -> QLabel:
         label = QLabel()
         label.setObjectName(name)
-        label.setEnabled(False)  # the palette's muted text colour, whatever the theme
+        _muted(label)
         return label
 
     def _build_header(self) -> QHBoxLayout:
@@ -380,7 +380,7 @@ class DashboardWindow(QMainWindow):
             "(after fixing the cause); Discard forgets them for this destination."
         )
         hint.setWordWrap(True)
-        hint.setEnabled(False)
+        _muted(hint)
         layout.addWidget(hint)
         self.dead_table = QTableWidget(0, 5)
         self.dead_table.setObjectName("dead-letters")
@@ -622,7 +622,9 @@ class DashboardWindow(QMainWindow):
         now = self.model.clock()
         source = answer.get("projects_source") or answer.get("source") or "local"
         fetched = answer.get("projects_fetched_at", answer.get("fetched_at"))
-        caption = state.source_caption(source, fetched, answer.get("generated_at"), now)
+        stats: Mapping[str, Any] = self.model.stats or {}
+        generated = answer.get("generated_at") or stats.get("generated_at")
+        caption = state.source_caption(source, fetched, generated, now)
         total = state.format_duration(sum(float(r.get("total_seconds") or 0) for r in rows))
         self.projects_caption.setText(f"{state.plural(len(rows), 'project')} · {total} · {caption}")
 
@@ -691,7 +693,9 @@ class DashboardWindow(QMainWindow):
     def _show_dead(self, items: list[dict[str, Any]]) -> None:
         self.dead_items = items
         where = state.server_title({"name": self._dead_destination})
-        self.dead_title.setText(f"Refused heartbeats · {where} · {len(items):,}")
+        self.dead_title.setText(
+            f"Refused heartbeats · {where} · {len(items):,}" if items else f"Refused heartbeats · {where} · none"
+        )
         self.dead_table.setRowCount(len(items))
         for r, item in enumerate(items):
             when = dt.datetime.fromtimestamp(float(item.get("time") or 0)).strftime("%Y-%m-%d %H:%M")
@@ -764,6 +768,14 @@ class DashboardWindow(QMainWindow):
 
     def _show_error(self, exc: BaseException) -> None:
         self.dead_status.setText(str(exc))
+
+
+def _muted(label: QLabel) -> None:
+    """Secondary text in the palette's placeholder colour: quieter than the figures, yet readable.
+
+    A disabled label, used before, is greyed to the lowest contrast the style has.
+    """
+    label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
 
 
 def _title(text: str) -> QLabel:

@@ -8,15 +8,15 @@ state          colour      glyph
 =============  ==========  ==============================
 synced         green       check mark
 waiting        amber       upward arrow (to the server)
-offline        grey        cloud outline, struck through
+offline        grey        solid cloud, struck through
 key rejected   red         exclamation mark
 paused         slate blue  two bars
 agent down     grey ring   cross, no fill
 starting       grey ring   three dots, no fill
 =============  ==========  ==============================
 
-"Recording" (a heartbeat in the last two minutes) is a red dot with a white rim
-in the top-right corner, over whichever base applies.
+"Recording" (a heartbeat in the last two minutes) is a red dot in a hole cut in the
+bottom-right corner of whichever base applies (no glyph reaches there).
 
 ``python -m app.icons DIR`` writes the same drawings as PNGs (for the .desktop
 file, packaging and the README).
@@ -35,6 +35,7 @@ from .state import IconState, SyncState
 
 SIZES = (16, 22, 24, 32, 48, 64, 128)
 RECORDING = QColor("#ec3750")  # Hack Club red
+RECORDING_AT = QPointF(50, 50)
 
 COLOURS = {
     SyncState.SYNCED: "#2e9d57",
@@ -96,16 +97,20 @@ def _draw(p: QPainter, state: IconState) -> None:
         path.lineTo(43, 29)
         p.drawPath(path)
     elif sync is SyncState.OFFLINE:
-        p.setPen(_pen(glyph, 4.5))
+        # A solid cloud, struck through: outlines turned to mush at 16 and 22 px.
         cloud = QPainterPath()
-        cloud.moveTo(21, 42)
-        cloud.arcTo(QRectF(14, 29, 14, 13), 270, -180)
-        cloud.arcTo(QRectF(21, 19, 20, 20), 180, -150)
-        cloud.arcTo(QRectF(37, 28, 14, 14), 90, -180)
-        cloud.closeSubpath()
-        p.drawPath(cloud)
-        p.setPen(_pen(glyph, 5))
-        p.drawLine(QPointF(17, 17), QPointF(47, 47))
+        cloud.addEllipse(QPointF(21, 38), 9, 9)
+        cloud.addEllipse(QPointF(33, 29), 13, 13)
+        cloud.addEllipse(QPointF(44, 37), 10, 10)
+        cloud.addRoundedRect(QRectF(12, 34, 42, 13), 6.5, 6.5)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QBrush(glyph))
+        p.drawPath(cloud.simplified())
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.setPen(_pen(colour, 8))  # a gap in the disc's colour on both sides of the stroke
+        p.drawLine(QPointF(15, 15), QPointF(49, 49))
+        p.setPen(_pen(glyph, 4))
+        p.drawLine(QPointF(15, 15), QPointF(49, 49))
     elif sync is SyncState.KEY_REJECTED:
         p.drawLine(QPointF(32, 16), QPointF(32, 36))
         p.setPen(Qt.PenStyle.NoPen)
@@ -125,9 +130,15 @@ def _draw(p: QPainter, state: IconState) -> None:
             p.drawEllipse(QPointF(x, 32), 4, 4)
 
     if state.recording:
-        p.setPen(_pen("white", 3.5))
+        # Bottom right, where no glyph reaches, in a hole cut through the disc: it reads
+        # as a dot of its own even on the red disc, and never hides the state's glyph.
+        p.setCompositionMode(QPainter.CompositionMode.CompositionMode_Clear)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QBrush(Qt.GlobalColor.black))
+        p.drawEllipse(RECORDING_AT, 15, 15)
+        p.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceOver)
         p.setBrush(QBrush(RECORDING))
-        p.drawEllipse(QPointF(49, 15), 12, 12)  # large enough to read at 16 px
+        p.drawEllipse(RECORDING_AT, 11, 11)  # large enough to read at 16 px
 
 
 @cache

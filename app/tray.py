@@ -209,11 +209,7 @@ class TrayApp(QObject):
         self._retry.setVisible(stuck)
         self._port.setVisible(stuck and refusal is not None and refusal.kind == "port-in-use")
         self._sync_now.setEnabled(view.can_act and not view.syncing)
-        title = "Pause tracking"
-        if view.paused and self.model.status:
-            until = float(self.model.status.get("paused_until") or 0)
-            title = f"Tracking paused until {state.format_clock(until, self.model.clock())}"
-        self.pause_menu.setTitle(title)
+        # The submenu keeps its title: the sync lines above already say "Tracking paused until …".
         self.pause_menu.setEnabled(view.can_act)
         self._resume.setEnabled(view.paused)
         self._web_url = view.web_url

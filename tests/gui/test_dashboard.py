@@ -15,7 +15,7 @@ from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from app import state
+from app import charts, state
 from app.dashboard import SORT_ROLE, DashboardWindow
 from app.model import AgentModel
 from app.windows import WindowContext
@@ -72,14 +72,14 @@ def test_charts_plot_the_agents_figures(
     days = state.week_days(stats)
 
     # the days stacked by project: every segment is that project's hours that day, each bar
-    # as tall as its day's total (what its project list does not cover yet is Other)
+    # as tall as its day's total (what its project list does not cover yet is drawn as such)
     ax = dashboard.week_chart.figure.axes[0]
     plotted = bars_by_label(ax)
     expected: dict[str, list[float]] = {}
     for i, day in enumerate(days):
         for project in day["projects"]:
             expected.setdefault(project["name"], [0.0] * len(days))[i] += project["total_seconds"] / 3600
-    assert {"website", "hackatime-desktop"} <= set(plotted) <= {"website", "hackatime-desktop", "Other"}
+    assert {"website", "hackatime-desktop"} <= set(plotted) <= {"website", "hackatime-desktop", charts.UNSPLIT}
     for name, hours in expected.items():
         assert plotted[name] == pytest.approx(hours)
     heights = [sum(series[i] for series in plotted.values()) for i in range(len(days))]

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QColor, QImage, QPainter
 
 from app import icons
 from app.state import IconState, SyncState
@@ -36,3 +36,38 @@ def test_shipped_png_matches_the_drawing(qapp: Any, state: IconState) -> None:
     assert not shipped.isNull(), "run: python -m app.icons resources/icons"
     drawn = icons.render(state, 64).toImage().convertToFormat(shipped.format())
     assert shipped == drawn
+
+
+PANELS = {"light": QColor("#f2f2f2"), "dark": QColor("#2b2d30")}
+
+
+def on_panel(state: IconState, size: int, panel: QColor) -> QImage:
+    """The icon as a panel shows it: drawn over the panel's colour."""
+    image = QImage(size, size, QImage.Format.Format_RGB32)
+    image.fill(panel)
+    painter = QPainter(image)
+    painter.drawPixmap(0, 0, icons.render(state, size))
+    painter.end()
+    return image
+
+
+@pytest.mark.parametrize("size", [16, 22, 32])
+@pytest.mark.parametrize("panel", PANELS, ids=str)
+def test_icons_read_at_tray_sizes_on_light_and_dark_panels(qapp: Any, size: int, panel: str) -> None:
+    for state in SHOWN:
+        image = on_panel(state, size, PANELS[panel])
+        # the icon stands out from the panel: enough of its pixels differ clearly in lightness
+        differing = sum(
+            abs(image.pixelColor(x, y).lightness() - PANELS[panel].lightness()) >= 45
+            for x in range(size)
+            for y in range(size)
+        )
+        assert differing >= size * size // 6, (state.name, differing)
+        if not state.recording:
+            continue
+        # the recording dot leaves the state's glyph alone: only the bottom-right corner changes
+        plain = on_panel(IconState(state.sync), size, PANELS[panel])
+        changed = [
+            (x, y) for x in range(size) for y in range(size) if image.pixelColor(x, y) != plain.pixelColor(x, y)
+        ]
+        assert changed and all(x >= size * 0.45 and y >= size * 0.45 for x, y in changed), state.name

@@ -39,9 +39,13 @@ def viewable(window_id: int) -> bool:
 
 
 def click(point: QPoint, button: int) -> None:
-    """A real pointer click: the X server moves its pointer and delivers the press and release."""
+    """A real pointer click: the X server moves its pointer and delivers the press and release.
+
+    No ``--sync``: it waits for the pointer to move and hangs when it is already there;
+    the server handles the XTest move and click in order anyway.
+    """
     subprocess.run(
-        ["xdotool", "mousemove", "--sync", str(point.x()), str(point.y()), "click", str(button)], check=True, timeout=10
+        ["xdotool", "mousemove", str(point.x()), str(point.y()), "click", str(button)], check=True, timeout=10
     )
 
 
