@@ -67,7 +67,5 @@ def test_icons_read_at_tray_sizes_on_light_and_dark_panels(qapp: Any, size: int,
             continue
         # the recording dot leaves the state's glyph alone: only the bottom-right corner changes
         plain = on_panel(IconState(state.sync), size, PANELS[panel])
-        changed = [
-            (x, y) for x in range(size) for y in range(size) if image.pixelColor(x, y) != plain.pixelColor(x, y)
-        ]
+        changed = [(x, y) for x in range(size) for y in range(size) if image.pixelColor(x, y) != plain.pixelColor(x, y)]
         assert changed and all(x >= size * 0.45 and y >= size * 0.45 for x, y in changed), state.name
