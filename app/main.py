@@ -21,19 +21,21 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QThreadPool, QTimer
-from PySide6.QtWidgets import QApplication
-
-from . import process
-from .client import AgentClient
-from .model import AgentModel
-from .single import Reply, SingleInstance
-from .supervisor import AgentSupervisor, default_command, settings_file
-from .tasks import TaskRunner
-from .tray import TrayApp
 from .windows import WINDOWS
-from .windows.launcher import WindowLauncher
+
+if TYPE_CHECKING:
+    # The tray's parts are imported when the tray starts: the window process needs none of them.
+    from PySide6.QtCore import QThreadPool
+    from PySide6.QtWidgets import QApplication
+
+    from .model import AgentModel
+    from .single import Reply, SingleInstance
+    from .supervisor import AgentSupervisor
+    from .tasks import TaskRunner
+    from .tray import TrayApp
+    from .windows.launcher import WindowLauncher
 
 log = logging.getLogger("app")
 
@@ -98,6 +100,17 @@ class Session:
 
 def start(app: QApplication, args: argparse.Namespace) -> Session | None:
     """The tray, its model and the agent's supervision, started; None when another tray runs already."""
+    from PySide6.QtCore import QThreadPool
+
+    from . import process
+    from .client import AgentClient
+    from .model import AgentModel
+    from .single import SingleInstance
+    from .supervisor import AgentSupervisor, default_command, settings_file
+    from .tasks import TaskRunner
+    from .tray import TrayApp
+    from .windows.launcher import WindowLauncher
+
     dirs = process.resolve_dirs(args.data_dir)
     instance = SingleInstance(dirs.data, role="tray")
     if not instance.acquire():
@@ -142,6 +155,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .windows import host  # the window process: none of the tray's parts
 
         return host.run(args)
+    from PySide6.QtCore import QTimer
+
+    from . import process
+
     app = process.create_app()
     session = start(app, args)
     if session is None:
