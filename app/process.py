@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import os
 import signal
 import socket
@@ -38,6 +37,8 @@ def resolve_dirs(data_dir: Path | None) -> Dirs:
 
 def log_to_file(path: Path) -> None:
     """The tray's log: rotated at midnight, a week kept."""
+    import logging.handlers  # here: the window process, which logs to stderr, starts faster without it
+
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.handlers.TimedRotatingFileHandler(path, when="midnight", backupCount=7, encoding="utf-8")
     _install(handler)
