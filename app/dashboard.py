@@ -12,8 +12,8 @@ window is visible; a closed dashboard costs nothing on refresh.
 Headline first, charts later: the window is built and shown without the charts
 library (matplotlib takes longer to import than everything else the window needs),
 with today, the goal, the streak and sync as soon as the agent answers. The
-charts module is imported on a pool thread once the window is first shown, and
-the charts take the places held for them when it is in (:meth:`_install_charts`).
+charts module is imported on a pool thread once those are painted, and the charts
+take the places held for them when it is in (:meth:`_install_charts`).
 """
 
 from __future__ import annotations
@@ -29,11 +29,13 @@ from PySide6.QtCore import (
     QAbstractTableModel,
     QEvent,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     QRectF,
     QSize,
     QSortFilterProxyModel,
     Qt,
+    QTimer,
     Signal,
 )
 from PySide6.QtGui import QCloseEvent, QColor, QPainter, QPaintEvent, QPalette, QPen, QShowEvent
@@ -219,6 +221,7 @@ class DashboardWindow(QMainWindow):
         self.tabs.currentChanged.connect(self._tab_changed)
         root.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
+        central.installEventFilter(self)  # its first paint with figures starts the charts' import
 
         model.changed.connect(self.refresh_view)
         self.refresh_view()
@@ -477,7 +480,12 @@ class DashboardWindow(QMainWindow):
         super().showEvent(event)
         if self._dirty:
             self.refresh_view()
-        self._load_charts()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint and self._has_figures and not self._charts_asked:
+            # After this paint: the figures reach the screen before the import competes with them.
+            QTimer.singleShot(0, self._load_charts)
+        return False
 
     @contained
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -557,7 +565,8 @@ class DashboardWindow(QMainWindow):
             self.load_projects()
         self._refresh_destinations(status)
         self.week_title.setText(state.days_title(state.week_days(stats)))
-        if model.stats is not None and not self._has_figures:
+        # Ready once the headline shows what there is: the figures, or that the agent is not running.
+        if (model.stats is not None or model.available is False) and not self._has_figures:
             self._has_figures = True
             self.ready.emit()
         if self.charts_loaded and self._plot(stats, week, generated):

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from app.dashboard import DashboardWindow
 from app.model import AgentModel
 from app.single import SingleInstance
 from app.tray import TrayApp
-from app.windows import WINDOWS
+from app.windows import WINDOWS, WindowContext
 from app.windows.host import WindowHost
 from tests.gui.conftest import wait_exposed
 
@@ -178,3 +179,19 @@ def test_a_closed_window_is_kept_for_the_keep_alive(host: WindowHost, qtbot: Any
     with qtbot.waitSignal(host.expired, timeout=5000):
         host.keep_alive.setInterval(0)
         window.close()
+
+
+def test_without_an_agent_the_dashboard_opens_and_says_so(
+    make_model: Callable[..., AgentModel], qtbot: Any, tmp_path: Path
+) -> None:
+    model = make_model(tmp_path / "nobody-here")
+    model.start()
+    qtbot.waitUntil(lambda: model.available is False, timeout=10_000)
+    host = WindowHost(WindowContext(model, tmp_path, tmp_path / "logs", tmp_path), keep_alive_s=3600)
+    with qtbot.waitSignal(host.opened, timeout=10_000):  # answered: the tray is not left waiting
+        window = host.open("dashboard")
+    assert isinstance(window, DashboardWindow)
+    assert window.banner.isVisible() and window.banner.text().startswith("The Hackatime agent is not running")
+    wait_exposed(qtbot, window)
+    qtbot.waitUntil(lambda: window.charts_loaded, timeout=30_000)  # the charts come in all the same, empty
+    host.close()
