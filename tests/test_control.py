@@ -140,6 +140,10 @@ def test_online_means_the_server_answered(agent: Agent, control: httpx.Client, s
     status = control.get("/agent/v1/status").json()
     assert status["online"] is True  # a 503 is an answer: reachable, not offline
     assert "503" in status["destinations"][0]["last_error"]
+    backing_off = status["destinations"][0]
+    assert backing_off["backoff_seconds"] > 0  # the backoff is shown while it runs, and when it ends
+    expected_until = status["generated_at"] + backing_off["backoff_seconds"]
+    assert backing_off["backoff_until"] == pytest.approx(expected_until, abs=0.2)
     standin.clear_faults()
     standin.inject(Fault.CONNECTION_RESET, times=1000)  # offline until cleared
     post_beats(agent, [{"time": T0 + 1, "entity": "/a.py"}])
