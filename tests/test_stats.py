@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from agent.heartbeat import Heartbeat, normalize
 from agent.stats import durations as D
+from agent.stats import missing as M
 from agent.stats import queries as Q
 from agent.stats import rollups as R
 from agent.stats import views as V
@@ -316,19 +317,24 @@ def test_unsynced_contribution_is_measured_against_what_the_server_has(
     sent = store.add([beat(base + o) for o in known], "editor")
     settle_all(store, [a.id for a in sent])
     store.add([beat(base + o) for o in unsent], "editor")
-    extra, count = Q.unsynced(store.reader(), "hackatime", base - 1000, base + 1000, seen_before=float("inf"))
-    assert (extra, count) == (expected, len(unsent))
+    mark = store.delivery_seq()  # a figure fetched once the first ones were sent
+    found = M.added(store.reader(), "hackatime", base - 1000, base + 1000, mark, ("project",))
+    assert (found.seconds, found.heartbeats) == (expected, len(unsent))
+    assert found.groups["project"] == {"app": expected}  # one project: its timeline is the whole one
 
 
-def test_accepted_after_the_server_figure_counts_as_unsynced_and_dead_letters_not_at_all(store: Store) -> None:
+def test_claimed_after_the_server_figure_counts_as_unsynced_and_dead_letters_not_at_all(store: Store) -> None:
     base = at("2026-08-22T09:00:00")
     added = store.add([beat(base), beat(base + 60), beat(base + 90)], "editor")
+    before = store.delivery_seq()  # a figure whose answer arrived before the claim
     store.claim("hackatime", 10)
+    after = store.delivery_seq()  # one whose answer arrived once the batch was in flight
     store.settle("hackatime", sent=[added[0].id, added[1].id], dead=[(added[2].id, "rejected")])
     conn = store.reader()
-    # Sent after the server's figure was fetched (seen_before earlier than updated_at): unsynced.
-    assert Q.unsynced(conn, "hackatime", base - 10, base + 100, seen_before=0.0) == (60.0, 2)
-    assert Q.unsynced(conn, "hackatime", base - 10, base + 100, seen_before=float("inf")) == (0.0, 0)
+    found = M.added(conn, "hackatime", base - 10, base + 100, before)
+    assert (found.seconds, found.heartbeats) == (60.0, 2)
+    found = M.added(conn, "hackatime", base - 10, base + 100, after)  # possibly in it: never added
+    assert (found.seconds, found.heartbeats) == (0.0, 0)
     assert store.counts("hackatime").dead == 1
 
 
@@ -386,8 +392,8 @@ def check_against_oracle(store: Store, now: float, zone: str) -> None:
     assert set(lead) == {d for d in want_days}
     for day, credits in lead.items():
         members = [r for r in rows if D.local_date(r["time"], tz) == day]
-        want = oracle.lead_credits(members, "project")
-        assert {R.dec(k): v for k, v in credits.items()} == want, day
+        credited = oracle.lead_credits(members, "project")
+        assert {R.dec(k): v for k, v in credits.items()} == credited, day
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

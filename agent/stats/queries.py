@@ -15,8 +15,6 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agent.store.schema import DEAD, IN_FLIGHT, READY, SENT
-
 from . import durations as D
 from .durations import TIMEOUT, Seg
 from .rollups import (
@@ -321,59 +319,6 @@ def streak_days(conn: sqlite3.Connection, now: float, tz: Any) -> int:
     today = D.local_date(now, tz)
     days = day_seconds(conn, D.local_date(start, tz), today, tz, dim=CODING, lo=start, hi=after(now))
     return D.streak(days, today)
-
-
-def unsynced(conn: sqlite3.Connection, destination: str, lo: float, hi: float, seen_before: float) -> tuple[float, int]:
-    """What this machine's heartbeats in [lo, hi] that the server had not counted add to it.
-
-    "Not counted": waiting or in flight, or accepted after ``seen_before`` (the wall time the
-    server's figure was fetched). Returned is (capped-gap contribution, how many): the
-    duration of the known heartbeats with them minus without them, both exact. Capped-gap
-    duration is submodular, so when other machines' heartbeats interleave this is an upper
-    bound of what the server will add; for one machine it is exact. Dead letters are left
-    out of both: the server refused them. Heartbeats with no delivery to this destination
-    (imported with --no-upload, usually history the server already has) count as known.
-    """
-    known = "(d.heartbeat_id IS NULL OR (d.state = %d AND d.updated_at <= ?))" % SENT  # noqa: UP031
-    join = "FROM heartbeats h LEFT JOIN deliveries d ON d.heartbeat_id = h.id AND d.destination = ?"
-    # Two index ranges (waiting or in flight; accepted lately) rather than one OR, which would
-    # make SQLite walk every delivery of the destination.
-    umin, umax, count = math.inf, -math.inf, 0
-    for sql, args in (
-        ("state IN (?, ?)", (READY, IN_FLIGHT)),
-        ("state = ? AND updated_at > ?", (SENT, seen_before)),
-    ):
-        lo_t, hi_t, n = conn.execute(
-            f"SELECT min(time), max(time), count(*) FROM deliveries WHERE destination = ? AND {sql} "
-            "AND time >= ? AND time <= ?",
-            (destination, *args, lo, hi),
-        ).fetchone()
-        if n:
-            umin, umax, count = min(umin, lo_t), max(umax, hi_t), count + n
-    if not count:
-        return 0.0, 0
-    pred = conn.execute(
-        f"SELECT h.time {join} WHERE h.time >= ? AND h.time < ? AND {known} ORDER BY h.time DESC LIMIT 1",
-        (destination, lo, umin, seen_before),
-    ).fetchone()
-    succ = conn.execute(
-        f"SELECT h.time {join} WHERE h.time > ? AND h.time <= ? AND {known} ORDER BY h.time LIMIT 1",
-        (destination, umax, hi, seen_before),
-    ).fetchone()
-    a = umin if pred is None else pred[0]
-    b = umax if succ is None else succ[0]
-    with_new: list[float] = []
-    without: list[float] = []
-    for t, state, updated in conn.execute(
-        f"SELECT h.time, d.state, d.updated_at {join} WHERE h.time >= ? AND h.time <= ? ORDER BY h.time, h.id",
-        (destination, a, b),
-    ):
-        if state is None or (state == SENT and updated <= seen_before):
-            with_new.append(t)
-            without.append(t)
-        elif state != DEAD:
-            with_new.append(t)
-    return D.capped_sum(with_new) - D.capped_sum(without), count
 
 
 def group_list(groups: dict[str, Seg], column: str, *, keep_raw: bool = False) -> list[dict[str, Any]]:
