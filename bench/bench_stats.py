@@ -226,14 +226,19 @@ def queries(store: Store, args: argparse.Namespace, tz: Any) -> None:
             return {d["date"]: d["total_seconds"] for d in V.local_days(c, year_first, today, tz)}
 
     def naive_year() -> dict[str, int]:
+        # The last 8 days as summaries' bars (rounded project credits, summed), older days whole.
         by_day: dict[dt.date, list[tuple[float, Any]]] = {}
         start, end = D.day_start(year_first, tz), D.day_window(today, tz)[1]
         for t, project in conn.execute(
             "SELECT time, project FROM heartbeats WHERE time >= ? AND time <= ? ORDER BY time, id", (start, end)
         ):
             by_day.setdefault(D.local_date(t, tz), []).append((t, V.summaries_name(project)))
+        bars_from = today - dt.timedelta(days=V.BAR_DAYS - 1)
         return {
-            d.isoformat(): sum(D.to_seconds(v) for v in D.lead_credits(rows).values()) for d, rows in by_day.items()
+            d.isoformat(): sum(D.to_seconds(v) for v in D.lead_credits(rows).values())
+            if d >= bars_from
+            else D.duration_seconds(t for t, _ in rows)
+            for d, rows in by_day.items()
         }
 
     def engine_all_projects() -> list[dict[str, Any]]:

@@ -31,6 +31,7 @@ from .queries import (
     after,
     collect,
     day_intervals,
+    day_seconds,
     group_list,
     lead_by_key,
     window_groups,
@@ -365,7 +366,22 @@ def _bar(d: dt.date, credits: Mapping[str, float], source: str) -> dict[str, Any
             "projects": projects, "source": source}  # fmt: skip
 
 
+BAR_DAYS = 8  # the days drawn as bars (the last 7 days and today); older ones are heatmap cells
+
+
 def local_days(conn: sqlite3.Connection, first: dt.date, last: dt.date, tz: Any) -> list[dict[str, Any]]:
-    """Daily bars like summaries (§4.8) from this store alone."""
-    credits = lead_by_key(conn, day_intervals(first, last, tz))
-    return [_bar(d, _named({dec(k): v for k, v in credits.get(d, {}).items()}), "local") for d in D.dates(first, last)]
+    """Days from this store alone: the last ``BAR_DAYS`` as summaries' bars (§4.8, projects
+    credited and rounded one by one, the day their sum); older ones, which only the year's
+    heatmap shows, as their one-timeline total, which is within a second per project of it
+    and a fifth of the cost over a year."""
+    bars_from = max(first, last - dt.timedelta(days=BAR_DAYS - 1))
+    credits = lead_by_key(conn, day_intervals(bars_from, last, tz))
+    totals = day_seconds(conn, first, bars_from - dt.timedelta(days=1), tz) if first < bars_from else {}
+    out = [
+        {"date": d.isoformat(), "total_seconds": totals.get(d, 0), "projects": [], "source": "local"}
+        for d in D.dates(first, bars_from - dt.timedelta(days=1))
+    ]
+    out += [
+        _bar(d, _named({dec(k): v for k, v in credits.get(d, {}).items()}), "local") for d in D.dates(bars_from, last)
+    ]
+    return out
