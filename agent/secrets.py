@@ -96,10 +96,11 @@ NO_BACKEND_KEPT = "the OS keyring did not keep the key (no usable keyring backen
 KeyringOp = Literal["get", "set", "delete"]
 
 
-def keyring_call(op: KeyringOp = "get", key: str | None = None) -> KeyringResult:
+def keyring_call(op: KeyringOp = "get", key: str | None = None, *, user: str = KEYRING_USER) -> KeyringResult:
     """Read, store or delete the key in the OS keyring; a missing backend is reported, not raised.
 
-    ``set`` and ``delete`` answer ``key=None``; their ``problem`` says why they failed.
+    ``set`` and ``delete`` answer ``key=None``; their ``problem`` says why they failed. ``user``
+    names the entry: the API key's, or the OAuth token's (``agent.oauth``).
     """
     try:
         import keyring
@@ -111,18 +112,18 @@ def keyring_call(op: KeyringOp = "get", key: str | None = None) -> KeyringResult
             if not key:
                 return KeyringResult(None, "no key was given to store")
             remember_secret(key)
-            keyring.set_password(KEYRING_SERVICE, KEYRING_USER, key)
+            keyring.set_password(KEYRING_SERVICE, user, key)
             # Read it back: the null backend (and some broken ones) accept a key and keep nothing.
-            if keyring.get_password(KEYRING_SERVICE, KEYRING_USER) != key:
+            if keyring.get_password(KEYRING_SERVICE, user) != key:
                 return KeyringResult(None, NO_BACKEND_KEPT, no_backend=True)
             return KeyringResult(None, None)
         if op == "delete":
             try:
-                keyring.delete_password(KEYRING_SERVICE, KEYRING_USER)
+                keyring.delete_password(KEYRING_SERVICE, user)
             except PasswordDeleteError:
                 pass  # nothing stored: forgetting it is done
             return KeyringResult(None, None)
-        found = keyring.get_password(KEYRING_SERVICE, KEYRING_USER)
+        found = keyring.get_password(KEYRING_SERVICE, user)
     except NoKeyringError:
         return KeyringResult(None, NO_BACKEND, no_backend=True)
     except KeyringError as exc:

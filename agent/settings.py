@@ -36,6 +36,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("hide_project_names", bool, False, "Obfuscate project names before they are stored"),
     Setting("hide_branch_names", bool, False, "Obfuscate branch names before they are stored"),
     Setting("plaintext_key", str, "", "API key kept in this file because no OS keyring is usable"),
+    Setting("oauth_client_id", str, "", "Client id of this app registered at the server's /oauth/applications"),
     Setting("window_keep_alive_s", int, 300, "Seconds the window process stays after its last window closes"),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}

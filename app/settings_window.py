@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtGui import QCloseEvent, QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (
     QButtonGroup,
     QFileDialog,
@@ -34,6 +34,10 @@ from PySide6.QtWidgets import (
 )
 
 from agent import contract as C
+from agent.config import SETTINGS_FILE
+from agent.oauth import OAUTH_TOKEN_USER, LoopbackSignIn, SignedIn, SignInError, sign_out
+from agent.secrets import keyring_call
+from agent.settings import AppSettings
 
 from .client import AgentClient, AgentError
 from .tasks import TaskRunner
@@ -64,6 +68,7 @@ class SettingsWindow(QWidget):
         *,
         open_url: Callable[[QUrl], object] = QDesktopServices.openUrl,
         choose_folder: Callable[[QWidget], str] | None = None,
+        config_dir: Path | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -75,6 +80,8 @@ class SettingsWindow(QWidget):
         self.key: C.KeyAnswer | None = None
         self.editors: C.EditorRouting | None = None
         self._loaded = False
+        self.config_dir = config_dir
+        self._signing: LoopbackSignIn | None = None
         self.setWindowTitle("Hackatime — Settings")
         self.tabs = QTabWidget(self)
         layout = QVBoxLayout(self)
@@ -202,6 +209,20 @@ class SettingsWindow(QWidget):
         for button in (self.save_key_button, self.get_key_button, self.forget_button):
             buttons.addWidget(button)
         form.addRow("", buttons)
+
+        signin = QHBoxLayout()
+        self.sign_in_button = QPushButton("Sign in with Hackatime")
+        self.sign_in_button.clicked.connect(self._sign_in)
+        self.sign_out_button = QPushButton("Sign out")
+        self.sign_out_button.clicked.connect(self._sign_out)
+        signin.addWidget(self.sign_in_button)
+        signin.addWidget(self.sign_out_button)
+        signin.addStretch(1)
+        form.addRow("", signin)
+        self.signin_label = _label(
+            "Signing in opens your browser; the key of your account is then fetched and used here."
+        )
+        form.addRow("", self.signin_label)
         return tab
 
     def _show_key(self, key: C.KeyAnswer) -> None:
@@ -266,10 +287,68 @@ class SettingsWindow(QWidget):
 
         self._call("forget", lambda: self.client.request(C.KEY_FORGET), forgotten, self.account_reason)
 
-    def _get_my_key(self) -> None:
+    def _origin(self) -> str:
         url = self.status["destinations"][0]["url"] if self.status and self.status["destinations"] else ""
         parts = urlsplit(url or "https://hackatime.hackclub.com")
-        self.open_url(QUrl(urlunsplit((parts.scheme, parts.netloc, "/api-key", "", ""))))
+        return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+
+    def _get_my_key(self) -> None:
+        self.open_url(QUrl(self._origin() + "/api-key"))
+
+    # ---- Sign in with Hackatime (OAuth 2 + PKCE, agent.oauth) -------------------------------------------
+
+    def _client_id(self) -> str:
+        return str(AppSettings(self.config_dir / SETTINGS_FILE).get("oauth_client_id")) if self.config_dir else ""
+
+    def _sign_in(self) -> None:
+        origin = self._origin()
+        try:
+            signing = LoopbackSignIn(origin, self._client_id())
+        except SignInError as exc:
+            self.signin_label.setText(str(exc))
+            self.refused.emit("signin", str(exc))
+            return
+        self._signing = signing
+        self.sign_in_button.setEnabled(False)
+        self.signin_label.setText("Waiting for your browser… approve the sign-in there.")
+        self.open_url(QUrl.fromEncoded(signing.authorize_url.encode("ascii")))
+
+        def work() -> tuple[SignedIn, C.KeySetAnswer, str | None]:
+            signed = signing.finish()
+            answer: C.KeySetAnswer = self.client.request(C.KEY_SET, {"key": signed.api_key, "check": True})
+            kept = keyring_call("set", signed.token, user=OAUTH_TOKEN_USER)
+            return signed, answer, kept.problem
+
+        def done(result: tuple[SignedIn, C.KeySetAnswer, str | None]) -> None:
+            signed, answer, problem = result
+            self._signing = None
+            self.sign_in_button.setEnabled(True)
+            who = signed.email or f"user {signed.user_id}"
+            note = f" (the sign-in itself was not kept: {problem})" if problem else ""
+            self.signin_label.setText(f"Signed in as {who}; its key {answer['key']['masked']} is in use{note}.")
+            self.applied.emit("signin")
+            self.reload()
+
+        self._call("signin", work, done, self.signin_label)
+
+    def _sign_out(self) -> None:
+        origin, client_id = self._origin(), self._client_id()
+
+        def work() -> None:
+            sign_out(origin, client_id, keyring_call("get", user=OAUTH_TOKEN_USER).key)
+
+        def done(_: None) -> None:
+            self.signin_label.setText("Signed out. The API key stays in use until you forget or replace it.")
+            self.applied.emit("signout")
+
+        self._call("signout", work, done, self.signin_label)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self._signing is not None:
+            self._signing.cancel()  # the listener stops waiting for a browser nobody will use
+            self._signing = None
+            self.sign_in_button.setEnabled(True)
+        super().closeEvent(event)
 
     # ---- Tracking -----------------------------------------------------------------------------------
 

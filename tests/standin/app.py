@@ -9,12 +9,14 @@ from __future__ import annotations
 import re
 import threading
 import urllib.parse
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from . import auth, durations, railsjson, reports
 from .auth import Allowed, AuthForm, AuthResult
 from .ingest import BodyError, RequestContext, count_items, extract_heartbeats
+from .oauth import OAuthError, OAuthProvider
 from .store import HeartbeatStore
 from .users import User
 
@@ -66,6 +68,8 @@ class HackatimeApp:
         self.clock = clock
         self._keys_lock = threading.Lock()
         self._keys = dict(keys)
+        self.oauth = OAuthProvider()
+        self.oauth.browser_user = next(iter(self._keys.values()), None)
 
     # --- accounts --------------------------------------------------------------------------------
 
@@ -240,8 +244,53 @@ class HackatimeApp:
         body = head[:-1].encode() + b',"heartbeat":' + self.store.rendered(newest) + b"}"
         return Response(200, body, auth=result.form)
 
+    # --- OAuth (Doorkeeper, §1.2) and /api/v1/authenticated/* (§5.3) ---------------------------------
+
+    def oauth_authorize(self, req: Request, match: re.Match[str]) -> Response:
+        try:
+            location = self.oauth.authorize(dict(req.query))
+        except OAuthError as exc:
+            page = f"<html><body><h1>An error has occurred</h1><p>{exc.description}</p></body></html>"
+            return Response(400, page.encode(), content_type="text/html; charset=utf-8")
+        return Response(302, b"", [("Location", location)], content_type=None)
+
+    def oauth_token(self, req: Request, match: re.Match[str]) -> Response:
+        form = {k: v[0] for k, v in urllib.parse.parse_qs(req.body.decode("utf-8", "replace")).items()}
+        try:
+            return json_response(200, self.oauth.token(form))
+        except OAuthError as exc:
+            return json_response(400, {"error": exc.error, "error_description": exc.description})
+
+    def oauth_revoke(self, req: Request, match: re.Match[str]) -> Response:
+        form = {k: v[0] for k, v in urllib.parse.parse_qs(req.body.decode("utf-8", "replace")).items()}
+        self.oauth.revoke(form.get("token", ""))
+        return json_response(200, {})
+
+    def authenticated(self, req: Request, match: re.Match[str]) -> Response:
+        """``/api/v1/authenticated/{me,api_keys}``: OAuth tokens only, never API keys."""
+        endpoint = match.group(1)
+        user, status = self.oauth.user_for(req.headers.get("authorization"), "profile")
+        if user is None:
+            return self.doorkeeper(req, match) if status == 401 else Response(403, b"", content_type=None)
+        if user.pending_deletion:
+            return Response(401, UNAUTHORIZED)
+        if endpoint == "me":
+            payload = {
+                "id": user.id,
+                "emails": [f"{user.username}@example.org"],
+                "slack_id": user.slack_uid,
+                "github_username": None,
+                "trust_factor": {"trust_level": "blue", "trust_value": 0},
+            }
+            return json_response(200, payload)
+        keys = [key for key, owner in self.keys().items() if owner.id == user.id]
+        if not keys:  # "creates one if none exists"
+            keys = [str(uuid.uuid4())]
+            self.set_key(keys[0], user)
+        return json_response(200, {"token": keys[0]})
+
     def doorkeeper(self, req: Request, match: re.Match[str]) -> Response:
-        """``/api/v1/authenticated/*`` takes OAuth tokens only; the stand-in issues none."""
+        """``/api/v1/authenticated/*`` takes OAuth tokens only: an API key or no token is a 401."""
         header = 'Bearer realm="Doorkeeper", error="invalid_token", error_description="The access token is invalid"'
         return Response(401, b"", [("WWW-Authenticate", header)], content_type=None)
 
@@ -255,5 +304,9 @@ _ROUTES: list[tuple[str | None, re.Pattern[str], Handler]] = [
     ("GET", re.compile(r"/api/v1/users/([^/]+)/stats"), HackatimeApp.user_stats),
     ("GET", re.compile(r"/api/v1/my/heartbeats"), HackatimeApp.my_heartbeats),
     ("GET", re.compile(r"/api/v1/my/heartbeats/most_recent"), HackatimeApp.most_recent),
+    ("GET", re.compile(r"/oauth/authorize"), HackatimeApp.oauth_authorize),
+    ("POST", re.compile(r"/oauth/token"), HackatimeApp.oauth_token),
+    ("POST", re.compile(r"/oauth/revoke"), HackatimeApp.oauth_revoke),
+    ("GET", re.compile(r"/api/v1/authenticated/(me|api_keys)"), HackatimeApp.authenticated),
     (None, re.compile(r"/api/v1/authenticated/.*"), HackatimeApp.doorkeeper),
 ]

@@ -20,6 +20,7 @@ from .app import HackatimeApp, Request, Response
 from .auth import AuthForm
 from .faults import Fault, FaultQueue, FaultScope, Injected
 from .ingest import MAX_BULK, count_items
+from .oauth import OAuthApp
 from .store import Row
 from .throttle import Throttle, Throttled, ThrottleLimits, is_heartbeat_post, rate_limited
 from .users import DEFAULT_API_KEY, DEFAULT_USER, User
@@ -339,6 +340,14 @@ class HackatimeStandin:
     def revoke_key(self, key: str) -> None:
         """The key stops working at once, as after a rotation (§8): the client gets 401."""
         self.app.revoke_key(key)
+
+    def register_oauth_app(self, client_id: str, redirect_uri: str = "http://127.0.0.1/callback") -> None:
+        """An app registered at /oauth/applications; a loopback redirect URI matches any port."""
+        self.app.oauth.register(OAuthApp(client_id, redirect_uri))
+
+    def sign_in_browser(self, user: User | None) -> None:
+        """Who the web app's browser session belongs to (None: the user declines)."""
+        self.app.oauth.browser_user = user
 
     def update_user(self, user: User) -> None:
         """Change an account's settings (timezone, goal, text mode, ...) by its id."""
