@@ -193,6 +193,7 @@ class TrayApp(QObject):
         self._resume = self._action(pause, "Resume tracking", "resume", self.resume)
         menu.addSeparator()
         self._action(menu, "Open dashboard", "open-dashboard", self.open_dashboard)
+        self._action(menu, "Settings…", "open-settings", lambda: self.open_window("settings"))
         self._action(menu, "Open Hackatime in the browser", "open-hackatime", self.open_website)
         self._logs = self._action(menu, "Open log folder", "open-logs", self.open_log_folder)
         menu.addSeparator()

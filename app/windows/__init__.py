@@ -49,4 +49,16 @@ def _dashboard(context: WindowContext) -> QWidget:
     return DashboardWindow(context.model)
 
 
-WINDOWS: dict[str, WindowSpec] = {spec.name: spec for spec in (WindowSpec("dashboard", "The dashboard", _dashboard),)}
+def _settings(context: WindowContext) -> QWidget:
+    from app.settings_window import SettingsWindow
+
+    return SettingsWindow(context.model.client, context.model.runner, config_dir=context.config_dir)
+
+
+WINDOWS: dict[str, WindowSpec] = {
+    spec.name: spec
+    for spec in (
+        WindowSpec("dashboard", "The dashboard", _dashboard),
+        WindowSpec("settings", "The settings", _settings),
+    )
+}

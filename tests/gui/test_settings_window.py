@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import keyring
 import pytest
 from keyring.backends.fail import Keyring as FailKeyring
@@ -15,6 +16,8 @@ from pytestqt.qtbot import QtBot
 
 from agent.config import Flags, load_config
 from agent.daemon import Agent
+from agent.oauth import OAUTH_TOKEN_USER
+from agent.secrets import KEYRING_SERVICE
 from agent.settings import AppSettings
 from app.client import AgentClient
 from app.settings_window import SettingsWindow
@@ -22,6 +25,7 @@ from app.tasks import TaskRunner
 from tests.conftest import API_KEY, MemoryKeyring
 from tests.standin import HackatimeStandin, User
 from tests.test_key_cli import assert_no_key
+from tests.test_oauth import Browser
 
 NEW_KEY = "11111111-2222-4333-8444-555555556f70"  # the same last four as API_KEY
 REJECTED = "99999999-9999-4999-8999-999999999999"
@@ -44,7 +48,9 @@ def opened(
     folder = tmp_path / "project"
     folder.mkdir()
     client = AgentClient(running.config.data_dir)
-    window = SettingsWindow(client, runner, open_url=urls.append, choose_folder=lambda w: str(folder))
+    window = SettingsWindow(
+        client, runner, open_url=urls.append, choose_folder=lambda w: str(folder), config_dir=running.config.config_dir
+    )
     qtbot.addWidget(window)
     with qtbot.waitSignal(window.loaded, timeout=30_000):
         window.show()
@@ -156,3 +162,41 @@ def test_folders_and_pause_apply_at_once(
     assert running.tracking()
     window.log_button.click()
     assert urls == [QUrl.fromLocalFile(str(running.config.log_dir))]
+
+
+def test_sign_in_with_hackatime_uses_the_accounts_key_and_sign_out_forgets_the_token(
+    qtbot: QtBot,
+    opened: tuple[SettingsWindow, list[QUrl]],
+    running: Agent,
+    standin: HackatimeStandin,
+    _memory_keyring: MemoryKeyring,
+) -> None:
+    window, _ = opened
+    with qtbot.waitSignal(window.refused, timeout=10_000) as refused:
+        window.sign_in_button.click()  # no client id configured yet: say where one comes from
+    assert "/oauth/applications" in refused.args[1]
+
+    heidi = User(id=2, username="heidi")
+    standin.add_key(NEW_KEY, heidi)
+    standin.sign_in_browser(heidi)
+    standin.register_oauth_app("desktop-test")
+    AppSettings(running.config.config_dir / "settings.json").set("oauth_client_id", "desktop-test")
+    browsers: list[Browser] = []
+    window.open_url = lambda url: browsers.append(Browser(bytes(url.toEncoded().data()).decode()))
+    with qtbot.waitSignal(window.applied, timeout=30_000) as applied:
+        window.sign_in_button.click()
+    assert applied.args[0] == "signin"
+    assert "Signed in" in browsers[0].join().text
+    assert running.keys.current().key == NEW_KEY and running.keys.current().source == "keyring"
+    assert "heidi@example.org" in window.signin_label.text()
+    token = _memory_keyring.get_password(KEYRING_SERVICE, OAUTH_TOKEN_USER)
+    assert token
+
+    with qtbot.waitSignal(window.applied, timeout=30_000):
+        window.sign_out_button.click()
+    assert _memory_keyring.get_password(KEYRING_SERVICE, OAUTH_TOKEN_USER) is None
+    assert (
+        httpx.get(f"{standin.url}/api/v1/authenticated/me", headers={"Authorization": f"Bearer {token}"}).status_code
+        == 401
+    )
+    assert_no_key(shown_text(window))
