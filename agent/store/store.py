@@ -808,12 +808,14 @@ def _recover_into(conn: sqlite3.Connection, damaged: Path) -> tuple[int, int | N
     read one by one, so one bad page loses only the rows on it. A delivery already marked
     sent stays sent; anything else goes back to ready (a resend is de-duplicated by the
     server). Returns (recovered, lost): heartbeats are never deleted, so every id up to the
-    highest one known existed, and each of those not recovered is lost (None: no id could
-    be read at all, so how many there were is unknown).
+    highest one known existed, and each of those not recovered is lost (None: unknown, when
+    nothing could be read or the file was cut short).
     """
+    source = _readable_copy(damaged) or damaged
     try:
-        old = _connect(damaged, readonly=True)
+        old = _connect(source, readonly=True)
     except sqlite3.DatabaseError:
+        _remove_copy(source, damaged)
         return 0, None
     recovered = 0
     highest = 0
@@ -863,7 +865,52 @@ def _recover_into(conn: sqlite3.Connection, damaged: Path) -> tuple[int, int | N
         )
     finally:
         old.close()
-    return recovered, (max(0, highest - recovered) if highest else None)
+        _remove_copy(source, damaged)
+    if not highest or source != damaged:
+        return recovered, None  # nothing readable, or rows on pages cut off: how many there were is unknown
+    return recovered, max(0, highest - recovered)
+
+
+def _readable_copy(damaged: Path) -> Path | None:
+    """For a cut-short file (a crash while copying), a copy SQLite can read what is left of.
+
+    The header still counts the pages that were lost, and SQLite then refuses every query;
+    in a copy whose header counts only the pages present, the rows on those can be read.
+    None when the file is not cut short (or not a database at all).
+    """
+    try:
+        size = damaged.stat().st_size
+        with open(damaged, "rb") as fh:
+            header = fh.read(100)
+    except OSError:
+        return None
+    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
+        return None
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size  # the header's way of writing 65,536
+    claimed = int.from_bytes(header[28:32], "big")
+    present = size // page_size if page_size else 0
+    if not present or claimed <= present:
+        return None
+    copy = damaged.with_name(damaged.name + ".readable")
+    try:
+        with open(damaged, "rb") as src, open(copy, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+            dst.truncate(present * page_size)
+            dst.seek(28)
+            dst.write(present.to_bytes(4, "big"))
+    except OSError:
+        with contextlib.suppress(OSError):
+            copy.unlink()
+        return None
+    return copy
+
+
+def _remove_copy(source: Path, damaged: Path) -> None:
+    if source != damaged:
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                Path(f"{source}{suffix}").unlink()
 
 
 def _scalar(conn: sqlite3.Connection, sql: str) -> int:
