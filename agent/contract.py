@@ -281,8 +281,8 @@ class ImportProgress(TypedDict):
     rate: float  # heartbeats read per second
     eta_seconds: float | None  # of the reading, while it runs
     problem: str | None  # one line: what went wrong and where (state broken or refused)
-    upload_heartbeats: int  # imported history waiting to be uploaded, this run's included
-    upload_seconds: float | None  # how long that takes at Hackatime's limits
+    upload_heartbeats: int  # what this run queued for upload (Status.history_upload counts down what waits)
+    upload_seconds: float | None  # how long uploading those takes at Hackatime's limits
 
 
 class ImportAnswer(TypedDict):

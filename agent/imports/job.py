@@ -64,7 +64,7 @@ class Progress:
     rate: float = 0.0  # heartbeats read per second
     eta_seconds: float | None = None
     problem: str | None = None  # one line: what went wrong and where, when state is not done
-    upload_heartbeats: int = 0  # imported history waiting to be uploaded, this run's included
+    upload_heartbeats: int = 0  # what this run queued for upload
     upload_seconds: float | None = None  # how long that takes at Hackatime's limits
 
     @property
@@ -118,23 +118,24 @@ class ImportJob:
                 detected = detect(sniffed)
             p.format, p.format_name = detected.format, detected.name
             self._restore_checkpoint()
-            self._read(detected)
+            state, problem = self._read(detected)
         except ImportRefused as exc:
-            p.state, p.problem = REFUSED, str(exc)
-        self._finish()
+            state, problem = REFUSED, str(exc)
+        self._finish(state, problem)
         return p
 
-    def _read(self, detected: Detected) -> None:
+    def _read(self, detected: Detected) -> tuple[str, str | None]:
+        """Read and store; returns the final state and problem (set by ``_finish``, last)."""
         p = self.progress
         with Source(self.path) as source:
             p.bytes_total = source.size
             batch: list[Heartbeat] = []
             count = 0  # heartbeats taken from the file so far (each stored, queued or invalid)
-            broke: str | None = None
+            state, problem = DONE, None
             try:
                 for raw in ijson.items(source.stream, detected.prefix, use_float=True):
                     if self.cancel.is_set():
-                        p.state = CANCELLED
+                        state = CANCELLED
                         break
                     count += 1
                     if count <= self._skip:
@@ -147,22 +148,20 @@ class ImportJob:
                         self._store(batch, count, source)
                         batch = []
             except ijson.JSONError as exc:
-                broke = f"the JSON is not valid near byte {source.json_bytes:,}: {_first_line(exc)}"
+                state, problem = BROKEN, f"the JSON is not valid near byte {source.json_bytes:,}: {_first_line(exc)}"
             except (EOFError, zlib.error, OSError) as exc:
                 where = f"byte {source.file_bytes:,} of {source.size:,}"
-                broke = f"the {source.kind} file breaks off at {where}: {_first_line(exc)}"
-            except ImportRefused as exc:  # a decompression bomb, noticed while reading
-                p.state, p.problem = REFUSED, str(exc)
+                state, problem = BROKEN, f"the {source.kind} file breaks off at {where}: {_first_line(exc)}"
+            except ImportRefused as exc:  # a decompression bomb or deep nesting, met while reading
+                state, problem = REFUSED, str(exc)
             # Every heartbeat yielded before a break is whole: keep them.
             self._store(batch, count, source)
-            if broke is not None:
-                p.state = BROKEN
-                kept = "nothing before it was a whole heartbeat"
-                if p.read:
-                    kept = f"the {_count(p.read)} before it are stored; importing the whole file adds only the rest"
-                p.problem = f"{broke} ({kept})"
-            elif p.state == READING:
-                p.state = DONE
+        if state == BROKEN:
+            kept = "nothing before it was a whole heartbeat"
+            if p.read:
+                kept = f"the {_count(p.read)} before it are stored; importing the whole file adds only the rest"
+            problem = f"{problem} ({kept})"
+        return state, problem
 
     def _invalid(self, index: int, byte: int, message: str) -> None:
         p = self.progress
@@ -197,18 +196,25 @@ class ImportJob:
             p.eta_seconds = None
         self.on_progress(p)
 
-    def _finish(self) -> None:
+    def _finish(self, state: str, problem: str | None) -> None:
+        """Complete the summary, then publish it: ``state`` is set last, so whoever reads the
+        progress from another thread and sees a final state sees every figure of it."""
         p = self.progress
-        if p.state == DONE:
+        if state == DONE:
             p.bytes_read = p.bytes_total
             if self._checkpoint_key:
                 self.store.meta_set(self._checkpoint_key, self._checkpoint(p.read, complete=True))
         if p.upload and p.format is not None:
-            backlog = self.store.counts(self.destination).history
-            p.upload_heartbeats = backlog
-            p.upload_seconds = round(upload_seconds(backlog), 1)
-        self._tick()
+            # Said before the upload gets far: what this run queued, at Hackatime's limits. The
+            # status's history_upload then counts down whatever imported history still waits.
+            p.upload_heartbeats = p.imported
+            p.upload_seconds = round(upload_seconds(p.imported), 1)
+        p.seconds = round(self.clock() - self._started, 3)
+        p.rate = round(p.read / p.seconds, 1) if p.seconds > 0 else 0.0
         p.eta_seconds = None
+        p.problem = problem
+        p.state = state
+        self.on_progress(p)
         log.info(
             "import of %s: %s; read %d, imported %d, duplicates %d, invalid %d%s",
             p.path, p.state, p.read, p.imported, p.duplicates, p.invalid, f" ({p.problem})" if p.problem else "",

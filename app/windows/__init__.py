@@ -55,10 +55,17 @@ def _settings(context: WindowContext) -> QWidget:
     return SettingsWindow(context.model.client, context.model.runner, config_dir=context.config_dir)
 
 
+def _import(context: WindowContext) -> QWidget:
+    from app.import_window import ImportWindow
+
+    return ImportWindow(context.model)
+
+
 WINDOWS: dict[str, WindowSpec] = {
     spec.name: spec
     for spec in (
         WindowSpec("dashboard", "The dashboard", _dashboard),
         WindowSpec("settings", "The settings", _settings),
+        WindowSpec("import", "The import window", _import),
     )
 }

@@ -1,0 +1,101 @@
+"""The Import window as a person uses it: offscreen Qt, a real agent in-process, real export files."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from app.import_window import ImportWindow
+from app.model import AgentModel
+from app.windows import WINDOWS
+from tests.exports import exported, write_export
+
+DAILY = Path(__file__).resolve().parents[1] / "data" / "wakatime-daily-totals-export.json"
+
+
+def open_window(qtbot: QtBot, model: AgentModel, path: Path | None = None) -> ImportWindow:
+    window = ImportWindow(model, choose_file=lambda w: str(path) if path else "")
+    qtbot.addWidget(window)
+    window.show()
+    return window
+
+
+def test_choose_a_file_watch_it_import_and_read_the_summary(
+    qtbot: QtBot, model: AgentModel, agent: Any, tmp_path: Path
+) -> None:
+    path = write_export(tmp_path / "wakatime.json.gz", "wakatime", exported("wakatime", 12_000), gz=True)
+    window = open_window(qtbot, model, path)
+    seen: list[dict[str, Any]] = []
+    window.progressed.connect(seen.append)
+    with qtbot.waitSignal(window.finished, timeout=120_000) as finished:
+        qtbot.mouseClick(window.choose, Qt.MouseButton.LeftButton)
+    run = finished.args[0]
+    assert (run["state"], run["read"], run["imported"]) == ("done", 12_000, 12_000)
+    assert agent.store.heartbeat_count() == 12_000
+    summary = window.summary.text()
+    assert summary.startswith("Done: 12,000 new heartbeats from a WakaTime heartbeats export")
+    assert window.bar.value() == 1000 and "12,000 heartbeats" in window.line.text()
+    # How long the upload takes at Hackatime's limits (the stand-in may already be receiving them).
+    assert "Uploading 12,000 imported heartbeats takes about" in summary and "at Hackatime's limits" in summary
+    assert window.choose.isEnabled() and not window.cancel.isEnabled()
+    for progress in seen:  # every progress shown while reading had rate and bytes
+        assert progress["state"] == "reading" and progress["bytes_read"] <= progress["bytes_total"]
+
+
+def test_cancel_stops_the_import_and_the_same_file_carries_on(
+    qtbot: QtBot, model: AgentModel, agent: Any, tmp_path: Path
+) -> None:
+    path = write_export(tmp_path / "big.json.gz", "wakatime", exported("wakatime", 60_000), gz=True)
+    window = open_window(qtbot, model, path)
+    window.local.setChecked(True)
+    with qtbot.waitSignal(window.started, timeout=30_000):
+        qtbot.mouseClick(window.choose, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(window.cancel.isEnabled, timeout=30_000)
+    with qtbot.waitSignal(window.finished, timeout=120_000) as finished:
+        qtbot.mouseClick(window.cancel, Qt.MouseButton.LeftButton)
+    first = finished.args[0]
+    if first["state"] == "cancelled":  # a fast machine may have finished first: nothing to carry on
+        assert first["read"] < 60_000 and window.summary.text().startswith("Cancelled:")
+        with qtbot.waitSignal(window.finished, timeout=120_000) as again:
+            qtbot.mouseClick(window.choose, Qt.MouseButton.LeftButton)
+        rest = again.args[0]
+        assert (rest["state"], rest["read"], rest["imported"]) == ("done", 60_000, 60_000 - first["read"])
+    assert agent.store.heartbeat_count() == 60_000
+    assert agent.store.counts("hackatime").pending == 0  # kept local
+
+
+def test_a_daily_totals_export_is_refused_with_what_to_do(qtbot: QtBot, model: AgentModel, agent: Any) -> None:
+    window = open_window(qtbot, model, DAILY)
+    with qtbot.waitSignal(window.finished, timeout=60_000) as finished:
+        qtbot.mouseClick(window.choose, Qt.MouseButton.LeftButton)
+    assert finished.args[0]["state"] == "refused"
+    assert window.summary.text().startswith("Not imported: this is a WakaTime daily-totals export")
+    assert '"Heartbeats"' in window.summary.text() and agent.store.heartbeat_count() == 0
+
+
+def test_a_file_dropped_on_the_window_is_imported(qtbot: QtBot, model: AgentModel, agent: Any, tmp_path: Path) -> None:
+    path = write_export(tmp_path / "hackatime.json", "hackatime", exported("hackatime", 300))
+    window = open_window(qtbot, model)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    buttons, keys = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    with warnings.catch_warnings():
+        # PySide6 marks QDragEnterEvent's only constructor deprecated; Qt's drag manager uses it too.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        enter = QDragEnterEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime, buttons, keys)
+    QApplication.sendEvent(window, enter)  # Qt delivers a drop only where the drag was accepted
+    assert enter.isAccepted()
+    drop = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, buttons, keys)
+    with qtbot.waitSignal(window.finished, timeout=60_000) as finished:
+        QApplication.sendEvent(window, drop)
+    assert (finished.args[0]["format"], finished.args[0]["imported"]) == ("hackatime", 300)
+
+
+def test_the_window_process_knows_the_import_window() -> None:
+    assert WINDOWS["import"].label == "The import window"
