@@ -456,7 +456,22 @@ def sync_lines(
         dead = int(dest.get("dead") or 0)
         if dead:
             lines.append(f"{plural(dead, 'heartbeat')} refused by {server_title(dest)} · see the dashboard")
+    lines.extend(import_lines(status))
     return lines
+
+
+def import_lines(status: Status) -> list[str]:
+    """An import being read, then its upload until every imported heartbeat is up."""
+    run = status.get("import_run")
+    if run is not None and run["state"] == "reading":
+        percent = 100 * run["bytes_read"] // max(1, run["bytes_total"])
+        return [f"Importing history: {percent} % · {plural(run['read'], 'heartbeat')} read"]
+    waiting = status.get("history_upload")
+    if waiting:
+        return [
+            f"Uploading imported history: {waiting['pending']:,} left · about {format_duration(waiting['seconds'])}"
+        ]
+    return []
 
 
 def goal_tooltip(stats: Stats | None) -> str:

@@ -194,6 +194,7 @@ class TrayApp(QObject):
         menu.addSeparator()
         self._action(menu, "Open dashboard", "open-dashboard", self.open_dashboard)
         self._action(menu, "Settings…", "open-settings", lambda: self.open_window("settings"))
+        self._action(menu, "Import history…", "open-import", lambda: self.open_window("import"))
         self._action(menu, "Open Hackatime in the browser", "open-hackatime", self.open_website)
         self._logs = self._action(menu, "Open log folder", "open-logs", self.open_log_folder)
         menu.addSeparator()

@@ -99,3 +99,13 @@ def test_a_file_dropped_on_the_window_is_imported(qtbot: QtBot, model: AgentMode
 
 def test_the_window_process_knows_the_import_window() -> None:
     assert WINDOWS["import"].label == "The import window"
+
+
+def test_the_tray_menu_says_how_the_import_and_its_upload_go() -> None:
+    from app import state
+
+    reading: Any = {"state": "reading", "bytes_read": 250, "bytes_total": 1000, "read": 12_345}
+    assert state.import_lines({"import_run": reading}) == ["Importing history: 25 % · 12,345 heartbeats read"]  # type: ignore[typeddict-item]
+    waiting: Any = {"import_run": {**reading, "state": "done"}, "history_upload": {"pending": 900_000, "seconds": 3400}}
+    assert state.import_lines(waiting) == ["Uploading imported history: 900,000 left · about 56 mins"]
+    assert state.import_lines({**waiting, "history_upload": None}) == []
