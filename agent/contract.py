@@ -267,6 +267,7 @@ class ImportProgress(TypedDict):
 
     path: str
     upload: bool  # False: kept local (--no-upload)
+    id: int  # the agent numbers its runs: a window tells its own run from an earlier one
     state: str  # reading | done | broken | refused | cancelled
     format: str | None  # wakatime | hackatime_v1 | hackatime
     format_name: str | None  # for people: "a WakaTime heartbeats export"

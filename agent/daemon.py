@@ -143,6 +143,7 @@ class Agent:
         self._import: ImportJob | None = None  # the running import, else the last one
         self._import_cancel = threading.Event()
         self._import_lock = threading.Lock()
+        self._import_runs = 0
         self._started = False
 
     # ---- life cycle -----------------------------------------------------------------------
@@ -580,6 +581,8 @@ class Agent:
                 on_stored=self._stored,
                 clock=self.monotonic,
             )
+            self._import_runs += 1
+            job.progress.id = self._import_runs
         self._spawn("import", lambda: self._run_import(job))
         return self.import_run()
 

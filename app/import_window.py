@@ -61,7 +61,7 @@ class ImportWindow(QWidget):
         self.model = model
         self.choose_file = choose_file or _ask_for_file
         self.run: C.ImportProgress | None = None
-        self._watching: str | None = None  # the path whose run this window started or follows
+        self._watching: int | None = None  # the id of the run this window started or follows
         self._announced = False  # the watched run's end was shown (and ``finished`` emitted)
         self.setWindowTitle("Hackatime — Import history")
         self.setAcceptDrops(True)
@@ -110,7 +110,7 @@ class ImportWindow(QWidget):
         path = str(Path(path).expanduser().resolve())
         upload = not self.local.isChecked()
         self.choose.setEnabled(False)
-        self._watching, self._announced = path, False
+        self._watching, self._announced = -1, False  # until the agent names the new run
         self.summary.setText(f"Starting the import of {Path(path).name}…")
         self.upload.clear()
 
@@ -122,8 +122,8 @@ class ImportWindow(QWidget):
 
     def _on_started(self, answer: C.ImportAnswer) -> None:
         run = answer["run"]
-        self._watching = run["path"] if run else None
         if run is not None:
+            self._watching = run["id"]
             self.started.emit(run["path"])
             self._take(run)
         self.model.refresh(stats=False)
@@ -151,8 +151,8 @@ class ImportWindow(QWidget):
         if status is None:
             return
         run = status.get("import_run")
-        if run is not None and (self._watching is None or run["path"] == self._watching):
-            self._watching = run["path"]
+        if run is not None and (self._watching is None or run["id"] == self._watching):
+            self._watching = run["id"]
             self._take(run)
         self._show_upload(status.get("history_upload"))
 

@@ -50,6 +50,7 @@ class Progress:
 
     path: str
     upload: bool = True
+    id: int = 0  # tells runs apart (the agent numbers them)
     state: str = READING
     format: str | None = None
     format_name: str | None = None
