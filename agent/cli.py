@@ -23,6 +23,7 @@ import json
 import signal
 import sys
 import time
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ from .delivery.outbox import Outcome
 from .keys import PLACES
 from .lock import EXIT_PORT_IN_USE, EXIT_RUNNING, AlreadyRunning, InstanceLock, port_owner
 from .logs import setup_logging
-from .secrets import KEYRING_CHILD_ARG, keyring_child_main, mask
+from .secrets import KEYRING_CHILD_ARG, keyring_child_main, mask, redact
 from .store.store import StoreTooNew
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_AUTH, EXIT_UNREACHABLE, EXIT_RATE_LIMITED, EXIT_NO_KEY = range(7)
@@ -154,6 +155,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hackatime-agent: {exc}", file=sys.stderr)
         return EXIT_FAIL
     except KeyboardInterrupt:
+        return EXIT_FAIL
+    except Exception:
+        # A crash still prints what happened, but never a key: every key read is a known secret.
+        print(redact(traceback.format_exc()).rstrip(), file=sys.stderr)
+        print("hackatime-agent: unexpected error (details above)", file=sys.stderr)
         return EXIT_FAIL
 
 

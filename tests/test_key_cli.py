@@ -175,3 +175,30 @@ def test_a_running_agent_uses_a_key_set_from_the_command_line_at_once(
         assert (status["key_source"], status["key"]["last4"]) == ("keyring", "6f70")
         cli.outputs.append(json.dumps(status))
     cli.outputs.append(caplog.text)
+
+
+def test_no_key_in_crash_output_or_for_a_key_no_header_can_carry(
+    cli: Cli, _isolated_home: Path, tmp_path: Path
+) -> None:
+    # A crash whose traceback would name the key (here: a data dir whose path holds it).
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    cli.env["WAKATIME_API_KEY"] = API_KEY
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", "--data-dir", str(blocker / API_KEY), "sync"],
+        capture_output=True, text=True, env={**cli.env, "PYTHON_KEYRING_BACKEND": NULL_KEYRING}, timeout=120,
+        check=False,
+    )  # fmt: skip
+    cli.outputs += [done.stdout, done.stderr]
+    assert done.returncode == 1 and "Traceback" in done.stderr and "<hidden>6f70" in done.stderr
+    # A key with a character no HTTP header can carry: said, not crashed on.
+    cli.env["WAKATIME_API_KEY"] = API_KEY[:-1] + "é"
+    returncode, answer = cli.json("check")
+    assert (returncode, answer["verdict"]) == (9, "malformed")
+    doctor = subprocess.run(
+        [sys.executable, "-m", "agent", "--data-dir", str(cli.data_dir), "doctor"],
+        capture_output=True, text=True, env={**cli.env, "PYTHON_KEYRING_BACKEND": NULL_KEYRING}, timeout=120,
+        check=False,
+    )  # fmt: skip
+    cli.outputs += [doctor.stdout, doctor.stderr]
+    assert "Traceback" not in doctor.stderr and "not shaped like a Hackatime key" in doctor.stdout

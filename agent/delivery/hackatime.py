@@ -56,6 +56,9 @@ class HackatimeClient:
 
     def _headers(self) -> dict[str, str]:
         key = self._key()
+        if key and not (key.isascii() and key.isprintable()):
+            # httpx would raise UnicodeEncodeError deep inside the request; say what is wrong instead.
+            raise httpx.LocalProtocolError("the API key holds characters an HTTP header cannot carry (malformed key)")
         return {"Authorization": f"Bearer {key}"} if key else {}
 
     def _pace(self, stop: threading.Event | None) -> bool:
