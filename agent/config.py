@@ -94,6 +94,14 @@ class KeySources:
     settings_path: Path
     wakatime_cfg: Path
 
+    def cfg_key(self) -> str | None:
+        """``api_key`` in ~/.wakatime.cfg as written there (what editor plugins send), or None."""
+        cfg, _ = read_wakatime_cfg(self.wakatime_cfg)
+        key = cfg["settings"].get("api_key", "").strip() if cfg.has_section("settings") else ""
+        if key:
+            remember_secret(key)
+        return key or None
+
     def resolve(self, read_key_from_keyring: Callable[[], KeyringResult]) -> ResolvedKey:
         settings = AppSettings(self.settings_path)
         cfg, problem = read_wakatime_cfg(self.wakatime_cfg)

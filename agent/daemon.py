@@ -202,7 +202,7 @@ class Agent:
         Control(self, self.token).register(router)
         Intake(
             self.store,
-            api_key=lambda: self.keys.key,
+            api_keys=self.keys.accepted_at_intake,
             machine=cfg.machine,
             statusbar=self.stats.statusbar_today,
             on_stored=self._stored,

@@ -85,6 +85,7 @@ class KeyOwner:
         self._read_keyring = read_keyring_in_child if keyring_in_child else read_keyring
         self._lock = threading.Lock()
         self._current = KeyInUse(initial.key, initial.source)
+        self._cfg_key = sources.cfg_key() if sources is not None else None
         self._keyring = initial.keyring
         self._listeners: list[Listener] = []
         self.notices: tuple[str, ...] = initial.notices
@@ -96,6 +97,16 @@ class KeyOwner:
     @property
     def key(self) -> str | None:
         return self.current().key
+
+    def accepted_at_intake(self) -> tuple[str | None, str | None]:
+        """Keys the intake accepts: the one in use, and the one in ~/.wakatime.cfg.
+
+        Editor plugins routed through the agent authenticate with the cfg's key; when the
+        agent uses another one (set in the keyring or the settings since), their heartbeats
+        must still be taken, or they would pile up in wakatime-cli's offline queue for good.
+        """
+        with self._lock:
+            return self._current.key, self._cfg_key
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -114,6 +125,7 @@ class KeyOwner:
                 self._keyring = resolved.keyring
             before, after = self._current, KeyInUse(resolved.key, resolved.source)
             self._current = after
+            self._cfg_key = self._sources.cfg_key()
             self.notices = resolved.notices
         if before.fingerprint == after.fingerprint:
             return False

@@ -238,3 +238,23 @@ def test_a_restart_with_a_rejected_key_checks_it_at_once(
     again = cfg_agent(API_KEY)  # no clock moves: the restart itself asks the server
     assert standin.wait_for(lambda s: s.count() == 4, 30)
     wait_state(again, "ok")
+
+
+def test_the_intake_takes_the_key_editors_send_from_the_cfg_while_another_is_in_use(
+    cfg_agent: Callable[[str], Agent], standin: HackatimeStandin
+) -> None:
+    agent = cfg_agent(SAME_LAST_FOUR)  # what routed editor plugins send
+    AppSettings(agent.config.config_dir / "settings.json").set("plaintext_key", API_KEY)
+    seq = -1
+    while agent.keys.key != API_KEY:
+        seq = agent.wait_for_change(seq, 30)
+    post_beats(agent, 2, SAME_LAST_FOUR)  # the editors' key: taken, and uploaded with the key in use
+    post_beats(agent, 2, API_KEY, start=T0 + 100)
+    stranger = httpx.post(
+        f"{agent.intake_url}/users/current/heartbeats.bulk",
+        json=[{"time": T0, "entity": "/x.py"}],
+        headers={"Authorization": "Bearer 99999999-9999-4999-8999-999999999999"},
+        timeout=10,
+    )
+    assert stranger.status_code == 401
+    assert standin.wait_for(lambda s: s.count() == 4, 30)

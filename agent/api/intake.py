@@ -19,7 +19,7 @@ import hmac
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from agent.heartbeat import Heartbeat, HeartbeatError, normalize, user_agent
@@ -62,7 +62,7 @@ class Intake:
         self,
         store: Store,
         *,
-        api_key: Callable[[], str | None],
+        api_keys: Callable[[], Sequence[str | None]],
         machine: str,
         statusbar: Callable[[], dict[str, Any]] | None = None,
         on_stored: Callable[[int], None] | None = None,
@@ -70,7 +70,8 @@ class Intake:
         on_full: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
-        self.api_key = api_key
+        # The key in use, and the one in ~/.wakatime.cfg that routed editor plugins send.
+        self.api_keys = api_keys
         self.machine = machine
         self.statusbar = statusbar
         self.on_stored = on_stored or (lambda n: None)
@@ -86,7 +87,7 @@ class Intake:
         router.add("POST", PLUGIN_ERRORS_PATH, self.post_plugin_error)
 
     def _authorize(self, request: Request) -> None:
-        if not credentials_match(request, self.api_key()):
+        if not any(credentials_match(request, key) for key in self.api_keys()):
             raise HTTPError(401, "Unauthorized")
 
     def _normalize(self, raw: Any, request: Request) -> Heartbeat:
