@@ -36,6 +36,7 @@ __all__ = [
     "REFRESH",
     "ROUTES",
     "RUNTIME_FILE",
+    "SERVER",
     "STATS",
     "STATUS",
     "STORE_FILE",
@@ -69,6 +70,7 @@ __all__ = [
     "ProjectsAnswer",
     "Route",
     "RuntimeInfo",
+    "ServerAnswer",
     "ServerError",
     "ServerHealth",
     "ServerProjects",
@@ -153,6 +155,8 @@ EDITORS = Route("GET", "/editors")  # → EditorRouting
 EDITORS_ROUTE = Route("POST", "/editors/route")  # point ~/.wakatime.cfg at the intake (with a backup) → EditorRouting
 EDITORS_UNDO = Route("POST", "/editors/undo")  # put back what routing changed → EditorRouting
 
+SERVER = Route("POST", "/server")  # {"api_url"} → ServerAnswer; refused 400 (a bad URL) or 502 (no answer)
+
 ROUTES = (
     STATUS, STATS, PROJECTS, REFRESH, SYNC, PAUSE, DEAD, DEAD_RETRY, DEAD_DISCARD, EVENTS, NOTICE_DISMISS,
     WATCH, WATCH_ADD, WATCH_REMOVE, KEY, KEY_SET, KEY_CHECK, KEY_FORGET, EDITORS, EDITORS_ROUTE, EDITORS_UNDO,
@@ -229,6 +233,11 @@ class EditorRouting(TypedDict):
     backup: str | None  # the copy of the file made before the last edit
     wakatime_cfg: str  # the file itself
     upload_url: str  # where the agent uploads (the server the file pointed at before routing)
+
+
+class ServerAnswer(TypedDict):
+    api_url: str  # where heartbeats go now
+    check: KeyCheckAnswer  # what the new server says of the key in use
 
 
 class KeyAnswer(KeyInfo):

@@ -14,14 +14,16 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import urlsplit
 
 from . import __version__
 from .api.control import Control, load_or_create_token
 from .api.httpserver import LocalServer, Router
 from .api.intake import Intake
-from .config import DEFAULT_API_URL, SETTINGS_FILE, Config, ResolvedKey
+from .config import DEFAULT_API_URL, ENV_API_URL, SETTINGS_FILE, Config, ResolvedKey, is_self_url
 from .contract import (
     DESTINATION,
     LOCK_FILE,
@@ -39,6 +41,7 @@ from .contract import (
     Notice,
     ProjectsAnswer,
     RuntimeInfo,
+    ServerAnswer,
     Status,
     SyncAnswer,
     WatchAnswer,
@@ -55,6 +58,7 @@ from .keys import (
     KeyCheck,
     KeyInUse,
     KeyOwner,
+    ServerRefused,
     Where,
     check_key,
     client_for,
@@ -469,6 +473,41 @@ class Agent:
             if current.key
             else "it is not in use: no key could be read back"
         )
+
+    # ---- the server ----------------------------------------------------------------------------------
+
+    def set_server(self, api_url: str) -> ServerAnswer:
+        """Upload to another WakaTime-compatible server from now on (raises ServerRefused)."""
+        url = api_url.strip().rstrip("/")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ServerRefused(400, f"{url!r} is not an http(s) URL, such as {DEFAULT_API_URL}")
+        if self.server is not None and is_self_url(url, self.server.port):
+            raise ServerRefused(400, "that is this agent's own intake: heartbeats would go round in circles")
+        flags = self.config.key_sources.flags if self.config.key_sources else None
+        env = self.config.key_sources.env if self.config.key_sources else {}
+        if (flags and flags.api_url) or env.get(ENV_API_URL):
+            raise ServerRefused(400, f"--api-url or {ENV_API_URL} sets the server for this agent; change it there")
+        candidate = replace(self.config, api_url=url)
+        key = self.keys.key
+        if key:
+            with client_for(candidate, key) as client:
+                verdict = check_key(client)
+        else:
+            verdict = KeyCheck("missing", "no API key is configured")
+        if verdict.verdict == "unreachable":
+            raise ServerRefused(502, f"{url} did not answer like a WakaTime-compatible server: {verdict.reason}")
+        AppSettings(self.config.config_dir / SETTINGS_FILE).set("api_url", url)
+        self.config = candidate
+        self.client.set_api_url(url)
+        self.store.set_destination(DESTINATION, url)
+        self.store.update_destination(DESTINATION, auth_state="unknown" if key else "missing", backoff_until=None)
+        with self._recheck_lock:
+            self._recheck.reset()
+        self._server_stale.set()
+        log.info("uploading to %s from now on (the key there: %s)", url, verdict.verdict)
+        self.changed(wake=True)
+        return {"api_url": url, "check": verdict.as_dict()}
 
     # ---- editors (~/.wakatime.cfg) ------------------------------------------------------------------
 

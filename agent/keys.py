@@ -268,6 +268,14 @@ def forget_key(config_dir: Path, *, in_child: bool) -> str:
     return "removed from the OS keyring and the app's settings"
 
 
+class ServerRefused(RuntimeError):
+    """A new server URL was not taken; ``status`` is the control API's answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class KeyRefused(RuntimeError):
     """A new key was not stored: it is malformed, or the server did not accept it."""
 

@@ -156,8 +156,16 @@ class SettingsWindow(QWidget):
     def _account_tab(self) -> QWidget:
         tab = QWidget()
         form = QFormLayout(tab)
-        self.server_label = _label()
-        form.addRow("Server", self.server_label)
+        self.server_edit = QLineEdit()
+        self.server_edit.setPlaceholderText("https://hackatime.hackclub.com/api/hackatime/v1")
+        self.server_button = QPushButton("Use this server")
+        self.server_button.clicked.connect(self._set_server)
+        server_row = QHBoxLayout()
+        server_row.addWidget(self.server_edit, 1)
+        server_row.addWidget(self.server_button)
+        form.addRow("Server", server_row)
+        self.server_reason = _label("Hackatime by default; any WakaTime-compatible API URL works.")
+        form.addRow("", self.server_reason)
         self.key_label = _label()
         form.addRow("API key", self.key_label)
         self.account_reason = _label()
@@ -227,7 +235,8 @@ class SettingsWindow(QWidget):
 
     def _show_key(self, key: C.KeyAnswer) -> None:
         url = self.status["destinations"][0]["url"] if self.status and self.status["destinations"] else ""
-        self.server_label.setText(url or "Hackatime")
+        if not self.server_edit.hasFocus():
+            self.server_edit.setText(url)
         if not key["configured"]:
             self.key_label.setText("no key is set: heartbeats are kept until one is")
             return
@@ -286,6 +295,18 @@ class SettingsWindow(QWidget):
             self.reload()
 
         self._call("forget", lambda: self.client.request(C.KEY_FORGET), forgotten, self.account_reason)
+
+    def _set_server(self) -> None:
+        url = self.server_edit.text().strip()
+
+        def done(answer: C.ServerAnswer) -> None:
+            self.server_reason.setText(
+                f"Heartbeats now go to {answer['api_url']}; the key there: {answer['check']['reason']}"
+            )
+            self.applied.emit("server")
+            self.reload()
+
+        self._call("server", lambda: self.client.request(C.SERVER, {"api_url": url}), done, self.server_reason)
 
     def _origin(self) -> str:
         url = self.status["destinations"][0]["url"] if self.status and self.status["destinations"] else ""

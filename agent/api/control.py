@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from agent import contract as C
 from agent.imports import ImportBusy
-from agent.keys import PLACES, KeyCheck, KeyRefused, KeyStoreError, Where
+from agent.keys import PLACES, KeyCheck, KeyRefused, KeyStoreError, ServerRefused, Where
 from agent.wakatime_cfg import CfgEditError
 
 from .httpserver import HTTPError, Request, Response, Router
@@ -45,6 +45,7 @@ class Controlled(Protocol):
     def editors(self) -> C.EditorRouting: ...
     def route_editors(self) -> C.EditorRouting: ...
     def undo_editor_routing(self) -> C.EditorRouting: ...
+    def set_server(self, api_url: str) -> C.ServerAnswer: ...
     def start_import(self, path: str, *, upload: bool = True) -> C.ImportAnswer: ...
     def import_run(self) -> C.ImportAnswer: ...
     def cancel_import(self) -> C.ImportAnswer: ...
@@ -104,6 +105,7 @@ class Control:
             (C.EDITORS, self.editors),
             (C.EDITORS_ROUTE, self.editors_route),
             (C.EDITORS_UNDO, self.editors_undo),
+            (C.SERVER, self.server),
             (C.IMPORT, self.import_run),
             (C.IMPORT_START, self.import_start),
             (C.IMPORT_CANCEL, self.import_cancel),
@@ -283,3 +285,12 @@ class Control:
 
     def import_cancel(self, request: Request) -> Response:
         return Response(200, self.agent.cancel_import())
+
+    def server(self, request: Request) -> Response:
+        url = json_object(request).get("api_url")
+        if not isinstance(url, str) or not url.strip():
+            raise HTTPError(400, "api_url must be the server's API URL")
+        try:
+            return Response(200, self.agent.set_server(url))
+        except ServerRefused as exc:
+            raise HTTPError(exc.status, str(exc)) from None

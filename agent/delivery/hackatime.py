@@ -34,12 +34,10 @@ class HackatimeClient:
         proxy: str | None = None,
         verify: bool = True,
     ) -> None:
-        self.api_url = api_url.rstrip("/")
+        self.set_api_url(api_url)
         # A plain key (one-shot tools, tests) or where to read the key in use (the agent).
         self._key: Callable[[], str | None] = api_key if callable(api_key) else (lambda: api_key)
         self.limiter = limiter
-        parts = urlsplit(self.api_url)
-        self.origin = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             transport=transport,
@@ -49,6 +47,12 @@ class HackatimeClient:
             # frozen payload already carries the machine name it was recorded with.
             headers={"User-Agent": user_agent(), "Accept": "application/json"},
         )
+
+    def set_api_url(self, api_url: str) -> None:
+        """Send to another server from the next request on (the settings' server URL)."""
+        self.api_url = api_url.rstrip("/")
+        parts = urlsplit(self.api_url)
+        self.origin = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
 
     @property
     def api_key(self) -> str | None:

@@ -33,8 +33,9 @@ REJECTED = "99999999-9999-4999-8999-999999999999"
 
 @pytest.fixture
 def running(_isolated_home: Path, tmp_path: Path, standin: HackatimeStandin) -> Iterator[Agent]:
-    (_isolated_home / ".wakatime.cfg").write_text(f"[settings]\napi_key = {API_KEY}\n", encoding="utf-8")
-    env = {"WAKATIME_HOME": str(_isolated_home), "HACKATIME_API_URL": standin.api_url}
+    cfg = f"[settings]\napi_url = {standin.api_url}\napi_key = {API_KEY}\n"
+    (_isolated_home / ".wakatime.cfg").write_text(cfg, encoding="utf-8")
+    env = {"WAKATIME_HOME": str(_isolated_home)}
     config = load_config(Flags(data_dir=tmp_path / "data", port=0), env=env)
     with Agent(config, synchronous="NORMAL", watch=False, keyring_in_child=False) as agent:
         yield agent
@@ -200,3 +201,25 @@ def test_sign_in_with_hackatime_uses_the_accounts_key_and_sign_out_forgets_the_t
         == 401
     )
     assert_no_key(shown_text(window))
+
+
+def test_another_server_is_checked_then_used_at_once(
+    qtbot: QtBot, opened: tuple[SettingsWindow, list[QUrl]], running: Agent, standin: HackatimeStandin
+) -> None:
+    window, _ = opened
+    assert window.server_edit.text() == standin.api_url
+    for bad, reason in (("not a url", "is not an http(s) URL"), ("http://127.0.0.1:9/api", "did not answer")):
+        window.server_edit.setText(bad)
+        with qtbot.waitSignal(window.refused, timeout=30_000) as refused:
+            window.server_button.click()
+        assert reason in refused.args[1] and reason in window.server_reason.text()
+    assert running.client.api_url == standin.api_url  # nothing half-applied
+
+    with HackatimeStandin(keys={API_KEY: User(id=7, username="wakapi-user")}) as other:
+        window.server_edit.setText(other.api_url)
+        with qtbot.waitSignal(window.applied, timeout=30_000):
+            window.server_button.click()
+        assert "wakapi-user" in window.server_reason.text()
+        running.submit([{"time": 1755864000.0, "entity": "/p/a.py"}], "watcher")
+        assert other.wait_for(lambda s: s.count() == 1, 30)
+        assert AppSettings(running.config.config_dir / "settings.json").get("api_url") == other.api_url
