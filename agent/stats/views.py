@@ -29,7 +29,6 @@ from .queries import (
     PROJECT,
     PROJECT_LANGUAGE,
     after,
-    collect,
     day_intervals,
     day_seconds,
     group_list,
@@ -180,9 +179,14 @@ def local_last_7_days(conn: sqlite3.Connection, now: float, tz: Any) -> dict[str
     out = local_figures(conn, float(lo), float(hi), stats_style=False)
     total = out["total_seconds"]
     out["categories"] = [{"name": "coding", "total_seconds": total, "percent": 100.0}] if total else []
-    # days_including_holidays: local days with any heartbeat in the window, even one.
-    active = sum(
-        1 for groups in collect(conn, ALL, day_intervals(first, today, tz, lo, after(hi))).values() if groups.get("")
+    # days_including_holidays: local days with any heartbeat in the window, even one (an index
+    # probe per day).
+    active = len(
+        {
+            date
+            for a, b, date in day_intervals(first, today, tz, lo, after(hi))
+            if conn.execute("SELECT 1 FROM heartbeats WHERE time >= ? AND time < ? LIMIT 1", (a, b)).fetchone()
+        }
     )
     out["days_including_holidays"] = active
     out["daily_average"] = D.ruby_round(total / active, 1) if active else 0.0
