@@ -89,6 +89,11 @@ class WindowLauncher(QObject):
         """A window process this tray started is running."""
         return self.process is not None and self.process.state() != QProcess.ProcessState.NotRunning
 
+    @property
+    def busy(self) -> bool:
+        """A request is on its way: asked and not answered, or waiting for the window process to listen."""
+        return bool(self._pending) or self._retry.isActive() or self._socket is not None
+
     def open(self, name: str) -> None:
         """Show the window ``name``: in the running window process, else in a new one."""
         if name not in WINDOWS:
@@ -182,10 +187,11 @@ class WindowLauncher(QObject):
             return
         self._drop_socket()
         self._pending = [r for r in self._pending if r.startswith("open ")]  # a closed process closed its windows
-        if self._pending:
-            # It went away before answering (killed, or exiting on its keep-alive that
-            # very moment): ask again; a new one is started if none listens.
+        if self._pending and not self.running:
+            # It went away before answering (exiting on its keep-alive that very moment,
+            # or one the tray did not start): ask again; a new one is started if none listens.
             QTimer.singleShot(0, self._connect)
+        # Ours: its exit decides (_finished): asked again after a clean exit, dropped after a crash.
 
     def _drop_socket(self) -> None:
         socket, self._socket = self._socket, None
@@ -236,6 +242,13 @@ class WindowLauncher(QObject):
         self.process = None
         proc.deleteLater()
         crashed = status == QProcess.ExitStatus.CrashExit or code != 0
+        if crashed:
+            # What it was asked dies with it: restarting for it could crash again and again.
+            self._retry.stop()
+            self._drop_socket()
+            self._pending.clear()
+        elif self._pending and self._socket is None and not self._retry.isActive():
+            QTimer.singleShot(0, self._connect)  # it exited on its keep-alive as it was asked: a new one
         if crashed and not self._closing:
             log.warning("the window process exited unexpectedly (code %d, %s)", code, status.name)
             label = WINDOWS[self._last_asked].label

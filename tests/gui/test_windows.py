@@ -195,3 +195,18 @@ def test_without_an_agent_the_dashboard_opens_and_says_so(
     wait_exposed(qtbot, window)
     qtbot.waitUntil(lambda: window.charts_loaded, timeout=30_000)  # the charts come in all the same, empty
     host.close()
+
+
+def test_a_window_process_that_dies_at_start_is_not_started_again(
+    agent: Any, tray: TrayApp, started: list[int], qtbot: Any
+) -> None:
+    """A broken installation: the window process exits with an error before it listens. One notice, one try."""
+    notices: list[Any] = []
+    tray.notified.connect(notices.append)
+    tray.windows.extra_args.append("--no-such-option")  # its command line parser refuses it and exits with 2
+    with qtbot.waitSignal(tray.windows.exited, timeout=START_MS) as exited:
+        tray.open_dashboard()
+    assert exited.args == [2, True]
+    assert [n.kind for n in notices] == ["window-crashed"]
+    assert len(started) == 1 and not tray.windows.running and not tray.windows.busy  # nothing left to retry
+    assert "unrecognized arguments: --no-such-option" in tray.windows.log_path.read_text()
