@@ -108,8 +108,9 @@ class WindowLauncher(QObject):
         self._ask(f"close {name}")
 
     def _ask(self, request: str) -> None:
-        if request in self._pending:
-            return  # already asked: one answer will do
+        if request in self._pending and not self._connected:
+            return  # not sent yet: the one on its way will do (a double click starts one process)
+        # Sent already, it is sent again: the window may have been closed before it was ready.
         self._pending.append(request)
         if self._socket is not None and self._connected:
             self._socket.write(f"{request}\n".encode())
@@ -195,6 +196,7 @@ class WindowLauncher(QObject):
 
     def _drop_socket(self) -> None:
         socket, self._socket = self._socket, None
+        self._connected = False
         if socket is not None:
             socket.blockSignals(True)  # its last signals, from abort() included, must not come back here
             socket.abort()
