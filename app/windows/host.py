@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 POOL_THREADS = 4  # the long-poll, status, stats, and the charts' import or a window's call
 KEEP_ALIVE_SETTING = "window_keep_alive_s"
+QUIT_WAIT_MS = 500  # for the pool's agent calls to return once aborted
 
 
 class WindowHost(QObject):
@@ -186,10 +187,14 @@ def run(args: argparse.Namespace) -> int:
     host.open(name)
     log.info("window process %d started with the %s", os.getpid(), name)
     code = app.exec()
-    model.stop()
-    pool.waitForDone(5000)
-    host.close()
+    model.stop()  # aborts the agent calls in flight
     instance.release()
-    del keep
     log.info("window process %d exits", os.getpid())
+    if not pool.waitForDone(QUIT_WAIT_MS):
+        # Only the charts' import can still run: it cannot be interrupted, and the window
+        # process holds nothing to save (the agent keeps every figure), so it does not wait.
+        logging.shutdown()
+        os._exit(code)
+    host.close()
+    del keep
     return code
