@@ -355,6 +355,13 @@ def _resolve_key(
     return None, None
 
 
+def reload_capture(sources: KeySources) -> CaptureSettings:
+    """The capture rules again from the settings and ~/.wakatime.cfg (a running agent's change)."""
+    cfg, _ = read_wakatime_cfg(sources.wakatime_cfg)
+    section: Mapping[str, str] = cfg["settings"] if cfg.has_section("settings") else {}
+    return _capture_settings(sources.flags, AppSettings(sources.settings_path), cfg, section, [])
+
+
 def _capture_settings(
     flags: Flags,
     settings: AppSettings,

@@ -12,6 +12,8 @@ import re
 from typing import Any, NamedTuple, NotRequired, TypedDict
 
 __all__ = [
+    "CAPTURE",
+    "CAPTURE_SET",
     "CONTROL_PREFIX",
     "DEAD",
     "DEAD_DISCARD",
@@ -45,6 +47,7 @@ __all__ = [
     "WATCH",
     "WATCH_ADD",
     "WATCH_REMOVE",
+    "CaptureRules",
     "CountAnswer",
     "DayFigures",
     "DeadAnswer",
@@ -157,6 +160,10 @@ EDITORS_UNDO = Route("POST", "/editors/undo")  # put back what routing changed �
 
 SERVER = Route("POST", "/server")  # {"api_url"} → ServerAnswer; refused 400 (a bad URL) or 502 (no answer)
 
+CAPTURE = Route("GET", "/capture")  # → CaptureRules (the app's own; ~/.wakatime.cfg's apply too)
+# {"exclude"?, "include"?, "hide_file_names"?, ...} → CaptureRules; 400 names the bad value and why
+CAPTURE_SET = Route("POST", "/capture")
+
 ROUTES = (
     STATUS, STATS, PROJECTS, REFRESH, SYNC, PAUSE, DEAD, DEAD_RETRY, DEAD_DISCARD, EVENTS, NOTICE_DISMISS,
     WATCH, WATCH_ADD, WATCH_REMOVE, KEY, KEY_SET, KEY_CHECK, KEY_FORGET, EDITORS, EDITORS_ROUTE, EDITORS_UNDO,
@@ -233,6 +240,14 @@ class EditorRouting(TypedDict):
     backup: str | None  # the copy of the file made before the last edit
     wakatime_cfg: str  # the file itself
     upload_url: str  # where the agent uploads (the server the file pointed at before routing)
+
+
+class CaptureRules(TypedDict):
+    exclude: list[str]  # regexes of paths never recorded
+    include: list[str]  # regexes of paths recorded even when excluded
+    hide_file_names: bool
+    hide_project_names: bool
+    hide_branch_names: bool
 
 
 class ServerAnswer(TypedDict):

@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -23,12 +24,13 @@ from . import __version__
 from .api.control import Control, load_or_create_token
 from .api.httpserver import LocalServer, Router
 from .api.intake import Intake
-from .config import DEFAULT_API_URL, ENV_API_URL, SETTINGS_FILE, Config, ResolvedKey, is_self_url
+from .config import DEFAULT_API_URL, ENV_API_URL, SETTINGS_FILE, Config, ResolvedKey, is_self_url, reload_capture
 from .contract import (
     DESTINATION,
     LOCK_FILE,
     RUNTIME_FILE,
     STORE_FILE,
+    CaptureRules,
     DeadLetter,
     DestinationStatus,
     EditorRouting,
@@ -69,7 +71,7 @@ from .keys import (
 )
 from .lock import InstanceLock
 from .secrets import mask
-from .settings import AppSettings
+from .settings import AppSettings, SettingsError
 from .stats.service import StatsService
 from .store.store import Store
 from .wakatime_cfg import route_editors, routing_state, undo_routing
@@ -85,6 +87,7 @@ STATS_REFRESH = 30.0  # how often the stats refresher asks whether a server fetc
 FORCED_REFRESH = 120.0  # after deliveries, refetch server figures at most this often
 STATS_SETTLE = 1.0  # after new heartbeats, wait this long before folding them into the rollups
 STATS_MAX_DEFER = 30.0  # but fold a never-ending burst in at least this often
+CAPTURE_RULES = ("exclude", "include", "hide_file_names", "hide_project_names", "hide_branch_names")
 RECORDING_WINDOW = 120.0
 
 
@@ -473,6 +476,43 @@ class Agent:
             if current.key
             else "it is not in use: no key could be read back"
         )
+
+    # ---- capture rules (Tracking in the settings) -------------------------------------------------------
+
+    def capture_rules(self) -> CaptureRules:
+        settings = AppSettings(self.config.config_dir / SETTINGS_FILE)
+        return cast(CaptureRules, {name: settings.get(name) for name in CAPTURE_RULES})
+
+    def set_capture_rules(self, changes: dict[str, Any]) -> CaptureRules:
+        """Validate every change first (nothing is saved if one is bad), save, then capture with them."""
+        for name, value in changes.items():
+            if name not in CAPTURE_RULES:
+                raise SettingsError(f"{name!r} is not a capture rule (one of {', '.join(CAPTURE_RULES)})")
+            if name in ("exclude", "include"):
+                if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                    raise SettingsError(f"{name} must be a list of patterns")
+                for pattern in value:
+                    try:
+                        re.compile(pattern)
+                    except re.error as exc:
+                        raise SettingsError(f"{name}: {pattern!r} is not a valid pattern ({exc})") from None
+            elif not isinstance(value, bool):
+                raise SettingsError(f"{name} must be true or false")
+        settings = AppSettings(self.config.config_dir / SETTINGS_FILE)
+        for name, value in changes.items():
+            settings.set(name, value)
+        if self.config.key_sources is not None:
+            with self._watch_lock:
+                self.config = replace(self.config, capture=reload_capture(self.config.key_sources))
+                if self.watcher is not None:
+                    # The watcher reads its rules when it starts: start it again with the new ones.
+                    self.watcher.stop()
+                    self.watcher = None
+                    if self.config.capture.watch_dirs:
+                        self._ensure_watcher()
+        log.info("capture rules changed: %s", ", ".join(sorted(changes)))
+        self.changed()
+        return self.capture_rules()
 
     # ---- the server ----------------------------------------------------------------------------------
 

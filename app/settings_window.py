@@ -20,12 +20,14 @@ from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QCloseEvent, QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QListWidget,
+    QPlainTextEdit,
     QPushButton,
     QRadioButton,
     QTabWidget,
@@ -124,19 +126,21 @@ class SettingsWindow(QWidget):
         self.runner.run(func, succeeded, failed, context=self, name=f"settings-{name}")
 
     def reload(self) -> None:
-        def fetch() -> tuple[C.Status, C.KeyAnswer, C.EditorRouting | str]:
+        def fetch() -> tuple[C.Status, C.KeyAnswer, C.EditorRouting | str, C.CaptureRules]:
             status = self.client.status()
             key: C.KeyAnswer = self.client.request(C.KEY)
+            rules: C.CaptureRules = self.client.request(C.CAPTURE)
             try:
                 editors: C.EditorRouting | str = self.client.request(C.EDITORS)
             except AgentError as exc:  # an unreadable ~/.wakatime.cfg: said on the Editors tab
                 editors = str(exc)
-            return status, key, editors
+            return status, key, editors, rules
 
         self._call("load", fetch, self._show_all, self.account_reason)
 
-    def _show_all(self, answers: tuple[C.Status, C.KeyAnswer, C.EditorRouting | str]) -> None:
-        status, key, editors = answers
+    def _show_all(self, answers: tuple[C.Status, C.KeyAnswer, C.EditorRouting | str, C.CaptureRules]) -> None:
+        status, key, editors, rules = answers
+        self._show_capture(rules)
         self.status, self.key = status, key
         self._show_key(key)
         self._show_tracking(status)
@@ -392,6 +396,27 @@ class SettingsWindow(QWidget):
         layout.addLayout(row)
         self.uncovered = _label()
         layout.addWidget(self.uncovered)
+        layout.addWidget(_label("Paths never recorded (one regular expression a line), and exceptions to them:"))
+        rules = QHBoxLayout()
+        self.exclude_edit = QPlainTextEdit()
+        self.include_edit = QPlainTextEdit()
+        rules.addWidget(self.exclude_edit)
+        rules.addWidget(self.include_edit)
+        layout.addLayout(rules)
+        self.hide_boxes: dict[str, QCheckBox] = {}
+        for name, text in (
+            ("hide_file_names", "Hide file names"),
+            ("hide_project_names", "Hide project names"),
+            ("hide_branch_names", "Hide branch names"),
+        ):
+            box = QCheckBox(text)
+            self.hide_boxes[name] = box
+            layout.addWidget(box)
+        self.capture_button = QPushButton("Apply these rules")
+        self.capture_button.clicked.connect(self._set_capture)
+        layout.addWidget(self.capture_button)
+        self.capture_reason = _label("Rules in ~/.wakatime.cfg (exclude, include, hide_*) apply as well.")
+        layout.addWidget(self.capture_reason)
         self.pause_button = QPushButton()
         self.pause_button.clicked.connect(self._toggle_pause)
         layout.addWidget(self.pause_button)
@@ -409,6 +434,26 @@ class SettingsWindow(QWidget):
         self.folders.clear()
         self.folders.addItems(watch["folders"])
         self.uncovered.setText("\n".join(u["message"] for u in watch["uncovered"]))
+
+    def _show_capture(self, rules: C.CaptureRules) -> None:
+        self.exclude_edit.setPlainText("\n".join(rules["exclude"]))
+        self.include_edit.setPlainText("\n".join(rules["include"]))
+        for name, box in self.hide_boxes.items():
+            box.setChecked(bool(rules[name]))  # type: ignore[literal-required]
+
+    def _set_capture(self) -> None:
+        def lines(edit: QPlainTextEdit) -> list[str]:
+            return [line.strip() for line in edit.toPlainText().splitlines() if line.strip()]
+
+        body: dict[str, Any] = {"exclude": lines(self.exclude_edit), "include": lines(self.include_edit)}
+        body.update({name: box.isChecked() for name, box in self.hide_boxes.items()})
+
+        def done(rules: C.CaptureRules) -> None:
+            self._show_capture(rules)
+            self.capture_reason.setText("Applied: new saves follow these rules.")
+            self.applied.emit("capture")
+
+        self._call("capture", lambda: self.client.request(C.CAPTURE_SET, body), done, self.capture_reason)
 
     def _add_folder(self) -> None:
         folder = self.choose_folder(self)

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from agent import contract as C
 from agent.imports import ImportBusy
 from agent.keys import PLACES, KeyCheck, KeyRefused, KeyStoreError, ServerRefused, Where
+from agent.settings import SettingsError
 from agent.wakatime_cfg import CfgEditError
 
 from .httpserver import HTTPError, Request, Response, Router
@@ -46,6 +47,8 @@ class Controlled(Protocol):
     def route_editors(self) -> C.EditorRouting: ...
     def undo_editor_routing(self) -> C.EditorRouting: ...
     def set_server(self, api_url: str) -> C.ServerAnswer: ...
+    def capture_rules(self) -> C.CaptureRules: ...
+    def set_capture_rules(self, changes: dict[str, Any]) -> C.CaptureRules: ...
     def start_import(self, path: str, *, upload: bool = True) -> C.ImportAnswer: ...
     def import_run(self) -> C.ImportAnswer: ...
     def cancel_import(self) -> C.ImportAnswer: ...
@@ -106,6 +109,8 @@ class Control:
             (C.EDITORS_ROUTE, self.editors_route),
             (C.EDITORS_UNDO, self.editors_undo),
             (C.SERVER, self.server),
+            (C.CAPTURE, self.capture),
+            (C.CAPTURE_SET, self.capture_set),
             (C.IMPORT, self.import_run),
             (C.IMPORT_START, self.import_start),
             (C.IMPORT_CANCEL, self.import_cancel),
@@ -294,3 +299,12 @@ class Control:
             return Response(200, self.agent.set_server(url))
         except ServerRefused as exc:
             raise HTTPError(exc.status, str(exc)) from None
+
+    def capture(self, request: Request) -> Response:
+        return Response(200, self.agent.capture_rules())
+
+    def capture_set(self, request: Request) -> Response:
+        try:
+            return Response(200, self.agent.set_capture_rules(json_object(request)))
+        except SettingsError as exc:
+            raise HTTPError(400, str(exc)) from None

@@ -223,3 +223,26 @@ def test_another_server_is_checked_then_used_at_once(
         running.submit([{"time": 1755864000.0, "entity": "/p/a.py"}], "watcher")
         assert other.wait_for(lambda s: s.count() == 1, 30)
         assert AppSettings(running.config.config_dir / "settings.json").get("api_url") == other.api_url
+
+
+def test_exclusions_and_privacy_switches_are_refused_in_place_or_applied_at_once(
+    qtbot: QtBot, opened: tuple[SettingsWindow, list[QUrl]], running: Agent, tmp_path: Path
+) -> None:
+    window, _ = opened
+    with qtbot.waitSignal(window.applied, timeout=30_000):
+        window.add_folder_button.click()  # a watcher runs: it must be restarted with the new rules
+    watcher = running.watcher
+    window.exclude_edit.setPlainText("secret/\nunclosed(")
+    with qtbot.waitSignal(window.refused, timeout=30_000) as refused:
+        window.capture_button.click()
+    assert "'unclosed(' is not a valid pattern" in refused.args[1] and "unclosed(" in window.capture_reason.text()
+    assert running.config.capture.exclude == ()  # nothing half-applied
+
+    window.exclude_edit.setPlainText("secret/")
+    window.hide_boxes["hide_project_names"].setChecked(True)
+    with qtbot.waitSignal(window.applied, timeout=30_000):
+        window.capture_button.click()
+    assert running.config.capture.exclude == ("secret/",) and running.config.capture.hide_project_names is True
+    assert AppSettings(running.config.config_dir / "settings.json").get("exclude") == ["secret/"]
+    assert running.watcher is not None and running.watcher is not watcher
+    assert running.watched()["folders"] == [str(tmp_path / "project")]
