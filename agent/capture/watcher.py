@@ -60,6 +60,7 @@ from watchdog.events import (
 from agent import heap
 from agent.contract import UncoveredFolder
 from agent.heartbeat import HeartbeatError, user_agent
+from agent.store.store import StoreFull
 
 from .coalesce import DELAY, WINDOW, Coalescer, Taken
 from .content import CACHE_BYTES, ContentCache
@@ -521,6 +522,10 @@ class Watcher:
             return
         except HeartbeatError as exc:
             log.warning("the store refused a batch of %d heartbeats (%s); retrying one by one", len(heartbeats), exc)
+        except StoreFull as exc:  # said in status and as a notice; a traceback per save adds nothing
+            log.warning("%d saves not recorded: %s", len(heartbeats), exc)
+            self._counts["store_failures"] += 1
+            return
         except Exception:
             log.exception("could not store %d heartbeats", len(heartbeats))
             self._counts["store_failures"] += 1
