@@ -155,7 +155,7 @@ class ProjectsModel(QAbstractTableModel):
             if col == 1:
                 return state.format_duration(seconds)
             if col == 2:
-                return ", ".join(str(lang) for lang in (row.get("languages") or [])[:4])
+                return ", ".join(str(lang) for lang in (row.get("languages") or [])[:4]) or "—"
             if col == 3:
                 return state.format_ago(float(last), self.clock()) if last else "—"
         if role == SORT_ROLE:

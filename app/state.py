@@ -595,7 +595,7 @@ def source_caption(
     fetched_at: float | None,
     generated_at: float | None,
     now: float,
-    unsynced_seconds: float = 0.0,
+    unsynced_seconds: float | None = None,
     pending: bool = False,
 ) -> str:
     """Where a figure comes from and how old it is: "From Hackatime · 3 min old", "Local estimate · just now".
@@ -607,6 +607,8 @@ def source_caption(
     if source == "server":
         return f"From Hackatime · {_age(fetched_at, now)}"
     if source == "server+local":
+        if unsynced_seconds is None:  # a list or a chart: no one amount to name
+            return f"From Hackatime ({_age(fetched_at, now)}) · with this computer's newer work"
         amount = "activity" if unsynced_seconds < 60 else format_duration(unsynced_seconds)
         how = "not yet synced" if pending else "synced since"
         return f"From Hackatime ({_age(fetched_at, now)}) · includes {amount} {how}"

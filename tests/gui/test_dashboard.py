@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,10 +18,11 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app import charts, state
-from app.dashboard import SORT_ROLE, DashboardWindow
+from app.dashboard import RANGES, SORT_ROLE, DashboardWindow
 from app.model import AgentModel
 from app.windows import WindowContext
 from app.windows.host import WindowHost
+from tests.conftest import API_KEY
 from tests.gui.conftest import coding, local_midnight, post_heartbeats, screenshot, wait_exposed
 from tests.standin import Fault
 
@@ -302,3 +305,63 @@ def test_the_dashboard_is_usable_on_small_screens(
         assert ax.get_position().width * width_px > 40  # the bars have room
         assert text.get_text() in ("Editors", "Machines", "Operating systems", "Systems")  # whole words, not clipped
     assert dashboard.week_chart.height() >= dashboard.week_chart.minimumHeight() > 0
+
+
+@pytest.fixture
+def month_on_the_server(standin: Any, zone: str) -> list[dt.date]:
+    """A month of coding another computer sent to Hackatime; this computer's store stays empty."""
+    midnight = local_midnight(time.time(), zone)
+    beats: list[dict[str, Any]] = []
+    days_ago = (0, 1, 3, 6, 9, 15, 22, 29, 45, 200)
+    for i, ago in enumerate(days_ago):
+        end = time.time() - 300 if ago == 0 else midnight - (ago - 1) * 86400 - 6 * 3600
+        project = ("website", "hackatime-desktop", "arcade")[i % 3]
+        beats += coding(project, 20 + 5 * i, end=end, language=("TypeScript", "Python", "Rust")[i % 3])
+    for start in range(0, len(beats), 100):  # Hackatime's bulk limit
+        answer = standin.ingest_direct(json.dumps(beats[start : start + 100]).encode(), API_KEY)
+        assert answer.status == 201
+    return [dt.date.fromtimestamp(midnight) - dt.timedelta(days=a) for a in days_ago]
+
+
+def server_days(standin: Any, first: dt.date, last: dt.date) -> dict[dt.date, int]:
+    """What Hackatime itself answers for these days (§4.8 summaries), asked over HTTP."""
+    url = f"{standin.api_url}/users/current/summaries?start={first.isoformat()}&end={last.isoformat()}"
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {API_KEY}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        data = json.loads(response.read())["data"]
+    return {dt.date.fromisoformat(d["range"]["date"]): int(d["grand_total"]["total_seconds"]) for d in data}
+
+
+def test_history_on_the_server_fills_every_view_of_an_empty_store(
+    month_on_the_server: list[dt.date], standin: Any, agent: Any, model: AgentModel, host: WindowHost, qtbot: Any
+) -> None:
+    """A Hackatime user with history and only ~/.wakatime.cfg: no empty views, every figure the server's."""
+    qtbot.waitUntil(lambda: (model.stats or {}).get("daily_totals_source") not in (None, "local"), timeout=20_000)
+    window = host.open("dashboard")
+    assert isinstance(window, DashboardWindow)
+    wait_exposed(qtbot, window)
+    qtbot.waitUntil(lambda: window.charts_loaded, timeout=30_000)
+
+    # The year heatmap: each day as Hackatime counts it, and the active days all there.
+    heat = window.heatmap
+    assert heat.end is not None
+    expected = server_days(standin, heat.end - dt.timedelta(days=364), heat.end)
+    qtbot.waitUntil(lambda: {d: s for d, s in heat.totals.items() if s} == {d: s for d, s in expected.items() if s})
+    assert sum(1 for s in expected.values() if s) == len(month_on_the_server)
+    assert window.year_caption.text().startswith("From Hackatime")
+
+    # The projects table, for every range, shows the server's projects and says so.
+    window.tabs.setCurrentIndex(1)
+    for index, (key, _label) in enumerate(RANGES):
+        answer = model.client.projects(key)  # what the agent answers for this range
+        assert answer["projects"] and answer["source"].startswith("server"), (key, answer)
+        window.range_box.setCurrentIndex(index)
+        qtbot.waitUntil(lambda a=answer: window.projects_model.rows == a["projects"], timeout=10_000)
+        names = {str(r.get("name")) for r in window.projects_model.rows}
+        assert names <= {"website", "hackatime-desktop", "arcade"}, (key, names)
+        assert "From Hackatime" in window.projects_caption.text(), (key, window.projects_caption.text())
+    assert {str(r.get("name")) for r in window.projects_model.rows} == {"website", "hackatime-desktop", "arcade"}
+    # all time is the whole month and more, as Hackatime adds it up
+    all_time = sum(float(r["total_seconds"]) for r in window.projects_model.rows)
+    assert all_time >= sum(server_days(standin, min(month_on_the_server), heat.end).values()) - 60
+    screenshot(window, "dashboard-server-history")
