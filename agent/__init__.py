@@ -4,7 +4,8 @@ This package never imports Qt; the tray app (``app``) talks to it only through
 the local control API (see ``agent.api.control``).
 """
 
-__version__ = "0.1.0"
+from .version import VERSION as __version__
+
 APP_NAME = "hackatime-desktop"
 
 __all__ = ["APP_NAME", "__version__"]
