@@ -11,8 +11,11 @@ QT_DEBS := libgl1 libegl1 libxkbcommon0 libglib2.0-0 libfontconfig1 libfreetype6
 XCB_DEBS := libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 \
 	libxcb-randr0 libxcb-render-util0 libxcb-image0 libxcb-xinerama0
 TRAY_DEBS := xvfb openbox trayer x11-utils xdotool wmctrl imagemagick
+# PyInstaller writes the bundle's executables with objcopy and strips its libraries with strip.
+BUNDLE_DEBS := binutils
+BUNDLE := dist/hackatime-desktop
 
-.PHONY: run test lint system-deps venv bench clean
+.PHONY: run test lint system-deps venv bench clean bundle install-desktop
 
 run: venv
 	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then \
@@ -22,6 +25,8 @@ run: venv
 test: system-deps venv lint
 	$(BIN)/python -m pytest
 	packaging/tray-test.sh $(BIN)/python
+	$(MAKE) --no-print-directory bundle
+	packaging/bundle-smoke.sh $(BUNDLE) $(BIN)
 
 lint: venv
 	$(BIN)/ruff check .
@@ -29,7 +34,17 @@ lint: venv
 	$(BIN)/mypy
 
 system-deps:
-	@packaging/system-deps.sh $(QT_DEBS) $(XCB_DEBS) $(TRAY_DEBS)
+	@packaging/system-deps.sh $(QT_DEBS) $(XCB_DEBS) $(TRAY_DEBS) $(BUNDLE_DEBS)
+
+# One folder with both executables (packaging/hackatime-desktop.spec); the libraries Qt's
+# platform plugins link to must be on this machine to be copied in.
+bundle: venv
+	@packaging/system-deps.sh $(QT_DEBS) $(XCB_DEBS) $(BUNDLE_DEBS)
+	$(BIN)/pyinstaller --noconfirm --log-level WARN --distpath dist --workpath build packaging/hackatime-desktop.spec
+
+# The application menu entry and icon, for this user (no root), starting this venv's tray.
+install-desktop: venv
+	$(BIN)/hackatime-desktop --install-desktop
 
 venv: $(STAMP)
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agent import __version__
+
 from .windows import WINDOWS
 
 if TYPE_CHECKING:
@@ -50,6 +52,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--window", choices=sorted(WINDOWS), help="show this window (in the running window process, if any)"
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    # Set-up commands: each does its job and exits without starting the tray.
+    parser.add_argument("--autostart", choices=("on", "off"), help="start Hackatime Desktop at login, or stop")
+    parser.add_argument("--install-desktop", action="store_true", help="add it to this user's application menu")
+    parser.add_argument("--smoke", action="store_true", help="check this installation without a display")
     # Benchmarks: print when the icon is up, then quit; print when a window is shown and its charts drawn.
     parser.add_argument("--quit-after-start", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--timing", action="store_true", help=argparse.SUPPRESS)
@@ -155,6 +162,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .windows import host  # the window process: none of the tray's parts
 
         return host.run(args)
+    if args.autostart or args.install_desktop or args.smoke:
+        from . import autostart, desktop_entry, smoke
+
+        if args.smoke:
+            return smoke.run()
+        return autostart.main(args.autostart == "on") if args.autostart else desktop_entry.main()
     from PySide6.QtCore import QTimer
 
     from . import process

@@ -721,3 +721,14 @@ def top_with_other(items: Sequence[tuple[str, float]], n: int) -> list[tuple[str
     if rest > 0:
         head.append(("Other", rest))
     return head
+
+
+def about_text(version: str, licences: str) -> str:
+    """The About box: what this is, which version, under which licences."""
+    return (
+        f"<b>Hackatime Desktop {version}</b><br>"
+        "Coding time for Hackatime: a heartbeat agent that never loses a heartbeat, and this tray app.<br><br>"
+        "MIT licence. The licences of the libraries it ships with are in "
+        f"<a href='{licences}'>the licences folder</a>.<br>"
+        "<a href='https://hackatime.hackclub.com'>hackatime.hackclub.com</a>"
+    )

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QElapsedTimer, QObject, QTimer, QUrl, Signal
+from PySide6.QtCore import QElapsedTimer, QObject, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices
 from PySide6.QtWidgets import (
     QApplication,
@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMenu,
+    QMessageBox,
     QPushButton,
     QSpinBox,
     QSystemTrayIcon,
@@ -198,6 +199,7 @@ class TrayApp(QObject):
         self._action(menu, "Open Hackatime in the browser", "open-hackatime", self.open_website)
         self._logs = self._action(menu, "Open log folder", "open-logs", self.open_log_folder)
         menu.addSeparator()
+        self._action(menu, "About Hackatime Desktop", "about", self.show_about)
         self._action(menu, "Quit", "quit", self.quit_requested.emit)
 
     def update_menu(self) -> None:
@@ -260,6 +262,23 @@ class TrayApp(QObject):
 
     def open_website(self) -> None:
         self.open_url(QUrl(self._web_url))
+
+    def show_about(self) -> QMessageBox:
+        """Not modal: a tray app must keep answering while the box is open."""
+        from agent import __version__
+
+        from .desktop_entry import licences_dir
+
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "About Hackatime Desktop", "")
+        box.setObjectName("about")
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setText(state.about_text(__version__, QUrl.fromLocalFile(str(licences_dir())).toString()))
+        box.setIconPixmap(icons.app_icon().pixmap(64, 64))
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setModal(False)
+        box.show()
+        self.about_box = box  # without a Qt parent, the Python reference is what keeps it alive
+        return box
 
     def open_log_folder(self) -> None:
         folder = self._log_dir()

@@ -90,9 +90,7 @@ def _write_system_libraries(binaries: Iterable[tuple[str, str]], target: Path) -
     return lines
 
 
-def collect(
-    modules: Iterable[str], binaries: Iterable[tuple[str, str]], target: Path, texts_dir: Path
-) -> list[str]:
+def collect(modules: Iterable[str], binaries: Iterable[tuple[str, str]], target: Path, texts_dir: Path) -> list[str]:
     """Write the licences into ``target`` and return the index lines."""
     if target.exists():
         shutil.rmtree(target)
