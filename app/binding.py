@@ -92,10 +92,16 @@ def contained(method: Callable[P, None]) -> Callable[P, None]:
 
 
 class _NoCache(dict[str, Any]):
-    """A ``linecache.cache`` that keeps nothing: lookups still read the file."""
+    """A ``linecache.cache`` that keeps no lines: lookups still read the file.
+
+    Lazy entries (a 1-tuple holding a loader's ``get_source``, no lines) are kept:
+    ``linecache`` reads one back right after storing it, for modules whose file is
+    not on disk — every module in the PyInstaller bundle.
+    """
 
     def __setitem__(self, key: str, value: Any) -> None:
-        pass
+        if isinstance(value, tuple) and len(value) == 1:
+            super().__setitem__(key, value)
 
 
 def cache_no_sources() -> None:

@@ -1,0 +1,253 @@
+"""The first start: say what is set up already, offer what is missing — once, and change nothing without a yes.
+
+* An existing ``~/.wakatime.cfg`` with a key (a Hackatime user's usual set-up) is picked up
+  as it is, and the window says so (the key shown by its last four characters only).
+* With no key, a button asks for the settings at the key (:attr:`FirstRunWindow.key_wanted`;
+  whoever shows the window decides what opens).
+* Folders under the home folder that look like projects (Git work trees) are listed, found by
+  a bounded search off the GUI thread, all unchecked: only the ones the user checks are
+  watched, through the agent's control API.
+
+Shown once per config dir: closing the window in any way counts as done (:data:`MARKER`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from agent.config import DEFAULT_PORT, is_self_url, read_wakatime_cfg, wakatime_cfg_path
+from agent.secrets import mask
+
+from . import APP_TITLE
+from .client import AgentClient
+from .model import AgentModel
+
+log = logging.getLogger(__name__)
+
+MARKER = "first-run-done"
+MAX_DEPTH = 4  # ~/code/team/project/.git is three levels down; one more for good measure
+MAX_DIRS = 20_000  # folders looked into at most: a second or two on a cold disk
+MAX_FOUND = 100
+# Never looked into: where projects do not live, or where there are too many folders to walk.
+SKIP = frozenset(
+    (
+        "node_modules", "__pycache__", "venv", "site-packages", "snap", "go", "Library", "AppData",
+        "Applications", "Downloads", "Music", "Pictures", "Videos", "Movies", "target", "build", "dist",
+    )
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ExistingSetup:
+    """What ``~/.wakatime.cfg`` already provides (read only; the file is never written here)."""
+
+    cfg_path: Path
+    cfg_exists: bool
+    key_hint: str | None  # the key as it may be shown: last four characters at most
+    routed: bool  # api_url sends editors' heartbeats to this agent already
+    problem: str | None = None
+
+
+def existing_setup(env: Mapping[str, str] | None = None, port: int = DEFAULT_PORT) -> ExistingSetup:
+    env = os.environ if env is None else env
+    path = wakatime_cfg_path(env)
+    cfg, problem = read_wakatime_cfg(path)
+    section: Mapping[str, str] = cfg["settings"] if cfg.has_section("settings") else {}
+    key = section.get("api_key", "").strip() or None
+    api_url = section.get("api_url", "").strip()
+    return ExistingSetup(
+        cfg_path=path,
+        cfg_exists=path.is_file(),
+        key_hint=mask(key) if key else ("(from api_key_vault_cmd)" if section.get("api_key_vault_cmd") else None),
+        routed=bool(api_url) and is_self_url(api_url.rstrip("/"), port),
+        problem=problem,
+    )
+
+
+def needed(config_dir: Path) -> bool:
+    return not (config_dir / MARKER).exists()
+
+
+def mark_done(config_dir: Path) -> None:
+    config_dir.mkdir(parents=True, exist_ok=True)
+    (config_dir / MARKER).touch()
+
+
+def find_projects(home: Path, *, max_depth: int = MAX_DEPTH, max_dirs: int = MAX_DIRS) -> list[Path]:
+    """Git work trees under ``home``, breadth first, without following links or entering a project.
+
+    Bounded by depth and by the number of folders looked into, so a huge home folder costs
+    the same as a modest one; hidden folders are skipped (``.git`` itself is only tested for).
+    """
+    found: list[Path] = []
+    queue: deque[tuple[Path, int]] = deque([(home, 0)])
+    visited = 0
+    while queue and visited < max_dirs and len(found) < MAX_FOUND:
+        folder, depth = queue.popleft()
+        visited += 1
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue  # unreadable: not ours to look into
+        if folder != home and any(e.name == ".git" for e in entries):
+            found.append(folder)
+            continue
+        if depth >= max_depth:
+            continue
+        for entry in sorted(entries, key=lambda e: e.name.lower()):
+            if entry.name.startswith(".") or entry.name in SKIP:
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    queue.append((Path(entry.path), depth + 1))
+            except OSError:
+                continue
+    return sorted(found, key=lambda p: str(p).lower())
+
+
+class FirstRunWindow(QDialog):
+    key_wanted = Signal()  # "Set your API key…": open the settings at the key
+    scanned = Signal(list)  # the project folders found (tests wait on it)
+    watched = Signal(list)  # the folders the agent now watches, after "Watch checked folders"
+
+    def __init__(
+        self,
+        model: AgentModel,
+        config_dir: Path,
+        setup: ExistingSetup,
+        home: Path | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("first-run")
+        self.setWindowTitle(f"Welcome to {APP_TITLE} Desktop")
+        self.model, self.config_dir, self.setup = model, config_dir, setup
+        self.home = home or Path.home()
+        layout = QVBoxLayout(self)
+
+        self.key_label = QLabel(self._key_text())
+        self.key_label.setObjectName("key-status")
+        self.key_label.setWordWrap(True)
+        layout.addWidget(self.key_label)
+        self.set_key = QPushButton("Set your API key…")
+        self.set_key.setObjectName("set-key")
+        self.set_key.setVisible(setup.key_hint is None)
+        self.set_key.clicked.connect(self.key_wanted.emit)
+        layout.addWidget(self.set_key)
+
+        self.folders_label = QLabel(f"Looking for projects in {self.home} …")
+        self.folders_label.setObjectName("folders-status")
+        self.folders_label.setWordWrap(True)
+        layout.addWidget(self.folders_label)
+        self.folders = QListWidget()
+        self.folders.setObjectName("folders")
+        self.folders.itemChanged.connect(self._checks_changed)
+        layout.addWidget(self.folders)
+        self.watch_button = QPushButton("Watch checked folders")
+        self.watch_button.setObjectName("watch")
+        self.watch_button.setEnabled(False)
+        self.watch_button.clicked.connect(self.watch_checked)
+        layout.addWidget(self.watch_button)
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.resize(560, 480)
+
+    def _key_text(self) -> str:
+        setup = self.setup
+        if setup.problem:
+            return f"{setup.cfg_path} could not be read ({setup.problem}). Set your API key to start syncing."
+        if setup.key_hint is not None:
+            routed = " Your editors already send their heartbeats through this app." if setup.routed else ""
+            return (
+                f"Found your Hackatime set-up in {setup.cfg_path}: its API key ({setup.key_hint}) is used, "
+                f"and nothing else needs setting up.{routed}"
+            )
+        return "No Hackatime API key yet. Heartbeats are kept on this computer until you set one."
+
+    def start_scan(self) -> None:
+        home = self.home
+        self.model.runner.run(
+            lambda: find_projects(home), self._scan_done, self._scan_failed, context=self, name="scan"
+        )
+
+    def _scan_done(self, found: list[Path]) -> None:
+        self.folders.blockSignals(True)
+        for path in found:
+            item = QListWidgetItem(str(path))
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Unchecked)  # nothing is watched without a yes
+            self.folders.addItem(item)
+        self.folders.blockSignals(False)
+        if found:
+            self.folders_label.setText(
+                "These folders look like projects. Check the ones whose file saves should count as coding "
+                "time (editors with a WakaTime plugin are recorded anyway):"
+            )
+        else:
+            self.folders_label.setText(
+                f"No projects (Git folders) found in {self.home}; add folders later in Settings."
+            )
+        self.folders.setVisible(bool(found))
+        self.watch_button.setVisible(bool(found))
+        self.scanned.emit(found)
+
+    def _scan_failed(self, exc: BaseException) -> None:
+        self.folders_label.setText(f"Could not look for projects: {exc}")
+        self.scanned.emit([])
+
+    def checked(self) -> list[str]:
+        items = (self.folders.item(i) for i in range(self.folders.count()))
+        return [item.text() for item in items if item.checkState() == Qt.CheckState.Checked]
+
+    def _checks_changed(self, _item: QListWidgetItem) -> None:
+        self.watch_button.setEnabled(bool(self.checked()))
+
+    def watch_checked(self) -> None:
+        paths = self.checked()
+        self.watch_button.setEnabled(False)
+
+        def add_all(client: AgentClient) -> list[str]:
+            answer: dict[str, Any] = {}
+            for path in paths:
+                answer = client.request("POST", "/watch", {"path": path})
+                if answer.get("problem"):
+                    raise RuntimeError(f"{path}: {answer['problem']}")
+            return [str(folder) for folder in answer.get("folders", [])]
+
+        def done(folders: list[str]) -> None:
+            self.folders_label.setText(f"Watching {len(paths)} folder{'s' if len(paths) != 1 else ''}.")
+            self.watched.emit(folders)
+
+        def failed(exc: BaseException) -> None:
+            self.folders_label.setText(f"Could not watch every folder: {exc}")
+            self.watch_button.setEnabled(True)
+
+        self.model.call(add_all, done, failed, context=self, refresh_after=True)
+
+    def done(self, result: int) -> None:
+        """Every way out (Close, Escape, the title bar's ×) ends here: the first run is over."""
+        try:
+            mark_done(self.config_dir)
+        except OSError:
+            log.warning("could not remember that the first run is done", exc_info=True)
+        super().done(result)

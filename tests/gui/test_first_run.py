@@ -1,0 +1,108 @@
+"""The first start, as a person meets it: with and without a ~/.wakatime.cfg, projects offered but
+nothing watched until they say so — against a real agent, real folders, real widgets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+
+from app import first_run
+from app.first_run import FirstRunWindow
+from app.model import AgentModel
+from tests.conftest import API_KEY
+
+
+def make_projects(home: Path) -> dict[str, Path]:
+    """A home folder as people have them: repos at several depths, and places never to look."""
+    made = {
+        "alpha": home / "code" / "alpha",
+        "beta": home / "code" / "beta",  # a worktree: .git is a file
+        "gamma": home / "work" / "team" / "gamma",
+    }
+    (made["alpha"] / ".git").mkdir(parents=True)
+    (made["alpha"] / "vendor" / "inner" / ".git").mkdir(parents=True)  # inside a project: not offered
+    made["beta"].mkdir(parents=True)
+    (made["beta"] / ".git").write_text("gitdir: /elsewhere/.git/worktrees/beta\n")
+    (made["gamma"] / ".git").mkdir(parents=True)
+    (home / "a" / "b" / "c" / "d" / "too-deep" / ".git").mkdir(parents=True)
+    (home / ".cache" / "hidden" / ".git").mkdir(parents=True)
+    (home / "code" / "node_modules" / "pkg" / ".git").mkdir(parents=True)
+    return made
+
+
+def window(model: AgentModel, home: Path, qtbot: Any) -> FirstRunWindow:
+    config_dir = home / "config"
+    w = FirstRunWindow(model, config_dir, first_run.existing_setup(), home=home)
+    qtbot.addWidget(w)
+    w.show()
+    return w
+
+
+def test_an_existing_wakatime_cfg_is_picked_up_and_said_so(
+    model: AgentModel, _isolated_home: Path, qtbot: Any
+) -> None:
+    (_isolated_home / ".wakatime.cfg").write_text(f"[settings]\napi_key = {API_KEY}\n")
+    w = window(model, _isolated_home, qtbot)
+    text = w.key_label.text()
+    assert str(_isolated_home / ".wakatime.cfg") in text and API_KEY[-4:] in text
+    assert API_KEY not in text and API_KEY[:-4] not in text  # the last four characters at most
+    assert not w.set_key.isVisible()
+
+
+def test_editors_already_routed_through_the_agent_are_recognised(
+    model: AgentModel, _isolated_home: Path, qtbot: Any
+) -> None:
+    (_isolated_home / ".wakatime.cfg").write_text(
+        f"[settings]\napi_key = {API_KEY}\napi_url = http://127.0.0.1:47325/api/hackatime/v1\n"
+    )
+    assert "already send their heartbeats through this app" in window(model, _isolated_home, qtbot).key_label.text()
+
+
+def test_without_a_key_it_offers_to_set_one(model: AgentModel, _isolated_home: Path, qtbot: Any) -> None:
+    w = window(model, _isolated_home, qtbot)
+    assert "No Hackatime API key yet" in w.key_label.text()
+    assert w.set_key.isVisible()
+    with qtbot.waitSignal(w.key_wanted, timeout=5000):
+        qtbot.mouseClick(w.set_key, Qt.MouseButton.LeftButton)
+
+
+def test_projects_are_offered_and_only_the_checked_ones_watched(
+    model: AgentModel, agent: Any, _isolated_home: Path, qtbot: Any
+) -> None:
+    made = make_projects(_isolated_home)
+    w = window(model, _isolated_home, qtbot)
+    with qtbot.waitSignal(w.scanned, timeout=10_000) as found:
+        w.start_scan()
+    assert found.args[0] == sorted(made.values(), key=lambda p: str(p).lower())
+    rows = [w.folders.item(i) for i in range(w.folders.count())]
+    assert [r.text() for r in rows] == [str(p) for p in found.args[0]]
+    assert all(r.checkState() == Qt.CheckState.Unchecked for r in rows)  # nothing without a yes
+    assert not w.watch_button.isEnabled()
+    assert agent.watched()["folders"] == []
+
+    rows[0].setCheckState(Qt.CheckState.Checked)  # alpha
+    rows[2].setCheckState(Qt.CheckState.Checked)  # gamma
+    assert w.watch_button.isEnabled()
+    with qtbot.waitSignal(w.watched, timeout=10_000):
+        qtbot.mouseClick(w.watch_button, Qt.MouseButton.LeftButton)
+    watched = sorted(str(Path(p)) for p in agent.watched()["folders"])
+    assert watched == sorted(str(made[name].resolve()) for name in ("alpha", "gamma"))
+    assert "Watching 2 folders" in w.folders_label.text()
+
+
+def test_closing_ends_the_first_run_for_good(model: AgentModel, _isolated_home: Path, qtbot: Any) -> None:
+    w = window(model, _isolated_home, qtbot)
+    assert first_run.needed(w.config_dir)
+    w.close()
+    assert not first_run.needed(w.config_dir)
+
+
+def test_the_search_is_bounded(tmp_path: Path) -> None:
+    for i in range(30):
+        (tmp_path / f"p{i:02d}" / ".git").mkdir(parents=True)
+    assert len(first_run.find_projects(tmp_path)) == 30
+    # The home folder and 5 of its folders looked into: 5 projects, however many there are.
+    assert len(first_run.find_projects(tmp_path, max_dirs=6)) == 5
+    assert first_run.find_projects(tmp_path, max_depth=0) == []
