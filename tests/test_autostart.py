@@ -96,9 +96,7 @@ def test_is_enabled_follows_the_file_and_a_desktop_turning_it_off(tmp_path: Path
 def test_exec_value_quotes_what_the_spec_reserves() -> None:
     argv = ["/home/ana/My Apps/hackatime-desktop", "--data-dir", '/tmp/a"b$c\\d', "100%"]
     value = desktop_entry.exec_value(argv)
-    assert value == (
-        '"/home/ana/My Apps/hackatime-desktop" --data-dir "/tmp/a\\\\"b\\\\$c\\\\\\\\d" 100%%'
-    )
+    assert value == ('"/home/ana/My Apps/hackatime-desktop" --data-dir "/tmp/a\\\\"b\\\\$c\\\\\\\\d" 100%%')
     assert exec_argv(value) == argv
 
 

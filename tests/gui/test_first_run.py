@@ -40,9 +40,7 @@ def window(model: AgentModel, home: Path, qtbot: Any) -> FirstRunWindow:
     return w
 
 
-def test_an_existing_wakatime_cfg_is_picked_up_and_said_so(
-    model: AgentModel, _isolated_home: Path, qtbot: Any
-) -> None:
+def test_an_existing_wakatime_cfg_is_picked_up_and_said_so(model: AgentModel, _isolated_home: Path, qtbot: Any) -> None:
     (_isolated_home / ".wakatime.cfg").write_text(f"[settings]\napi_key = {API_KEY}\n")
     w = window(model, _isolated_home, qtbot)
     text = w.key_label.text()
