@@ -12,7 +12,6 @@ from tests.test_version import pyproject_version
 
 
 def test_about_shows_the_version_and_the_licences(tray: TrayApp, qtbot: Any) -> None:
-    tray.rebuild_menu()
     about = tray.find_action("about")
     assert about is not None
     about.trigger()
