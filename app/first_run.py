@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from agent import contract as C
 from agent.config import DEFAULT_PORT, is_self_url, read_wakatime_cfg, wakatime_cfg_path
 from agent.secrets import mask
 
@@ -226,16 +227,23 @@ class FirstRunWindow(QDialog):
         paths = self.checked()
         self.watch_button.setEnabled(False)
 
-        def add_all(client: AgentClient) -> list[str]:
-            answer: dict[str, Any] = {}
+        def add_all(client: AgentClient) -> tuple[list[str], list[str]]:
+            folders: list[str] = []
+            problems: list[str] = []
             for path in paths:
-                answer = client.request("POST", "/watch", {"path": path})
-                if answer.get("problem"):
-                    raise RuntimeError(f"{path}: {answer['problem']}")
-            return [str(folder) for folder in answer.get("folders", [])]
+                answer = cast("C.WatchAnswer", client.request(C.WATCH_ADD, {"path": path}))
+                folders = list(answer["folders"])
+                problem = answer.get("problem")
+                if problem:
+                    problems.append(f"{path} ({problem['reason']})")
+            return folders, problems
 
-        def done(folders: list[str]) -> None:
-            self.folders_label.setText(f"Watching {len(paths)} folder{'s' if len(paths) != 1 else ''}.")
+        def done(result: tuple[list[str], list[str]]) -> None:
+            folders, problems = result
+            text = f"Watching {len(paths)} folder{'s' if len(paths) != 1 else ''}."
+            if problems:
+                text += " Not every part is covered: " + "; ".join(problems) + " (see Status)."
+            self.folders_label.setText(text)
             self.watched.emit(folders)
 
         def failed(exc: BaseException) -> None:
