@@ -4,6 +4,8 @@
   as it is, and the window says so (the key shown by its last four characters only).
 * With no key, a button asks for the settings at the key (:attr:`FirstRunWindow.key_wanted`;
   whoever shows the window decides what opens).
+* Starting at login is a checkbox, on from the start in the bundle (a person who downloads
+  the app and starts it once expects it back at the next login), off in a source checkout.
 * Folders under the home folder that look like projects (Git work trees) are listed, found by
   a bounded search off the GUI thread, all unchecked: only the ones the user checks are
   watched, through the agent's control API.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +26,7 @@ from typing import cast
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QLabel,
@@ -37,7 +41,7 @@ from agent import contract as C
 from agent.config import DEFAULT_PORT, is_self_url, read_wakatime_cfg, wakatime_cfg_path
 from agent.secrets import mask
 
-from . import APP_TITLE
+from . import APP_TITLE, autostart
 from .client import AgentClient
 from .model import AgentModel
 
@@ -90,6 +94,16 @@ def needed(config_dir: Path) -> bool:
 def mark_done(config_dir: Path) -> None:
     config_dir.mkdir(parents=True, exist_ok=True)
     (config_dir / MARKER).touch()
+
+
+def start_at_login_by_default(frozen: bool | None = None) -> None:
+    """At the bundle's first run, turn starting at login on (the window's checkbox shows it, one click undoes it)."""
+    if not (getattr(sys, "frozen", False) if frozen is None else frozen) or autostart.is_enabled():
+        return
+    try:
+        autostart.set_enabled(True)
+    except OSError:
+        log.warning("could not turn on starting at login", exc_info=True)
 
 
 def find_projects(home: Path, *, max_depth: int = MAX_DEPTH, max_dirs: int = MAX_DIRS) -> list[Path]:
@@ -168,6 +182,12 @@ class FirstRunWindow(QDialog):
         self.watch_button.clicked.connect(self.watch_checked)
         layout.addWidget(self.watch_button)
 
+        self.login = QCheckBox(f"Start {APP_TITLE} Desktop when I log in")
+        self.login.setObjectName("autostart")
+        self.login.setChecked(autostart.is_enabled())
+        self.login.toggled.connect(self._set_autostart)
+        layout.addWidget(self.login)
+
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
@@ -184,6 +204,15 @@ class FirstRunWindow(QDialog):
                 f"and nothing else needs setting up.{routed}"
             )
         return "No Hackatime API key yet. Heartbeats are kept on this computer until you set one."
+
+    def _set_autostart(self, on: bool) -> None:
+        try:
+            autostart.set_enabled(on)
+        except OSError as exc:
+            self.login.blockSignals(True)
+            self.login.setChecked(not on)
+            self.login.blockSignals(False)
+            self.login.setText(f"Could not change starting at login: {exc}")
 
     def start_scan(self) -> None:
         home = self.home

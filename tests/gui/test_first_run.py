@@ -3,6 +3,7 @@ nothing watched until they say so — against a real agent, real folders, real w
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -104,3 +105,23 @@ def test_the_search_is_bounded(tmp_path: Path) -> None:
     # The home folder and 5 of its folders looked into: 5 projects, however many there are.
     assert len(first_run.find_projects(tmp_path, max_dirs=6)) == 5
     assert first_run.find_projects(tmp_path, max_depth=0) == []
+
+
+def test_the_start_at_login_box_writes_and_removes_the_login_entry(
+    model: AgentModel, _isolated_home: Path, qtbot: Any
+) -> None:
+    entry = Path(os.environ["XDG_CONFIG_HOME"]) / "autostart" / "hackatime-desktop.desktop"
+    w = window(model, _isolated_home, qtbot)
+    assert not w.login.isChecked() and not entry.exists()  # a source checkout: off until asked
+    w.login.click()
+    assert entry.is_file() and w.login.isChecked()
+    w.login.click()
+    assert not entry.exists()
+
+
+def test_the_bundle_starts_at_login_from_its_first_run(tmp_path: Path) -> None:
+    entry = Path(os.environ["XDG_CONFIG_HOME"]) / "autostart" / "hackatime-desktop.desktop"
+    first_run.start_at_login_by_default(frozen=False)
+    assert not entry.exists()  # a source checkout never turns it on by itself
+    first_run.start_at_login_by_default(frozen=True)
+    assert entry.is_file()
