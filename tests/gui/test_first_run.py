@@ -9,6 +9,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 
+from agent.settings import AppSettings
 from app import first_run
 from app.first_run import FirstRunWindow
 from app.model import AgentModel
@@ -125,3 +126,32 @@ def test_the_bundle_starts_at_login_from_its_first_run(tmp_path: Path) -> None:
     assert not entry.exists()  # a source checkout never turns it on by itself
     first_run.start_at_login_by_default(frozen=True)
     assert entry.is_file()
+
+
+def test_editors_are_routed_through_the_agent_with_a_backup_and_an_exact_undo(
+    model: AgentModel, agent: Any, _isolated_home: Path, qtbot: Any
+) -> None:
+    cfg = _isolated_home / ".wakatime.cfg"
+    original = (
+        "# my editors' settings\n[settings]\n"
+        f"api_url = https://wakapi.example.org/api\napi_key = {API_KEY}\nhide_branch_names = true\n"
+    )
+    cfg.write_text(original)
+    w = window(model, _isolated_home, qtbot)
+    assert "straight to the server in" in w.editors_label.text() and w.route.isVisible()
+    assert not w.undo_route.isVisible()
+
+    with qtbot.waitSignal(w.routing_changed, timeout=10_000):
+        qtbot.mouseClick(w.route, Qt.MouseButton.LeftButton)
+    routed = cfg.read_text()
+    assert f"api_url = {agent.intake_url}" in routed and "heartbeat_rate_limit_seconds = 0" in routed
+    assert "# my editors' settings" in routed and "hide_branch_names = true" in routed
+    assert cfg.with_name(".wakatime.cfg.hackatime-desktop.bak").read_text() == original
+    # Uploads keep going where the editors sent them before.
+    assert AppSettings(w.config_dir / "settings.json").get("api_url") == "https://wakapi.example.org/api"
+    assert "now send their heartbeats to this app" in w.editors_label.text() and w.undo_route.isVisible()
+
+    with qtbot.waitSignal(w.routing_changed, timeout=10_000):
+        qtbot.mouseClick(w.undo_route, Qt.MouseButton.LeftButton)
+    assert cfg.read_text() == original
+    assert not w.undo_route.isVisible() and w.route.isVisible()
