@@ -2,8 +2,9 @@
 
 * An existing ``~/.wakatime.cfg`` with a key (a Hackatime user's usual set-up) is picked up
   as it is, and the window says so (the key shown by its last four characters only).
-* With no key, a button asks for the settings at the key (:attr:`FirstRunWindow.key_wanted`;
-  whoever shows the window decides what opens).
+* With no key, it asks for one: "Get my key" opens the server's key page, and the key pasted
+  is handed to the agent (``POST /agent/v1/key``), which checks it with the server before it
+  keeps it in the keyring; the answer (accepted for whom, or why not) is shown in words.
 * Starting at login is a checkbox, on from the start in the bundle (a person who downloads
   the app and starts it once expects it back at the next login), off in a source checkout.
 * Editor plugins can be pointed at the agent in one click (``agent.wakatime_cfg``: the file is
@@ -21,17 +22,20 @@ import logging
 import os
 import sys
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
     QDialogButtonBox,
+    QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPushButton,
@@ -48,6 +52,7 @@ from agent.settings import AppSettings
 from . import APP_TITLE, autostart
 from .client import AgentClient
 from .model import AgentModel
+from .state import web_url
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +148,7 @@ def find_projects(home: Path, *, max_depth: int = MAX_DEPTH, max_dirs: int = MAX
 
 
 class FirstRunWindow(QDialog):
-    key_wanted = Signal()  # "Set your API key…": open the settings at the key
+    key_saved = Signal(dict)  # contract.KeySetAnswer, once the agent checked and stored a key
     scanned = Signal(list)  # the project folders found (tests wait on it)
     watched = Signal(list)  # the folders the agent now watches, after "Watch checked folders"
     routing_changed = Signal(object)  # agent.wakatime_cfg.Routing, after routing the editors or undoing it
@@ -154,6 +159,7 @@ class FirstRunWindow(QDialog):
         config_dir: Path,
         setup: ExistingSetup,
         home: Path | None = None,
+        open_url: Callable[[QUrl], object] = QDesktopServices.openUrl,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -161,17 +167,30 @@ class FirstRunWindow(QDialog):
         self.setWindowTitle(f"Welcome to {APP_TITLE} Desktop")
         self.model, self.config_dir, self.setup = model, config_dir, setup
         self.home = home or Path.home()
+        self.open_url = open_url
         layout = QVBoxLayout(self)
 
         self.key_label = QLabel(self._key_text())
         self.key_label.setObjectName("key-status")
         self.key_label.setWordWrap(True)
         layout.addWidget(self.key_label)
-        self.set_key = QPushButton("Set your API key…")
-        self.set_key.setObjectName("set-key")
-        self.set_key.setVisible(setup.key_hint is None)
-        self.set_key.clicked.connect(self.key_wanted.emit)
-        layout.addWidget(self.set_key)
+        self.key_row = QWidget()
+        row = QHBoxLayout(self.key_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.get_key = QPushButton("Get my key")
+        self.get_key.setObjectName("get-key")
+        self.get_key.clicked.connect(self.open_key_page)
+        self.key_input = QLineEdit()
+        self.key_input.setObjectName("key-input")
+        self.key_input.setEchoMode(QLineEdit.EchoMode.Password)  # a key is never shown whole
+        self.key_input.setPlaceholderText("paste your Hackatime API key")
+        self.save_key = QPushButton("Use this key")
+        self.save_key.setObjectName("save-key")
+        self.save_key.clicked.connect(self.use_key)
+        for widget in (self.get_key, self.key_input, self.save_key):
+            row.addWidget(widget)
+        self.key_row.setVisible(setup.key_hint is None)
+        layout.addWidget(self.key_row)
 
         self.folders_label = QLabel(f"Looking for projects in {self.home} …")
         self.folders_label.setObjectName("folders-status")
@@ -223,6 +242,42 @@ class FirstRunWindow(QDialog):
                 f"and nothing else needs setting up.{routed}"
             )
         return "No Hackatime API key yet. Heartbeats are kept on this computer until you set one."
+
+    # ---- the key ------------------------------------------------------------------------
+
+    def open_key_page(self) -> None:
+        """The server's page that shows the key (hackatime-api.md: ``/api-key``)."""
+        self.open_url(QUrl(web_url(self._upload_url()).rstrip("/") + "/api-key"))
+
+    def _upload_url(self) -> str | None:
+        status = self.model.status
+        destinations = status.get("destinations") if status else None
+        return str(destinations[0].get("url")) if destinations else None
+
+    def use_key(self) -> None:
+        """Hand the key to the agent: it checks it with the server first, then keeps it in the keyring."""
+        key = self.key_input.text().strip()
+        if not key:
+            return
+        self.save_key.setEnabled(False)
+        self.key_label.setText("Checking the key with the server …")
+
+        def done(answer: C.KeySetAnswer) -> None:
+            who = answer["check"].get("username")
+            self.key_label.setText(
+                f"Key accepted{f' for {who}' if who else ''} and {answer['stored']}. Heartbeats now sync."
+            )
+            self.key_input.clear()
+            self.key_row.setVisible(False)
+            self.key_saved.emit(dict(answer))
+
+        def failed(exc: BaseException) -> None:
+            # The agent's reason says what is wrong (malformed, rejected, server down, no keyring), never the key.
+            self.key_label.setText(f"The key was not saved: {exc}")
+            self.save_key.setEnabled(True)
+
+        body = {"key": key, "store": "keyring", "check": True}
+        self.model.call(lambda client: client.request(C.KEY_SET, body), done, failed, context=self)
 
     # ---- editors ------------------------------------------------------------------------
 

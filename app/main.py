@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -151,8 +152,22 @@ def start(app: QApplication, args: argparse.Namespace) -> Session | None:
     model.start()
     if args.dashboard:
         tray.open_dashboard()
+    offer_first_run(args, dirs.config, tray)
     log.info("tray started (data dir %s)", dirs.data)
     return session
+
+
+def offer_first_run(args: argparse.Namespace, config_dir: Path, tray: TrayApp) -> None:
+    """The welcome window, once per user (app.first_run). An explicit data dir is a self-contained
+    installation — tests, benchmarks, portable use — and gets none."""
+    from agent.config import ENV_DATA_DIR
+
+    from . import first_run
+
+    if args.data_dir is not None or os.environ.get(ENV_DATA_DIR) or not first_run.needed(config_dir):
+        return
+    first_run.start_at_login_by_default()
+    tray.open_window("welcome")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -121,6 +121,7 @@ def _check_agent(work: Path) -> str:
         )
         if answer.status_code not in (201, 202):  # one heartbeat: 202, as Hackatime answers
             raise RuntimeError(f"the intake answered {answer.status_code}: {answer.text[:200]}")
+        window = _check_window(work, data, env)
     finally:
         watchdog.cancel()
         if proc.poll() is None:
@@ -147,7 +148,47 @@ def _check_agent(work: Path) -> str:
     waiting = sum(d["pending"] + d["in_flight"] for d in destinations)
     if waiting != 1:
         raise RuntimeError(f"the store has {waiting} heartbeat(s) waiting for delivery; expected 1")
-    return f"{intake}: heartbeat accepted, stored and queued for delivery"
+    return f"{intake}: heartbeat accepted, stored and queued for delivery; {window}"
+
+
+def _window_command(data_dir: Path, name: str) -> list[str]:
+    """This installation's window process (``--window``), as the tray starts it."""
+    program = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "app.main"]
+    return [*program, "--window", name, "--data-dir", str(data_dir), "--timing"]
+
+
+def _check_window(work: Path, data_dir: Path, env: dict[str, str]) -> str:
+    """The dashboard in a real window process, against the running agent, until its charts are drawn."""
+    started = time.monotonic()
+    with (work / "window.log").open("w+", encoding="utf-8") as log:
+        proc = subprocess.Popen(
+            _window_command(data_dir, "dashboard"),
+            env={**env, "QT_QPA_PLATFORM": "offscreen"},
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+        watchdog = threading.Timer(AGENT_START_TIMEOUT, proc.kill)
+        watchdog.start()
+        events: list[str] = []
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if line.startswith("{"):
+                    events.append(json.loads(line)["event"])
+                if "charts" in events:
+                    break
+        finally:
+            watchdog.cancel()
+            if proc.poll() is None:
+                proc.terminate()
+            proc.wait(timeout=30)
+            if proc.stdout is not None:
+                proc.stdout.close()
+        if events[-1:] != ["charts"]:
+            log.seek(0)
+            raise RuntimeError(f"the dashboard's window process showed {events}: {log.read()[-400:]}")
+    return f"the dashboard (--window) drew its charts in {time.monotonic() - started:.1f} s"
 
 
 def _check_version() -> str:
@@ -168,6 +209,8 @@ def run() -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     failed = 0
     with tempfile.TemporaryDirectory(prefix="hackatime-smoke-") as tmp:
+        # matplotlib's font cache too goes to the temporary folder, here and in the window process.
+        os.environ["MPLCONFIGDIR"] = str(Path(tmp) / "matplotlib")
         checks: list[tuple[str, Check]] = [
             ("qt", _check_qt),
             ("version", _check_version),

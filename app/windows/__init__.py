@@ -61,11 +61,20 @@ def _import(context: WindowContext) -> QWidget:
     return ImportWindow(context.model)
 
 
+def _welcome(context: WindowContext) -> QWidget:
+    from app import first_run
+
+    window = first_run.FirstRunWindow(context.model, context.config_dir, first_run.existing_setup())
+    window.start_scan()
+    return window
+
+
 WINDOWS: dict[str, WindowSpec] = {
     spec.name: spec
     for spec in (
         WindowSpec("dashboard", "The dashboard", _dashboard),
         WindowSpec("settings", "The settings", _settings),
         WindowSpec("import", "The import window", _import),
+        WindowSpec("welcome", "The welcome window", _welcome),
     )
 }

@@ -4,16 +4,20 @@ nothing watched until they say so — against a real agent, real folders, real w
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QUrl
 
 from agent.settings import AppSettings
 from app import first_run
+from app import main as app_main
 from app.first_run import FirstRunWindow
 from app.model import AgentModel
-from tests.conftest import API_KEY
+from app.tray import TrayApp
+from tests.conftest import API_KEY, MemoryKeyring
 
 
 def make_projects(home: Path) -> dict[str, Path]:
@@ -48,7 +52,7 @@ def test_an_existing_wakatime_cfg_is_picked_up_and_said_so(model: AgentModel, _i
     text = w.key_label.text()
     assert str(_isolated_home / ".wakatime.cfg") in text and API_KEY[-4:] in text
     assert API_KEY not in text and API_KEY[:-4] not in text  # the last four characters at most
-    assert not w.set_key.isVisible()
+    assert not w.key_row.isVisible()
 
 
 def test_editors_already_routed_through_the_agent_are_recognised(
@@ -60,12 +64,39 @@ def test_editors_already_routed_through_the_agent_are_recognised(
     assert "already send their heartbeats through this app" in window(model, _isolated_home, qtbot).key_label.text()
 
 
-def test_without_a_key_it_offers_to_set_one(model: AgentModel, _isolated_home: Path, qtbot: Any) -> None:
-    w = window(model, _isolated_home, qtbot)
-    assert "No Hackatime API key yet" in w.key_label.text()
-    assert w.set_key.isVisible()
-    with qtbot.waitSignal(w.key_wanted, timeout=5000):
-        qtbot.mouseClick(w.set_key, Qt.MouseButton.LeftButton)
+def test_without_a_key_it_asks_for_one_checks_it_and_keeps_it(
+    make_agent: Callable[..., Any],
+    make_model: Callable[..., AgentModel],
+    standin: Any,
+    _memory_keyring: MemoryKeyring,
+    _isolated_home: Path,
+    qtbot: Any,
+) -> None:
+    agent = make_agent(api_key=None, keyring_in_child=False)  # the test keyring lives in this process
+    model = make_model(agent.config.data_dir)
+    model.start()
+    qtbot.waitUntil(lambda: model.status is not None, timeout=10_000)
+    opened: list[QUrl] = []
+    w = FirstRunWindow(model, _isolated_home / "config", first_run.existing_setup(), open_url=opened.append)
+    qtbot.addWidget(w)
+    w.show()
+    assert "No Hackatime API key yet" in w.key_label.text() and w.key_row.isVisible()
+
+    qtbot.mouseClick(w.get_key, Qt.MouseButton.LeftButton)
+    assert [u.toString() for u in opened] == [standin.url + "/api-key"]
+
+    # A key the server does not know: refused in words, nothing kept.
+    w.key_input.setText(str(uuid.uuid4()))
+    qtbot.mouseClick(w.save_key, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "was not saved" in w.key_label.text(), timeout=10_000)
+    assert not _memory_keyring.secrets and w.key_row.isVisible()
+
+    w.key_input.setText(API_KEY)
+    with qtbot.waitSignal(w.key_saved, timeout=10_000):
+        qtbot.mouseClick(w.save_key, Qt.MouseButton.LeftButton)
+    assert "Key accepted for orpheus" in w.key_label.text() and API_KEY not in w.key_label.text()
+    assert list(_memory_keyring.secrets.values()) == [API_KEY]
+    assert not w.key_row.isVisible() and w.key_input.text() == ""
 
 
 def test_projects_are_offered_and_only_the_checked_ones_watched(
@@ -155,3 +186,20 @@ def test_editors_are_routed_through_the_agent_with_a_backup_and_an_exact_undo(
         qtbot.mouseClick(w.undo_route, Qt.MouseButton.LeftButton)
     assert cfg.read_text() == original
     assert not w.undo_route.isVisible() and w.route.isVisible()
+
+
+def test_the_first_start_opens_the_welcome_window_in_the_window_process_once(
+    tray: TrayApp, tmp_path: Path, qtbot: Any
+) -> None:
+    config_dir = tmp_path / "config"
+    default_dirs = app_main.parse_args([])  # the platform's own dirs, as a person starts it
+    with qtbot.waitSignal(tray.windows.opened, timeout=60_000) as opened:
+        app_main.offer_first_run(default_dirs, config_dir, tray)
+    assert opened.args == ["welcome"]
+    first_run.mark_done(config_dir)  # what closing the window does (tested above)
+    asked: list[str] = []
+    tray.windows.opened.connect(asked.append)
+    app_main.offer_first_run(default_dirs, config_dir, tray)
+    # A test's or a portable installation's own data dir never gets one either.
+    app_main.offer_first_run(app_main.parse_args(["--data-dir", str(tmp_path)]), tmp_path / "other", tray)
+    assert tray.windows._pending == [] and asked == []  # nothing asked of the window process
