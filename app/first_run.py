@@ -191,6 +191,9 @@ class FirstRunWindow(QDialog):
             row.addWidget(widget)
         self.key_row.setVisible(setup.key_hint is None)
         layout.addWidget(self.key_row)
+        # A key kept elsewhere (the keyring, WAKATIME_API_KEY) shows once the agent says so.
+        model.changed.connect(self._key_from_agent)
+        self._key_from_agent()
 
         self.folders_label = QLabel(f"Looking for projects in {self.home} …")
         self.folders_label.setObjectName("folders-status")
@@ -242,6 +245,15 @@ class FirstRunWindow(QDialog):
                 f"and nothing else needs setting up.{routed}"
             )
         return "No Hackatime API key yet. Heartbeats are kept on this computer until you set one."
+
+    def _key_from_agent(self) -> None:
+        status = self.model.status
+        if self.setup.key_hint is not None or self.key_row.isHidden() or not status:
+            return
+        source = status.get("key_source")
+        if source and status.get("api_key") not in (None, "", "(none)"):
+            self.key_label.setText(f"Your API key ({status['api_key']}, from {source}) is used; nothing to set up.")
+            self.key_row.setVisible(False)
 
     # ---- the key ------------------------------------------------------------------------
 

@@ -203,3 +203,11 @@ def test_the_first_start_opens_the_welcome_window_in_the_window_process_once(
     # A test's or a portable installation's own data dir never gets one either.
     app_main.offer_first_run(app_main.parse_args(["--data-dir", str(tmp_path)]), tmp_path / "other", tray)
     assert tray.windows._pending == [] and asked == []  # nothing asked of the window process
+
+
+def test_a_key_kept_elsewhere_is_recognised_through_the_agent(
+    model: AgentModel, _isolated_home: Path, qtbot: Any
+) -> None:
+    w = window(model, _isolated_home, qtbot)  # no ~/.wakatime.cfg; the agent has its key from elsewhere
+    assert f"Your API key ({model.status['api_key']}, from " in w.key_label.text()
+    assert API_KEY not in w.key_label.text() and not w.key_row.isVisible()
