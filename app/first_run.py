@@ -7,8 +7,8 @@
   keeps it in the keyring; the answer (accepted for whom, or why not) is shown in words.
 * Starting at login is a checkbox, on from the start in the bundle (a person who downloads
   the app and starts it once expects it back at the next login), off in a source checkout.
-* Editor plugins can be pointed at the agent in one click (``agent.wakatime_cfg``: the file is
-  backed up first, and Undo puts back exactly what it changed).
+* Editor plugins can be pointed at the agent in one click (the control API's editor routes,
+  as in the settings: the file is backed up first, and Undo puts back exactly what it changed).
 * Folders under the home folder that look like projects (Git work trees) are listed, found by
   a bounded search off the GUI thread, all unchecked: only the ones the user checks are
   watched, through the agent's control API.
@@ -44,10 +44,8 @@ from PySide6.QtWidgets import (
 )
 
 from agent import contract as C
-from agent import wakatime_cfg
-from agent.config import DEFAULT_API_URL, DEFAULT_PORT, is_self_url, read_wakatime_cfg, wakatime_cfg_path
+from agent.config import DEFAULT_PORT, is_self_url, read_wakatime_cfg, wakatime_cfg_path
 from agent.secrets import mask
-from agent.settings import AppSettings
 
 from . import APP_TITLE, autostart
 from .client import AgentClient
@@ -151,7 +149,7 @@ class FirstRunWindow(QDialog):
     key_saved = Signal(dict)  # contract.KeySetAnswer, once the agent checked and stored a key
     scanned = Signal(list)  # the project folders found (tests wait on it)
     watched = Signal(list)  # the folders the agent now watches, after "Watch checked folders"
-    routing_changed = Signal(object)  # agent.wakatime_cfg.Routing, after routing the editors or undoing it
+    routing_changed = Signal(dict)  # contract.EditorRouting, after routing the editors or undoing it
 
     def __init__(
         self,
@@ -293,11 +291,7 @@ class FirstRunWindow(QDialog):
 
     # ---- editors ------------------------------------------------------------------------
 
-    def _intake_url(self) -> str | None:
-        status = self.model.status
-        return status.get("intake_url") if status else None
-
-    def _show_routing(self, routing: wakatime_cfg.Routing | None, error: str | None = None) -> None:
+    def _show_routing(self, routing: C.EditorRouting | None, error: str | None = None) -> None:
         if routing is None and self.setup.routed:
             text, can_route, can_undo = "Your editors already send their heartbeats through this app.", False, False
         elif routing is None:
@@ -308,51 +302,35 @@ class FirstRunWindow(QDialog):
             )
             can_route, can_undo = True, False
         else:
-            backup = f" (the old file is kept as {routing.backup})" if routing.backup else ""
+            backup = f" (the old file is kept as {routing['backup']})" if routing["backup"] else ""
             text = (
-                f"Editors now send their heartbeats to this app at {routing.intake_url}{backup}."
-                if routing.routed
+                f"Editors now send their heartbeats to this app at {routing['intake_url']}{backup}."
+                if routing["routed"]
                 else "Your editors send their heartbeats as before; the file is as it was."
             )
-            can_route, can_undo = not routing.routed, routing.can_undo
+            can_route, can_undo = not routing["routed"], routing["can_undo"]
         self.editors_label.setText(f"{error} {text}" if error else text)
         self.route.setVisible(can_route)
         self.undo_route.setVisible(can_undo)
 
     def route_editors(self) -> None:
-        """Point ``~/.wakatime.cfg`` at the agent's intake (agent.wakatime_cfg: backup first, Undo kept)."""
-        intake = self._intake_url()
-        if intake is None:
-            self._show_routing(None, "The agent is not running yet, so there is nothing to point the editors at.")
-            return
-        cfg, config_dir = self.setup.cfg_path, self.config_dir
-
-        def route() -> wakatime_cfg.Routing:
-            routing, upstream = wakatime_cfg.route_editors(cfg, intake, config_dir)
-            # The agent skips an api_url pointing at itself; where the file uploaded to before
-            # becomes the app's own setting, so uploads keep going there (Hackatime needs none).
-            if upstream and upstream.rstrip("/") != DEFAULT_API_URL:
-                settings = AppSettings(config_dir / "settings.json")
-                if not settings.get("api_url"):
-                    settings.set("api_url", upstream)
-            return routing
-
+        """Point ``~/.wakatime.cfg`` at the agent's intake (the agent backs the file up first and keeps an Undo)."""
         self.route.setEnabled(False)
-        self.model.runner.run(route, self._routed, self._routing_failed, context=self, name="route-editors")
+        self._editors(C.EDITORS_ROUTE)
 
     def undo_routing(self) -> None:
-        intake = self._intake_url() or ""
-        cfg, config_dir = self.setup.cfg_path, self.config_dir
         self.undo_route.setEnabled(False)
-        self.model.runner.run(
-            lambda: wakatime_cfg.undo_routing(cfg, intake, config_dir),
+        self._editors(C.EDITORS_UNDO)
+
+    def _editors(self, route: C.Route) -> None:
+        self.model.call(
+            lambda client: cast("C.EditorRouting", client.request(route)),
             self._routed,
             self._routing_failed,
             context=self,
-            name="undo-routing",
         )
 
-    def _routed(self, routing: wakatime_cfg.Routing) -> None:
+    def _routed(self, routing: C.EditorRouting) -> None:
         self.route.setEnabled(True)
         self.undo_route.setEnabled(True)
         self._show_routing(routing)
