@@ -175,6 +175,29 @@ def test_a_batch_stored_but_not_yet_answered_is_not_added_to_a_figure_that_has_i
         assert (today["server_seconds"], today["total_seconds"], today["unsynced_seconds"]) == (server, server, 0)
 
 
+def test_a_figure_that_may_predate_a_batch_in_flight_still_lists_this_store_s_work(race: Race) -> None:
+    """A fetch answered while a batch is on its way may or may not hold it, so nothing is added
+    to it; this store's own figures are still a floor, and the lists come from where the total
+    does: today's projects and the week's lists add up to the totals shown beside them."""
+    race.store.add([beat(at("2026-03-10T08:00:00") + 20 * i) for i in range(31)], "editor")  # 600 s of "app"
+    gate = race.srv.hold("POST", "heartbeats.bulk", "before")
+    post = race.in_background(race.outbox.deliver_once)
+    try:
+        assert gate.arrived.wait(10)
+        race.fetch()  # answered without the batch, which is claimed: possibly in the figure
+        snap = race.svc.snapshot()
+        today, week = snap["today"], snap["last_7_days"]
+        projects = race.svc.projects("today")["projects"]
+    finally:
+        gate.release()
+        post.join()
+    assert (today["server_seconds"], today["unsynced_seconds"], today["total_seconds"]) == (0, 0, 600)
+    assert [(p["name"], p["total_seconds"]) for p in projects] == [("app", 600)]
+    assert week["total_seconds"] == 600
+    assert [(p["name"], p["total_seconds"]) for p in week["projects"]] == [("app", 600)]
+    assert sum(d["total_seconds"] for d in week["days"]) == 600
+
+
 def test_a_request_that_never_reached_the_server_keeps_its_work_unsynced(race: Race) -> None:
     """Offline (connection refused): the attempt cannot be on the server, so the work stays
     added to the last figure (a reset after sending might have been stored: see schema 3)."""

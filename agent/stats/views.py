@@ -240,20 +240,23 @@ class Views:
         if cached is None or any(d.isoformat() not in fetched for d in dates):
             return local_days(self.conn, first, last, self.tz), "local", None
         changes = day_changes(self.conn, self.destination, first, last, self.tz, cached.reach_mark)
-        # With a large upload on its way, each day is the larger of the server's and this store's.
-        local = {d["date"]: d for d in local_days(self.conn, first, last, self.tz)} if changes is None else {}
+        # This store's own day is a floor for every day, whatever the server's figure may already
+        # hold: a fetch answered while a batch was in flight counts that batch as possibly in it,
+        # so the merge adds nothing, yet the figure may predate it. With a large upload on its
+        # way (no changes measured) this is also the whole merge.
+        local = {d["date"]: d for d in local_days(self.conn, first, last, self.tz)}
         out: list[dict[str, Any]] = []
         sources: set[str] = set()
         for d in dates:
             entry = fetched[d.isoformat()]
             change = changes.get(d) if changes is not None else None
-            mine = local.get(d.isoformat())
-            if mine is not None and mine["total_seconds"] > entry["total_seconds"]:
-                day = mine
-            elif change is None:
+            if change is None:
                 day = {**entry, "source": "server"}
             else:
                 day = _merged_day(d, entry, change.credits, change.local_credits)
+            mine = local.get(d.isoformat())
+            if mine is not None and mine["total_seconds"] > day["total_seconds"]:
+                day = mine
             sources.add(day["source"])
             out.append(day)
         source = "server" if sources == {"server"} else "local" if sources == {"local"} else "server+local"
@@ -266,10 +269,16 @@ class Views:
         local_total = window_seconds(self.conn, lo, after(hi))
         cached = self.server.last_7_days(self.now, self.tz)
         out: dict[str, Any]
+        server_total: int | None = None
+        merged = -1
         if cached is not None:
-            out = cached.figures
             extra = added(self.conn, self.destination, lo, hi, cached.reach_mark, MERGED_COLUMNS)
-            server_total = int(out["total_seconds"])
+            server_total = int(cached.figures["total_seconds"])
+            merged = max(server_total, D.to_seconds(server_total + extra.seconds))
+        # The lists come from where the total does: when this store alone holds more (a fetch that
+        # may predate a batch in flight adds nothing for it), its lists, so the parts add up.
+        if cached is not None and server_total is not None and merged >= local_total:
+            out = cached.figures
             total, source = merge_today(server_total, local_total, extra.seconds)
             for name, _, column in GROUP_LISTS:
                 if column in extra.groups:
@@ -288,8 +297,9 @@ class Views:
                 entry.pop("languages", None)
                 entry.pop("last_activity", None)
             out.update(
-                {"source": "local", "fetched_at": None, "server_seconds": None, "local_seconds": out["total_seconds"]}
-            )
+                {"source": "local", "fetched_at": cached.fetched_at if cached is not None else None,
+                 "server_seconds": server_total, "local_seconds": out["total_seconds"]}
+            )  # fmt: skip
         out["days"], out["days_source"], _ = self.days(first, today)
         out.update({"start": lo, "end": hi})
         return out
