@@ -86,6 +86,7 @@ def test_the_same_figure_reads_the_same_everywhere_in_each_state(
         model.refresh()
         qtbot.waitUntil(lambda: model.stats["today"]["local_seconds"] >= 59 * 60, timeout=20_000)  # type: ignore[index]
         check("waiting")
+        assert standin.wait_until_held()
         standin.release_hangs()
 
         # The agent stops: the last figures stay, still one string each.

@@ -184,6 +184,7 @@ def test_menu_and_tooltip_in_each_state_and_every_dashboard_tab(
     assert any("10 heartbeats waiting" in t for t in shooter.state(tray, "waiting"))
 
     # Can't reach Hackatime: the held connection is reset, the agent backs off.
+    assert standin.wait_until_held()
     standin.inject(Fault.CONNECTION_RESET, times=1000)
     standin.release_hangs()
     wait_status(qtbot, model, lambda d: d["pending"] == 10 and d["backoff_until"] is not None)

@@ -79,6 +79,7 @@ def test_waiting_to_sync_then_sync_now(agent: Any, model: AgentModel, tray: Tray
     assert tray.icon_state is not None and tray.icon_state.sync is SyncState.WAITING
     assert "10 heartbeats waiting to sync" in tray.icon.toolTip()
 
+    assert standin.wait_until_held()
     standin.release_hangs()  # the held connection is reset: the agent keeps the batch and backs off
     wait_status(qtbot, model, lambda s: dest(s)["pending"] == 10 and dest(s)["backoff_until"] is not None)
     stuck = next(t for t in open_menu(tray) if t.startswith("10 heartbeats waiting · "))

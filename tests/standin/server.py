@@ -400,6 +400,12 @@ class HackatimeStandin:
             gate.arrived.set()
             gate.opened.wait()
 
+    def wait_until_held(self, timeout: float = 10) -> bool:
+        """Block until a request is being held (HANG or HELD_201): a ``release_hangs()`` made
+        before the request arrives would let nothing go, and the request would then hang."""
+        held = (Fault.HANG, Fault.HELD_201)
+        return self.wait_for(lambda s: any(r.fault in held for r in s.requests()), timeout)
+
     def release_hangs(self) -> None:
         """Let every held connection go: a HANG is then reset, a HELD_201 answered."""
         with self.app.store.lock:
