@@ -33,6 +33,7 @@ __all__ = [
     "LOCK_FILE",
     "NOTICE_DISMISS",
     "PAUSE",
+    "PAUSE_UNTIL_TOMORROW",
     "PROJECTS",
     "RANGES",
     "REFRESH",
@@ -96,6 +97,7 @@ LOCK_FILE = "agent.lock"  # one agent per data dir
 STORE_FILE = "store.db"
 
 DESTINATION = "hackatime"  # the one destination today: the server in api_url
+PAUSE_UNTIL_TOMORROW = "tomorrow"  # the next local midnight, as the agent's clock and zone see it
 RANGES = ("today", "7d", "30d", "all")  # the ranges of local figures (CLI ``stats``, ``/stats/projects``)
 
 
@@ -134,7 +136,7 @@ STATS = Route("GET", "/stats")  # → StatsSnapshot
 PROJECTS = Route("GET", "/stats/projects")  # ?range= → ProjectsAnswer
 REFRESH = Route("POST", "/refresh")  # fetch the server's figures now → StatsSnapshot
 SYNC = Route("POST", "/sync")  # → SyncAnswer
-PAUSE = Route("POST", "/pause")  # {"until": epoch seconds | null} → Status
+PAUSE = Route("POST", "/pause")  # {"until": epoch seconds | PAUSE_UNTIL_TOMORROW | null} → Status
 DEAD = Route("GET", "/dead")  # ?destination= → DeadAnswer
 DEAD_RETRY = Route("POST", "/dead/retry")  # {"destination", "ids"?} → CountAnswer
 DEAD_DISCARD = Route("POST", "/dead/discard")  # {"destination", "ids"} → CountAnswer

@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from . import __version__
 from .api.control import Control, load_or_create_token
@@ -28,6 +29,7 @@ from .config import DEFAULT_API_URL, ENV_API_URL, SETTINGS_FILE, Config, Resolve
 from .contract import (
     DESTINATION,
     LOCK_FILE,
+    PAUSE_UNTIL_TOMORROW,
     RUNTIME_FILE,
     STORE_FILE,
     CaptureRules,
@@ -55,6 +57,7 @@ from .delivery.pacing import RateLimiter
 from .delivery.recheck import KeyRecheck, RealTime, Waiting
 from .heartbeat import as_sent_by_wakatime_cli, normalize, user_agent
 from .imports import ImportBusy, upload_seconds
+from .jobs import Jobs, next_local_midnight
 from .key_watch import KeyFileWatcher
 from .keys import (
     KeyCheck,
@@ -83,11 +86,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IDLE_RECHECK = 60.0  # seconds between delivery checks when nothing wakes the worker
-STATS_REFRESH = 30.0  # how often the stats refresher asks whether a server fetch is due
+STATS_REFRESH = 30.0  # how often the scheduler asks whether a server fetch is due
 FORCED_REFRESH = 120.0  # after deliveries, refetch server figures at most this often
-STATS_SETTLE = 1.0  # after new heartbeats, wait this long before folding them into the rollups
+STATS_QUIET = 1.0  # after new heartbeats, wait until none came for this long before folding them in
 STATS_MAX_DEFER = 30.0  # but fold a never-ending burst in at least this often
 CAPTURE_RULES = ("exclude", "include", "hide_file_names", "hide_project_names", "hide_branch_names")
+BACKUP_DIR = "backups"  # in the data dir
+BACKUP_EVERY = 86400.0  # a store backup a day ...
+BACKUP_CHECK = 3600.0  # ... checked for every hour, so an agent that runs a few hours a day makes it too
+BACKUP_FIRST = 300.0  # the first check, a few minutes after start
 RECORDING_WINDOW = 120.0
 
 
@@ -105,6 +112,7 @@ class Agent:
         serve: bool = True,
         keyring_in_child: bool = True,
         waiting: Waiting | None = None,
+        zone: ZoneInfo | None = None,
     ) -> None:
         self.config = config
         self.clock = clock  # wall time: stored facts, pauses "until" a time of day
@@ -151,6 +159,8 @@ class Agent:
         self._import_cancel = threading.Event()
         self._import_lock = threading.Lock()
         self._import_runs = 0
+        self.jobs = Jobs(zone, clock=clock)  # wall-clock jobs; started with the local API
+        self._refresh_lock = threading.Lock()  # the scheduler's refresh and the one after deliveries
         self._started = False
 
     # ---- life cycle -----------------------------------------------------------------------
@@ -226,7 +236,10 @@ class Agent:
             self.key_files = KeyFileWatcher(
                 [cfg.wakatime_cfg, cfg.config_dir / SETTINGS_FILE], self.keys.reload
             ).start()
-        self._spawn("stats-refresh", self._stats_loop)
+        self._spawn("stats-fold", self._stats_loop)
+        self.jobs.every("server-figures", STATS_REFRESH, self._refresh_server_figures, delay=0)
+        self.jobs.every("backup", BACKUP_CHECK, self._backup, delay=BACKUP_FIRST)
+        self.jobs.start()
         if self._watch and cfg.capture.watch_dirs:
             self._ensure_watcher()
         self._write_runtime_file()
@@ -249,6 +262,7 @@ class Agent:
         if self.watcher is not None:
             self.watcher.stop()
             self.watcher = None
+        self.jobs.shutdown()
         if self.server is not None:
             self.server.stop()
         for thread in self._threads:
@@ -607,32 +621,54 @@ class Agent:
         except Exception:
             log.exception("preparing the stats rollups failed")
         while not self._stop.is_set():
+            self._stats_due.wait()
+            self._wait_until_quiet()
+            if self._stop.is_set():
+                return
             try:
-                force = self._server_stale.is_set() and time.monotonic() - self._last_forced_refresh >= FORCED_REFRESH
-                if force:
-                    self._server_stale.clear()
-                    self._last_forced_refresh = time.monotonic()
-                if not self.key_rejected() and self.stats.refresh_server(force=force):
-                    self.changed()
                 self.stats.prepare()  # fold new heartbeats into the rollups, off the intake path
+                if self._server_stale.is_set():
+                    self._refresh_server_figures()  # deliveries settled: now, not at the next period
             except Exception:
-                log.exception("refreshing stats failed")
-            self._stats_due.wait(STATS_REFRESH)
-            self._settle()
+                log.exception("folding new heartbeats into the stats failed")
 
-    def _settle(self) -> None:
-        """Wait until a burst of new heartbeats is over: none for STATS_SETTLE, or STATS_MAX_DEFER.
+    def _refresh_server_figures(self) -> None:
+        """Fetch the server's figures that are due (all of them, at most every FORCED_REFRESH,
+        once deliveries made the cached ones lag): every STATS_REFRESH on the scheduler, and
+        when a burst of deliveries settles."""
+        with self._refresh_lock:
+            force = self._server_stale.is_set() and self.monotonic() - self._last_forced_refresh >= FORCED_REFRESH
+            if force:
+                self._server_stale.clear()
+                self._last_forced_refresh = self.monotonic()
+            if not self.key_rejected() and self.stats.refresh_server(force=force):
+                self.changed()
+
+    def _backup(self) -> None:
+        """The scheduler's hourly job: a store backup once a day on the agent's clock (the last 7 kept).
+
+        A clock set back makes the last backup look newer than now: that counts as due.
+        """
+        folder = self.config.data_dir / BACKUP_DIR
+        now = self.clock()
+        last = self.store.last_backup_at(folder)
+        if last is not None and 0 <= now - last < BACKUP_EVERY:
+            return
+        self.store.backup(folder, now=now)
+
+    def _wait_until_quiet(self) -> None:
+        """Wait until a burst of new heartbeats is over: none for STATS_QUIET, or STATS_MAX_DEFER.
 
         Folding competes with the intake for the writer lock and the GIL, and an editor
         flushing its offline queue or an import sends thousands a second; folding once
         after the burst does the same work without slowing it. Queries fold on demand
         (``StatsService._read``), so no answer is stale meanwhile.
         """
-        deadline = time.monotonic() + STATS_MAX_DEFER
+        deadline = self.monotonic() + STATS_MAX_DEFER
         while not self._stop.is_set():
             self._stats_due.clear()
-            left = deadline - time.monotonic()
-            if left <= 0 or not self._stats_due.wait(min(STATS_SETTLE, left)):
+            left = deadline - self.monotonic()
+            if left <= 0 or not self._stats_due.wait(min(STATS_QUIET, left)):
                 return
 
     # ---- pause and capture ---------------------------------------------------------------------
@@ -687,10 +723,25 @@ class Agent:
         self._stats_due.set()
         self.changed(wake=True)
 
-    def set_paused(self, until: float | None) -> None:
+    def set_paused(self, until: float | str | None) -> None:
+        """Pause until ``until`` (epoch seconds, or ``"tomorrow"``: the next local midnight, DST
+        included); None resumes. The scheduler resumes at the end, so the tray hears of it."""
+        if until == PAUSE_UNTIL_TOMORROW:
+            until = next_local_midnight(self.clock(), self.jobs.zone)
+        elif isinstance(until, str):
+            raise ValueError(f"until must be a time, {PAUSE_UNTIL_TOMORROW!r} or None, not {until!r}")
         self.paused_until = until
+        if until is None:
+            self.jobs.cancel("resume")
+        else:
+            self.jobs.at("resume", until, self._resume)
         log.info("tracking %s", "resumed" if until is None else f"paused until {time.ctime(until)}")
         self.changed()
+
+    def _resume(self) -> None:
+        """The scheduler's job at the end of a pause (a no-op before it, on the agent's clock)."""
+        if self.paused_until is not None and self.clock() >= self.paused_until:
+            self.set_paused(None)
 
     def submit(self, heartbeats: list[dict[str, Any]], source: str) -> None:
         """The watcher's sink: normalise and store (raises HeartbeatError on bad input)."""

@@ -232,8 +232,10 @@ class AgentClient:
     def sync(self) -> C.SyncAnswer:
         return cast("C.SyncAnswer", self.request(C.SYNC, {}, timeout=SYNC_TIMEOUT))
 
-    def pause(self, until: float | None) -> C.Status:
-        """Pause recording until ``until`` (a Unix time); None resumes. Returns the new status."""
+    def pause(self, until: float | str | None) -> C.Status:
+        """Pause recording until ``until`` (a Unix time, or ``PAUSE_UNTIL_TOMORROW``); None resumes.
+
+        Returns the new status."""
         return cast("C.Status", self.request(C.PAUSE, {"until": until}))
 
     def dead(self, destination: str) -> list[C.DeadLetter]:

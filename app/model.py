@@ -254,8 +254,8 @@ class AgentModel(QObject):
         self._failed(exc)
         self.refresh()
 
-    def pause(self, until: float | None) -> None:
-        """Pause recording until ``until`` (Unix time); None resumes."""
+    def pause(self, until: float | str | None) -> None:
+        """Pause recording until ``until`` (Unix time, or ``contract.PAUSE_UNTIL_TOMORROW``); None resumes."""
 
         def done(status: C.Status) -> None:
             self._accept_status(status)

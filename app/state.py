@@ -21,6 +21,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from agent import contract as C
+
 Status = Mapping[str, Any]
 Stats = Mapping[str, Any]
 
@@ -576,15 +578,14 @@ class PauseChoice(enum.Enum):
     TOMORROW = "tomorrow"
 
 
-def pause_until(choice: PauseChoice, now: float) -> float:
+def pause_until(choice: PauseChoice, now: float) -> float | str:
     if choice is PauseChoice.HALF_HOUR:
         return now + 30 * 60
     if choice is PauseChoice.HOUR:
         return now + 60 * 60
-    # "Until tomorrow" is the next local midnight: a new day starts a new count on Hackatime.
-    local = dt.datetime.fromtimestamp(now).astimezone()
-    midnight = (local + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    return midnight.timestamp()
+    # "Until tomorrow" is the next local midnight (a new day starts a new count on Hackatime);
+    # the agent works it out in its own zone, DST included, and resumes then.
+    return C.PAUSE_UNTIL_TOMORROW
 
 
 # ---- sources and ages (every figure says where it comes from) ---------------------

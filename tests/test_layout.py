@@ -72,7 +72,7 @@ def test_doctor_reads_the_watch_limit_without_loading_the_watcher() -> None:
 def test_the_contract_is_standard_library_only() -> None:
     """The app reads the contract without loading the agent's dependencies (httpx, watchdog, sqlite…)."""
     modules = _imported_by("import agent.contract")
-    third_party = {m.split(".")[0] for m in modules} & {"httpx", "watchdog", "pathspec", "keyring", "apscheduler"}
+    third_party = {m.split(".")[0] for m in modules} & {"httpx", "watchdog", "pathspec", "keyring", "tzlocal"}
     assert not third_party
     assert not {m for m in modules if m.startswith("agent.") and m != "agent.contract"}
 

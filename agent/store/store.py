@@ -8,6 +8,7 @@ aside and whatever rows can still be read are carried into a fresh one.
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import json
 import logging
@@ -28,6 +29,7 @@ from .schema import DEAD, HISTORY, IN_FLIGHT, LATEST, LIVE, MIGRATIONS, READY, S
 
 log = logging.getLogger(__name__)
 
+BACKUP_KEEP = 7  # daily backups kept
 RECENT_ENTITIES = 20_000  # files remembered for "an editor already sent this one"
 
 InsertHook = Callable[[sqlite3.Connection, Sequence[tuple[int, Heartbeat]]], None]
@@ -83,6 +85,7 @@ class Store:
         self.path = Path(path)
         self.synchronous = synchronous
         self._lock = threading.RLock()
+        self._schema_lock = threading.Lock()  # a migration or a backup, never both
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
@@ -151,6 +154,10 @@ class Store:
         return conn
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
+        with self.migrating():
+            self._migrate_locked(conn)
+
+    def _migrate_locked(self, conn: sqlite3.Connection) -> None:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > LATEST:
             raise StoreTooNew(self.path, version)
@@ -673,6 +680,58 @@ class Store:
                 (destination, DEAD),
                 ids,
             )
+
+    # ---- backups ----------------------------------------------------------------------------
+
+    def backup(self, folder: Path, *, now: float, keep: int = BACKUP_KEEP) -> Path | None:
+        """Copy the store into ``folder`` with SQLite's online backup API, keep the newest ``keep``
+        copies, then let SQLite refresh its query statistics (``PRAGMA optimize``).
+
+        The copy is read through a reader connection, so intake goes on meanwhile (WAL). It is
+        never taken while a migration runs: then it returns None and the next day's run makes it.
+        """
+        if not self._schema_lock.acquire(blocking=False):  # see migrating()
+            log.info("store backup skipped: a migration is running")
+            return None
+        try:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
+            target = folder / f"{self.path.stem}-{stamp}{self.path.suffix}"
+            partial = target.with_name(target.name + ".partial")
+            fd = os.open(partial, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+            os.close(fd)
+            copy = sqlite3.connect(partial)
+            try:
+                self.reader().backup(copy)
+            finally:
+                copy.close()
+            os.replace(partial, target)
+        finally:
+            self._schema_lock.release()
+        with self._lock:
+            self._conn.execute("PRAGMA optimize")
+        for old in self.backups(folder)[:-keep] if keep > 0 else []:
+            old.unlink()
+        log.info("store backed up to %s", target)
+        return target
+
+    def backups(self, folder: Path) -> list[Path]:
+        """This store's backups in ``folder``, oldest first (their names sort by time)."""
+        return sorted(folder.glob(f"{self.path.stem}-????????-??????{self.path.suffix}"))
+
+    def last_backup_at(self, folder: Path) -> float | None:
+        """When the newest backup in ``folder`` was taken (by the clock given to :meth:`backup`)."""
+        backups = self.backups(folder)
+        if not backups:
+            return None
+        stamp = backups[-1].stem.removeprefix(f"{self.path.stem}-")
+        return float(calendar.timegm(time.strptime(stamp, "%Y%m%d-%H%M%S")))
+
+    @contextlib.contextmanager
+    def migrating(self) -> Iterator[None]:
+        """Held from the start to the end of a migration; a backup is never taken meanwhile."""
+        with self._schema_lock:
+            yield
 
     # ---- cache, notices, meta -------------------------------------------------------------
 
