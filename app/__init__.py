@@ -8,7 +8,3 @@ matplotlib, and the window process with every window (``app.windows``).
 
 APP_ID = "hackatime-desktop"
 APP_TITLE = "Hackatime"
-
-from . import binding as _binding  # noqa: E402 - must run before any other Qt call (see the module)
-
-_binding.install()

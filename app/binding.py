@@ -1,21 +1,13 @@
-"""Workarounds for the Qt binding in use (PySide6 6.12 on Python 3.11), in one place.
+"""Workarounds for the Qt binding in use, in one place: source caching on import
+(:func:`lean_imports`, :func:`cache_no_sources`), and :func:`contained` for overrides.
 
-1. A reference-count bug (:func:`install`, :func:`contained`).
-2. Source caching on import (:func:`lean_imports`, :func:`cache_no_sources`).
-
-Each says when it can go.
-
-**Reference counts.** The PySide6 6.12 wheel in use (abi3, tagged cp310) drops one reference to ``None``
-on every call of a C++ method that returns ``void`` (and to ``True`` on every
-``Signal.emit``). Python 3.12 made those objects immortal (PEP 683), so the bug
-is invisible there; on 3.11 the count reaches zero after a few thousand calls
-and the interpreter aborts with "none_dealloc: deallocating None".
-
-:func:`install` first checks whether the running binding has the bug (ten calls
-of a void method); only then does it raise the three singletons' counts by 2**40,
-which no process lives long enough to use up. It does nothing on Python ≥ 3.12,
-on other interpreters, or once PySide6 is fixed. Remove both when the
-project requires Python ≥ 3.12 or a PySide6 without the bug.
+**Reference counts.** PySide6 6.12's abi3 wheel drops a reference to ``None`` on every call
+of a C++ method returning ``void`` (and to ``True`` / ``False`` on every ``Signal.emit``);
+on Python 3.11, where those objects are not immortal (PEP 683 came with 3.12), the
+interpreter aborts after a few thousand calls. pyproject.toml pins the binding to 6.11.3,
+the last release without the bug, on Python < 3.12, and
+``tests/gui/test_binding.py`` makes 100,000 calls of each kind and checks the counts, so
+an upgrade that brings the bug back fails CI instead of aborting a user's tray.
 
 **Sources.** Once PySide6 is imported, its ``__feature__`` import hook reads the
 source of every module imported after it (``inspect.getsource``, to see whether
@@ -31,54 +23,24 @@ import.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 import linecache
 import logging
-import sys
 from collections.abc import Callable, Iterator
 from typing import Any, ParamSpec
 
 P = ParamSpec("P")
 log = logging.getLogger(__name__)
 
-_HEADROOM = 1 << 40
-_installed = False
-
-
-def binding_drops_references() -> bool:
-    from PySide6.QtCore import QObject
-
-    probe = QObject()
-    before = sys.getrefcount(None)
-    for _ in range(10):
-        probe.setObjectName("")
-    return sys.getrefcount(None) - before <= -10
-
-
-def install() -> bool:
-    """Apply the guard if needed; returns True when it was applied (now or before)."""
-    global _installed
-    if _installed:
-        return True
-    if sys.version_info >= (3, 12) or sys.implementation.name != "cpython":
-        return False
-    if not binding_drops_references():
-        return False
-    for obj in (None, True, False):
-        # CPython ≤ 3.11: ob_refcnt is the first field of every object.
-        ctypes.c_ssize_t.from_address(id(obj)).value += _HEADROOM
-    _installed = True
-    return True
-
 
 def contained(method: Callable[P, None]) -> Callable[P, None]:
     """Keep an exception from crossing back into Qt from a virtual override or a slot.
 
-    With the binding above, an exception escaping a Python override of a Qt
-    virtual (``showEvent``, ``paintEvent``, ...) leaves a reference count wrong
-    and the process crashes later, far from the cause. The error is logged with
-    its traceback instead (and the GUI tests fail on any logged error).
+    An exception escaping a Python override of a Qt virtual (``showEvent``,
+    ``paintEvent``, ...) or a slot is printed by the binding and otherwise lost, and
+    with some PySide6 releases leaves a reference count wrong, so the process
+    crashes later, far from the cause. The error is logged with its traceback
+    instead (and the GUI tests fail on any logged error).
     """
 
     @functools.wraps(method)

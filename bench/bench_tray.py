@@ -56,14 +56,8 @@ KEEP_ALIVE_S = 2  # the setting, for the exit measurement only (default 300 s)
 
 
 def qt() -> tuple[Any, Any, Any]:
-    """Qt for the children; imported late so the orchestrator never loads it.
-
-    ``import app`` first: it installs the guard against the binding's reference
-    bug (``app.binding``) before any other Qt call.
-    """
+    """Qt for the children; imported late so the orchestrator never loads it."""
     from PySide6 import QtCore, QtGui, QtWidgets
-
-    import app  # noqa: F401
 
     return QtCore, QtGui, QtWidgets
 

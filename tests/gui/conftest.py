@@ -27,7 +27,6 @@ import pytest  # noqa: E402
 from PySide6.QtCore import QThreadPool  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
-import app  # noqa: E402, F401 - installs app.binding before the first Qt call
 from app.client import AgentClient  # noqa: E402
 from app.model import AgentModel  # noqa: E402
 from app.tasks import TaskRunner  # noqa: E402
