@@ -14,7 +14,6 @@ import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import platformdirs
@@ -23,7 +22,6 @@ from . import APP_NAME
 from .secrets import (
     KeyringResult,
     SecretError,
-    mask,
     read_keyring,
     read_keyring_in_child,
     remember_secret,
@@ -67,12 +65,12 @@ class CaptureSettings:
 
 @dataclass(frozen=True)
 class Flags:
-    """Values given on the command line; None means "not given"."""
+    """Values given outright (the command line, or the program starting the agent); None means "not given"."""
 
     data_dir: Path | None = None
     port: int | None = None
     api_url: str | None = None
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # never in a log line or a traceback
     watch: tuple[Path, ...] = ()
     no_watch: bool = False
 
@@ -123,7 +121,7 @@ class Config:
     log_dir: Path
     config_dir: Path
     api_url: str
-    api_key: str | None
+    api_key: str | None = field(repr=False)  # never in a log line or a traceback
     key_source: str | None
     machine: str
     port: int
@@ -136,20 +134,6 @@ class Config:
     wakatime_cfg: Path
     notices: tuple[str, ...] = field(default=())
     key_sources: KeySources | None = None  # None: the key was given outright and never changes
-
-    def describe(self) -> dict[str, Any]:
-        """A JSON-safe summary with the key masked."""
-        return {
-            "data_dir": str(self.data_dir),
-            "api_url": self.api_url,
-            "api_key": mask(self.api_key),
-            "key_source": self.key_source,
-            "machine": self.machine,
-            "port": self.port,
-            "wakatime_cfg": str(self.wakatime_cfg),
-            "watch_dirs": [str(p) for p in self.capture.watch_dirs],
-            "notices": list(self.notices),
-        }
 
 
 def wakatime_cfg_path(env: Mapping[str, str] | None = None) -> Path:
@@ -327,7 +311,7 @@ def _resolve_key(
 ) -> tuple[str | None, str | None]:
     if flags.api_key:
         remember_secret(flags.api_key)
-        return flags.api_key.strip(), "--api-key"
+        return flags.api_key.strip(), "given"
     if env.get(ENV_API_KEY):
         key = env[ENV_API_KEY].strip()
         remember_secret(key)

@@ -225,7 +225,7 @@ class KeyInfo(TypedDict):
     configured: bool
     masked: str  # "<hidden>6f70"
     last4: str | None
-    # --api-key, WAKATIME_API_KEY, keyring, settings (plaintext), api_key_vault_cmd or wakatime.cfg
+    # given (Flags), WAKATIME_API_KEY, keyring, settings (plaintext), api_key_vault_cmd or wakatime.cfg
     source: str | None
     fingerprint: str | None  # the start of a SHA-256 of the whole key: tells apart keys that end alike
     next_check_in: float | None  # seconds until a rejected key is checked with the server again

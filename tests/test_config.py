@@ -58,7 +58,7 @@ def test_a_hackatime_cfg_alone_is_a_full_setup(_isolated_home: Path) -> None:
     assert config.capture.hide_branch_names is True
     assert config.capture.exclude == ("^/tmp/", "\\.secret$")
     assert config.capture.projectmap == (("^/home/o/work/(\\w+)", "client-{0}"),)
-    assert API_KEY not in str(config.describe())
+    assert API_KEY not in repr(config) and config.api_key == API_KEY
 
 
 def test_precedence_flags_env_keyring_cfg(_isolated_home: Path, _memory_keyring: MemoryKeyring) -> None:

@@ -20,6 +20,7 @@ from agent.settings import SettingsError
 from agent.wakatime_cfg import CfgEditError
 
 from .httpserver import HTTPError, Request, Response, Router
+from .intake import parse_body
 
 
 class Controlled(Protocol):
@@ -55,10 +56,10 @@ class Controlled(Protocol):
 
 
 def json_object(request: Request) -> dict[str, Any]:
-    """A control request's body: a JSON object (parsed by ``Request.json``); empty means ``{}``."""
+    """A control request's body: a JSON object (parsed as the intake parses); empty means ``{}``."""
     if not request.body.strip():
         return {}
-    data = request.json()
+    data = parse_body(request.body)
     if not isinstance(data, dict):
         raise HTTPError(400, "the body must be a JSON object")
     return data

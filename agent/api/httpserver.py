@@ -77,14 +77,6 @@ class Request:
         values = self.query.get(name)
         return values[0] if values else None
 
-    def json(self) -> Any:
-        if not self.body.strip():
-            raise HTTPError(400, "No data provided: the request body is empty")
-        try:
-            return json.loads(self.body)
-        except (ValueError, RecursionError) as exc:
-            raise HTTPError(400, "Bad Request", message=f"the body is not valid JSON: {exc}", status=400) from None
-
 
 @dataclass
 class Response:

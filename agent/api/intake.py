@@ -121,49 +121,50 @@ class Intake:
 
     def post_bulk(self, request: Request) -> Response:
         self._authorize(request)
-        items = self._items(request, bulk=True)
-        results = self._store(items, request)
-        raw = b'{"responses":[' + b",".join(results) + b"]}"
-        return Response(201, raw=raw)
+        answers: list[bytes] = []
+        for item in self._ingest(self._items(request, bulk=True), request):
+            if isinstance(item, HeartbeatError):
+                answers.append(json.dumps([{"error": str(item), "type": "InvalidHeartbeat"}, 400]).encode())
+                continue
+            hb, added = item
+            # Splice the frozen payload instead of re-encoding it: same bytes, less work.
+            head = b'[{"id":null,"recorded":false,' if added is None else b'[{"id":%d,' % added.id
+            answers.append(head + hb.payload_json[1:].encode() + b",201]")
+        return Response(201, raw=b'{"responses":[' + b",".join(answers) + b"]}")
 
     def post_single(self, request: Request) -> Response:
         self._authorize(request)
-        items = self._items(request, bulk=False)
-        try:
-            hb = self._normalize(items[0], request)
-        except HeartbeatError as exc:
-            raise HTTPError(400, str(exc), type="InvalidHeartbeat") from None
-        if not self.accepting():
+        [item] = self._ingest(self._items(request, bulk=False), request)
+        if isinstance(item, HeartbeatError):
+            raise HTTPError(400, str(item), type="InvalidHeartbeat")
+        hb, added = item
+        if added is None:
             return Response(202, {**hb.payload, "id": None, "recorded": False})
-        added = self._add([hb])[0]
-        if added.created:
-            self.on_stored(1)
         return Response(202, {**hb.payload, "id": added.id})
 
-    def _store(self, items: list[Any], request: Request) -> list[bytes]:
-        """Normalise every item, store the valid ones in one transaction, answer per item in order."""
-        answers: list[bytes | None] = [None] * len(items)
+    def _ingest(self, items: list[Any], request: Request) -> list[tuple[Heartbeat, Added | None] | HeartbeatError]:
+        """The one way editor heartbeats come in: normalise every item, store the valid ones in one
+        transaction (unless tracking is paused: then ``Added`` is None), answer per item in order."""
+        out: list[tuple[Heartbeat, Added | None] | HeartbeatError] = []
         valid: list[tuple[int, Heartbeat]] = []
-        for i, raw in enumerate(items):
+        for raw in items:
             try:
                 if isinstance(raw, Unparsable):
                     raise HeartbeatError(raw.reason)
-                valid.append((i, self._normalize(raw, request)))
+                hb = self._normalize(raw, request)
             except HeartbeatError as exc:
-                answers[i] = json.dumps([{"error": str(exc), "type": "InvalidHeartbeat"}, 400]).encode()
+                out.append(exc)
+                continue
+            valid.append((len(out), hb))
+            out.append((hb, None))
         if valid and self.accepting():
             added = self._add([hb for _, hb in valid])
-            created = 0
             for (i, hb), result in zip(valid, added, strict=True):
-                created += result.created
-                # Splice the frozen payload instead of re-encoding it: same bytes, less work.
-                answers[i] = b'[{"id":%d,' % result.id + hb.payload_json[1:].encode() + b",201]"
+                out[i] = (hb, result)
+            created = sum(result.created for result in added)
             if created:
                 self.on_stored(created)
-        else:
-            for i, hb in valid:
-                answers[i] = b'[{"id":null,"recorded":false,' + hb.payload_json[1:].encode() + b",201]"
-        return [a for a in answers if a is not None]
+        return out
 
     def _add(self, heartbeats: list[Heartbeat]) -> list[Added]:
         try:

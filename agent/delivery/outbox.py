@@ -291,7 +291,6 @@ class Outbox:
             self.destination,
             last_error=message,
             last_error_at=now,
-            failures=self.backoff.failures,
             **({"unreachable_at": now} if network else {"reachable_at": now}),
         )
         log.info("delivery to %s failed: %s; next try in %.1f s", self.destination, message, wait)
@@ -306,7 +305,6 @@ class Outbox:
             last_success=now,
             reachable_at=now,
             backoff_until=None,
-            failures=0,
             auth_state="ok",
             last_error=None,  # delivery works again: an old error would only mislead
             last_error_at=None,

@@ -19,7 +19,7 @@ MIGRATIONS: list[str] = [
         time REAL NOT NULL,
         dedup_key BLOB NOT NULL,          -- MD5 of the frozen payload; see heartbeats_dedup
         payload TEXT NOT NULL,            -- the JSON sent to every destination, byte for byte
-        source TEXT NOT NULL,             -- editor | watcher | import | recovered
+        source TEXT NOT NULL,             -- editor | watcher | import (recovery keeps the source)
         received_at REAL NOT NULL,
         entity TEXT,
         type TEXT,

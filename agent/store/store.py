@@ -442,15 +442,6 @@ class Store:
     def heartbeat_count(self) -> int:
         return int(self.reader().execute("SELECT count(*) FROM heartbeats").fetchone()[0])
 
-    def payloads(self, ids: Sequence[int]) -> dict[int, str]:
-        out: dict[int, str] = {}
-        conn = self.reader()
-        for chunk in _chunks(list(ids), 500):
-            marks = ",".join("?" * len(chunk))
-            for hb_id, payload in conn.execute(f"SELECT id, payload FROM heartbeats WHERE id IN ({marks})", chunk):
-                out[hb_id] = payload
-        return out
-
     # ---- destinations and deliveries ------------------------------------------------------
 
     @staticmethod
@@ -482,7 +473,7 @@ class Store:
 
     def update_destination(self, name: str, **fields: Any) -> None:
         allowed = {
-            "auth_state", "last_success", "last_error", "last_error_at", "backoff_until", "failures",
+            "auth_state", "last_success", "last_error", "last_error_at", "backoff_until",
             "reachable_at", "unreachable_at",
         }  # fmt: skip
         unknown = set(fields) - allowed
@@ -746,10 +737,6 @@ class Store:
     def cache_get(self, key: str) -> tuple[Any, float] | None:
         row = self.reader().execute("SELECT value, fetched_at FROM server_cache WHERE key = ?", (key,)).fetchone()
         return None if row is None else (json.loads(row[0]), row[1])
-
-    def add_notice(self, level: str, message: str) -> None:
-        with self.transaction() as conn:
-            conn.execute("INSERT INTO notices(time, level, message) VALUES (?, ?, ?)", (time.time(), level, message))
 
     def notices(self, include_dismissed: bool = False) -> list[Notice]:
         sql = "SELECT id, time, level, message FROM notices"
