@@ -86,6 +86,11 @@ def test_the_same_figure_reads_the_same_everywhere_in_each_state(
         model.refresh()
         qtbot.waitUntil(lambda: model.stats["today"]["local_seconds"] >= 59 * 60, timeout=20_000)  # type: ignore[index]
         check("waiting")
+        # Work still on its way is never called synced, in the menu, the tooltip or the dashboard.
+        tray.menu.aboutToShow.emit()
+        shown = [*tray.menu_texts(), tray.icon.toolTip(), window.sync_summary.text()]
+        assert not any("All synced" in text for text in shown), shown
+        assert any("waiting" in text for text in tray.menu_texts()), tray.menu_texts()
         assert standin.wait_until_held()
         standin.release_hangs()
 
