@@ -41,6 +41,7 @@ from agent.oauth import OAUTH_TOKEN_USER, LoopbackSignIn, SignedIn, SignInError,
 from agent.secrets import keyring_call
 from agent.settings import AppSettings
 
+from . import autostart
 from .client import AgentClient, AgentError
 from .tasks import TaskRunner
 
@@ -570,7 +571,29 @@ class SettingsWindow(QWidget):
         self.log_button = QPushButton()
         self.log_button.clicked.connect(lambda: self._open_folder("log_dir"))
         form.addRow("Log folder", self.log_button)
+        # Start at login is this user's login items, not the agent's: a small local file (or the
+        # registry), so it is written here, at once, and read back rather than remembered.
+        self.autostart_box = QCheckBox("Start Hackatime Desktop when I log in")
+        self.autostart_box.setChecked(autostart.is_enabled())
+        self.autostart_box.toggled.connect(self._set_autostart)
+        form.addRow("Start at login", self.autostart_box)
+        self.autostart_reason = _label()
+        form.addRow("", self.autostart_reason)
         return tab
+
+    def _set_autostart(self, on: bool) -> None:
+        try:
+            where = autostart.set_enabled(on)
+        except OSError as exc:
+            self.autostart_box.blockSignals(True)
+            self.autostart_box.setChecked(autostart.is_enabled())
+            self.autostart_box.blockSignals(False)
+            reason = f"Could not change starting at login: {exc.strerror or exc}"
+            self.autostart_reason.setText(reason)
+            self.refused.emit("autostart", reason)
+            return
+        self.autostart_reason.setText(f"{'Starts' if on else 'No longer starts'} at login ({where})")
+        self.applied.emit("autostart")
 
     def _show_system(self, status: C.Status) -> None:
         self.version_label.setText(status["version"])

@@ -246,3 +246,30 @@ def test_exclusions_and_privacy_switches_are_refused_in_place_or_applied_at_once
     assert AppSettings(running.config.config_dir / "settings.json").get("exclude") == ["secret/"]
     assert running.watcher is not None and running.watcher is not watcher
     assert running.watched()["folders"] == [str(tmp_path / "project")]
+
+
+def test_start_at_login_is_switched_on_and_off_from_the_window(
+    qtbot: QtBot, opened: tuple[SettingsWindow, list[QUrl]], _isolated_home: Path
+) -> None:
+    window, _ = opened
+    entry = _isolated_home / ".config" / "autostart" / "hackatime-desktop.desktop"
+    assert not window.autostart_box.isChecked() and not entry.exists()
+    with qtbot.waitSignal(window.applied, timeout=10_000) as applied:
+        window.autostart_box.click()
+    assert applied.args == ["autostart"] and entry.is_file() and "Exec=" in entry.read_text(encoding="utf-8")
+    assert "Starts at login" in window.autostart_reason.text()
+    with qtbot.waitSignal(window.applied, timeout=10_000):
+        window.autostart_box.click()
+    assert not entry.exists() and not window.autostart_box.isChecked()
+
+
+def test_start_at_login_that_cannot_be_written_is_refused_in_place(
+    qtbot: QtBot, opened: tuple[SettingsWindow, list[QUrl]], _isolated_home: Path
+) -> None:
+    window, _ = opened
+    (_isolated_home / ".config").mkdir(exist_ok=True)
+    (_isolated_home / ".config" / "autostart").write_text("a file where the folder should be", encoding="utf-8")
+    with qtbot.waitSignal(window.refused, timeout=10_000) as refused:
+        window.autostart_box.click()
+    assert refused.args[0] == "autostart" and "Could not change starting at login" in refused.args[1]
+    assert not window.autostart_box.isChecked()
