@@ -26,7 +26,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -59,6 +59,9 @@ from .lock import EXIT_PORT_IN_USE, EXIT_RUNNING, AlreadyRunning, InstanceLock, 
 from .logs import setup_logging
 from .secrets import KEYRING_CHILD_ARG, keyring_child_main, mask, redact
 from .store.store import StoreTooNew
+
+if TYPE_CHECKING:
+    from .daemon import Agent
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_AUTH, EXIT_UNREACHABLE, EXIT_RATE_LIMITED, EXIT_NO_KEY = range(7)
 # 7 and 8 (another agent runs / the port is taken) are agent.lock's.
@@ -329,7 +332,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return code
 
 
-def _sync_in_process(config: Config, verbose: bool) -> SyncAnswer:
+def _start_in_process(config: Config, verbose: bool) -> Agent:
+    """An agent for one command when none runs: no local API, no watching; it holds the data
+    dir's lock, so a daemon started meanwhile is refused rather than sharing the store."""
     from .daemon import Agent
 
     setup_logging(config.log_dir, verbose=verbose, stderr=verbose)
@@ -338,6 +343,11 @@ def _sync_in_process(config: Config, verbose: bool) -> SyncAnswer:
         agent.start()
     except AlreadyRunning as exc:
         raise CliError(str(exc), EXIT_RUNNING) from None
+    return agent
+
+
+def _sync_in_process(config: Config, verbose: bool) -> SyncAnswer:
+    agent = _start_in_process(config, verbose)
     try:
         return agent.sync_now()
     finally:
@@ -566,15 +576,9 @@ def _import_in_process(
 ) -> ImportProgress:
     import threading
 
-    from .daemon import Agent
     from .imports.job import ImportJob
 
-    setup_logging(config.log_dir, verbose=verbose, stderr=verbose)
-    agent = Agent(config, watch=False, serve=False)
-    try:
-        agent.start()
-    except AlreadyRunning as exc:
-        raise CliError(str(exc), EXIT_RUNNING) from None
+    agent = _start_in_process(config, verbose)
     cancel = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda signum, frame: cancel.set())  # finish the batch, then stop
     try:

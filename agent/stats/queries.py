@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import sqlite3
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +62,18 @@ Interval = tuple[float, float, Hashable]  # [lo, hi) and the key (e.g. a local d
 def after(x: float) -> float:
     """The half-open end for an inclusive bound: ``t <= x`` is ``t < after(x)``."""
     return math.nextafter(x, math.inf)
+
+
+def _adjacent_runs(cores: list[tuple[int, int, Hashable]]) -> Iterator[list[tuple[int, int, Hashable]]]:
+    """Sorted cores (first bucket, end bucket, key) in runs where each starts where the last
+    ended: a run is read with one range query over the rollups."""
+    start = 0
+    while start < len(cores):
+        end = start + 1
+        while end < len(cores) and cores[end][0] == cores[end - 1][1]:
+            end += 1
+        yield cores[start:end]
+        start = end
 
 
 def _split(lo: float, hi: float) -> tuple[int, int]:
@@ -142,12 +154,7 @@ def collect(conn: sqlite3.Connection, dim: int, intervals: Sequence[Interval]) -
             parts.append((lo, _raw_groups(conn, dim, lo, hi)))
     # One range query per run of adjacent cores (a year of days is one query), each row
     # routed to its core: the cores are sorted, so a pointer that only moves forward does.
-    start = 0
-    while start < len(cores):
-        end = start + 1
-        while end < len(cores) and cores[end][0] == cores[end - 1][1]:
-            end += 1
-        run = cores[start:end]
+    for run in _adjacent_runs(cores):
         rows = conn.execute(
             "SELECT bucket, value, span, first, last, n FROM stats_rollup WHERE dim = ? AND bucket >= ? AND bucket < ?",
             (dim, run[0][0], run[-1][1]),
@@ -163,7 +170,6 @@ def collect(conn: sqlite3.Connection, dim: int, intervals: Sequence[Interval]) -
             batch.append(rest)
         if batch:
             pieces[run[k][2]].append((run[k][0] * BUCKET, _fold_rows(batch)))
-        start = end
     out: dict[Hashable, dict[str, Seg]] = {}
     for key, parts in pieces.items():
         parts.sort(key=lambda p: p[0])
@@ -224,12 +230,7 @@ def lead_by_key(conn: sqlite3.Connection, intervals: Sequence[Interval]) -> dict
                 parts.append((a, piece))
         if blo < bhi:
             cores.append((blo, bhi, key))
-    start = 0
-    while start < len(cores):
-        end = start + 1
-        while end < len(cores) and cores[end][0] == cores[end - 1][1]:
-            end += 1
-        run = cores[start:end]
+    for run in _adjacent_runs(cores):
         credits: list[dict[str, float]] = [{} for _ in run]
         # Each core's credits summed in SQL: one index range per core, joined to a list of them.
         for first in range(0, len(run), 300):
@@ -269,7 +270,6 @@ def lead_by_key(conn: sqlite3.Connection, intervals: Sequence[Interval]) -> dict
         for (blo, _, key), got, found in zip(run, credits, bounds, strict=True):
             if found:
                 pieces[key].append((blo * BUCKET, _LeadPiece(got, found[0], found[1], found[2])))
-        start = end
     out: dict[Hashable, dict[str, float]] = {}
     for key, parts in pieces.items():
         if not parts:
