@@ -285,7 +285,6 @@ class Outbox:
         elif ids:
             self._settle(unreached=ids)
         wait = self.backoff.next_delay()
-        self._retry_at = self.monotonic() + wait
         now = self.clock()
         self.store.update_destination(
             self.destination,
@@ -293,6 +292,9 @@ class Outbox:
             last_error_at=now,
             **({"unreachable_at": now} if network else {"reachable_at": now}),
         )
+        # The backoff is published only once its reason is stored: a status read in between
+        # would show a wait with nothing to say why.
+        self._retry_at = self.monotonic() + wait
         log.info("delivery to %s failed: %s; next try in %.1f s", self.destination, message, wait)
         return PassResult(outcome, retried=len(ids), wait=wait, error=message)
 
