@@ -36,6 +36,20 @@ class Autostart(Protocol):
     def enabled(self) -> bool: ...
 
 
+def _replace(path: Path, data: bytes) -> str:
+    """Write ``path`` whole or not at all (a login must never read half an entry); returns it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return str(path)
+
+
+def _remove(path: Path) -> str:
+    path.unlink(missing_ok=True)
+    return str(path)
+
+
 @dataclass
 class XdgAutostart:
     """``$XDG_CONFIG_HOME/autostart/hackatime-desktop.desktop`` (freedesktop.org Desktop Application Autostart)."""
@@ -49,15 +63,10 @@ class XdgAutostart:
     def enable(self, command: Sequence[str]) -> str:
         # GNOME honours its own key as well; the tray waits for a tray host, so no start delay is needed.
         text = desktop_entry.render(command, {"X-GNOME-Autostart-enabled": "true"})
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, self.path)
-        return str(self.path)
+        return _replace(self.path, text.encode("utf-8"))
 
     def disable(self) -> str:
-        self.path.unlink(missing_ok=True)
-        return str(self.path)
+        return _remove(self.path)
 
     def enabled(self) -> bool:
         try:
@@ -94,15 +103,10 @@ class LaunchAgent:
         )
 
     def enable(self, command: Sequence[str]) -> str:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_bytes(self.document(command))
-        os.replace(tmp, self.path)
-        return str(self.path)
+        return _replace(self.path, self.document(command))
 
     def disable(self) -> str:
-        self.path.unlink(missing_ok=True)
-        return str(self.path)
+        return _remove(self.path)
 
     def enabled(self) -> bool:
         return self.path.is_file()
