@@ -840,9 +840,13 @@ def build_status(
     destinations: list[DestinationStatus] = []
     online: bool | None = None
     now = clock()
+    # The backoff is read before the stored rows: the outbox stores a failure's reason before it
+    # publishes the backoff, so in this order a status never shows a wait without its reason.
+    names = [] if store is None else [dest["name"] for dest in store.destinations()]
+    waits = {name: round(backoff(name), 1) if backoff is not None else 0.0 for name in names}
     queues = [] if store is None else [(dest, store.counts(dest["name"])) for dest in store.destinations()]
     for dest, counts in queues:
-        wait = round(backoff(dest["name"]), 1) if backoff is not None else 0.0
+        wait = waits.get(dest["name"], 0.0)
         destinations.append(
             {
                 "name": dest["name"],

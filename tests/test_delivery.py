@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -262,3 +263,20 @@ def test_a_wall_clock_stepped_back_during_backoff_does_not_stall_delivery(
     dest = store.destination("hackatime")
     assert dest["last_error"] is None and dest["last_error_at"] is None  # recovered: no stale error
     assert dest["last_success"] == wall.now  # stored facts keep the wall clock
+
+
+def test_status_never_shows_a_backoff_without_its_reason(store: Store, make_config: Any) -> None:
+    """A delivery that fails while status is being read: the outbox stores the reason, then
+    publishes the backoff. Status reads them in the opposite order, so whichever moment the
+    failure lands in, a wait it shows has its reason beside it."""
+    from agent.daemon import build_status
+
+    def failing_now(name: str) -> float:
+        # what the delivery thread does between status's reads: store the reason, then back off
+        store.update_destination(name, last_error="network error: connection reset", last_error_at=T0)
+        return 30.0
+
+    status = build_status(store, make_config(), clock=lambda: T0, backoff=failing_now)
+    dest = status["destinations"][0]
+    assert dest["backoff_until"] == T0 + 30.0
+    assert dest["last_error"] == "network error: connection reset"
