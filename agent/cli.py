@@ -58,7 +58,7 @@ from .keys import PLACES
 from .lock import EXIT_PORT_IN_USE, EXIT_RUNNING, AlreadyRunning, InstanceLock, port_owner
 from .logs import setup_logging
 from .secrets import KEYRING_CHILD_ARG, keyring_child_main, mask, redact
-from .store.store import StoreTooNew
+from .store import StoreTooNew
 
 if TYPE_CHECKING:
     from .daemon import Agent

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-import agent.store.store
+import agent.store.connection
 from agent.heartbeat import normalize
+from agent.store import Store, StoreTooNew
 from agent.store.schema import MIGRATIONS
-from agent.store.store import Store, StoreTooNew
 
 T0 = 1755864000.0
 
@@ -92,8 +92,8 @@ def test_migration_backs_up_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     with open_store(path) as store:
         store.add(beats(4), "editor")
         version = store.reader().execute("PRAGMA user_version").fetchone()[0]
-    monkeypatch.setattr(agent.store.store, "MIGRATIONS", [*MIGRATIONS, "CREATE TABLE later_feature (x INTEGER)"])
-    monkeypatch.setattr(agent.store.store, "LATEST", len(MIGRATIONS) + 1)
+    monkeypatch.setattr(agent.store.connection, "MIGRATIONS", [*MIGRATIONS, "CREATE TABLE later_feature (x INTEGER)"])
+    monkeypatch.setattr(agent.store.connection, "LATEST", len(MIGRATIONS) + 1)
     with Store(path) as store:
         assert store.reader().execute("PRAGMA user_version").fetchone()[0] == version + 1
         assert store.heartbeat_count() == 4
@@ -173,8 +173,8 @@ def test_a_failing_migration_is_raised_and_never_moves_the_data_aside(
     path = tmp_path / "s.db"
     with open_store(path) as store:
         store.add(beats(3), "editor")
-    monkeypatch.setattr(agent.store.store, "MIGRATIONS", [*MIGRATIONS, "CREATE TABLE broken ("])
-    monkeypatch.setattr(agent.store.store, "LATEST", len(MIGRATIONS) + 1)
+    monkeypatch.setattr(agent.store.connection, "MIGRATIONS", [*MIGRATIONS, "CREATE TABLE broken ("])
+    monkeypatch.setattr(agent.store.connection, "LATEST", len(MIGRATIONS) + 1)
     with pytest.raises(sqlite3.OperationalError):
         Store(path)
     assert sorted(p.name for p in tmp_path.iterdir() if "corrupt" in p.name) == []
@@ -190,8 +190,8 @@ def test_migration_3_rekeys_old_rows_so_an_import_of_them_adds_nothing(
     ua = "wakatime/v1.90.0 (linux-6.5.0-x86_64) go1.21 vscode/1.85.0 vscode-wakatime/24.4.0"
     # A v2 store holding payloads the way v2 froze them: the body's editor, an empty dependency
     # list, and a digest of those bytes as the key.
-    monkeypatch.setattr(agent.store.store, "MIGRATIONS", MIGRATIONS[:2])
-    monkeypatch.setattr(agent.store.store, "LATEST", 2)
+    monkeypatch.setattr(agent.store.connection, "MIGRATIONS", MIGRATIONS[:2])
+    monkeypatch.setattr(agent.store.connection, "LATEST", 2)
     old_payload = (
         f'{{"category":"coding","dependencies":[],"editor":"Code","entity":"/p/a.py","machine":"m",'
         f'"time":{T0!r},"user_agent":"{ua}"}}'

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from agent.heartbeat import Heartbeat, HeartbeatError, normalize, user_agent
-from agent.store.store import Added, Store, StoreFull
+from agent.store import Added, Store, StoreFull
 
 from .httpserver import HTTPError, Request, Response, Router
 

@@ -60,7 +60,7 @@ from watchdog.events import (
 from agent import heap
 from agent.contract import UncoveredFolder
 from agent.heartbeat import HeartbeatError, user_agent
-from agent.store.store import StoreFull
+from agent.store import StoreFull
 
 from .coalesce import DELAY, WINDOW, Coalescer, Taken
 from .content import CACHE_BYTES, ContentCache

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 
 from agent.contract import DESTINATION
-from agent.store.store import Store, StoreFull
+from agent.store import Store, StoreFull
 
 from .hackatime import HackatimeClient
 from .pacing import Backoff, retry_after_seconds
