@@ -11,16 +11,20 @@ import httpx
 import pytest
 
 from agent.daemon import Agent
+from agent.delivery.pacing import Backoff
 from tests.conftest import API_KEY
 from tests.standin import Fault, HackatimeStandin
 
 T0 = 1755864000.0
 
 
+def control_client(agent: Agent) -> httpx.Client:
+    return httpx.Client(base_url=agent.control_url, headers={"Authorization": f"Bearer {agent.token}"}, timeout=30)
+
+
 @pytest.fixture
 def control(agent: Agent) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {agent.token}"}
-    with httpx.Client(base_url=agent.control_url, headers=headers, timeout=30) as client:
+    with control_client(agent) as client:
         yield client
 
 
@@ -133,28 +137,39 @@ def test_folders_are_added_and_removed_while_running(
     assert str(two) in settings and str(one) not in settings
 
 
-def test_online_means_the_server_answered(agent: Agent, control: httpx.Client, standin: HackatimeStandin) -> None:
-    standin.inject(Fault.SERVICE_UNAVAILABLE_503, times=1000)  # down until cleared
-    post_beats(agent, [{"time": T0, "entity": "/a.py"}])
-    control.post("/agent/v1/sync")
-    status = control.get("/agent/v1/status").json()
-    assert status["online"] is True  # a 503 is an answer: reachable, not offline
-    assert "503" in status["destinations"][0]["last_error"]
-    backing_off = status["destinations"][0]
-    assert backing_off["backoff_seconds"] > 0  # the backoff is shown while it runs, and when it ends
-    expected_until = status["generated_at"] + backing_off["backoff_seconds"]
-    assert backing_off["backoff_until"] == pytest.approx(expected_until, abs=0.2)
-    standin.clear_faults()
-    standin.inject(Fault.CONNECTION_RESET, times=1000)  # offline until cleared
-    post_beats(agent, [{"time": T0 + 1, "entity": "/a.py"}])
-    control.post("/agent/v1/sync")
-    assert control.get("/agent/v1/status").json()["online"] is False
-    standin.clear_faults()
-    control.post("/agent/v1/sync")
-    status = control.get("/agent/v1/status").json()
-    assert status["online"] is True
-    assert status["destinations"][0]["last_error"] is None  # delivery works again: no stale error
-    assert control.post("/agent/v1/refresh").json()["today"]["server_fetched_at"] is not None
+@pytest.fixture
+def patient_agent(make_config: Callable[..., Any], standin: HackatimeStandin) -> Iterator[Agent]:
+    """An agent whose retries after a failure come minutes later: the backoff a test reads is
+    still running however late a loaded machine lets it look (the real first step is 1-2 s)."""
+    config = make_config(api_url=standin.api_url)
+    with Agent(config, synchronous="NORMAL", keyring_in_child=False, backoff=Backoff(base=600, cap=600)) as running:
+        yield running
+
+
+def test_online_means_the_server_answered(patient_agent: Agent, standin: HackatimeStandin) -> None:
+    agent = patient_agent
+    with control_client(agent) as control:
+        standin.inject(Fault.SERVICE_UNAVAILABLE_503, times=1000)  # down until cleared
+        post_beats(agent, [{"time": T0, "entity": "/a.py"}])
+        control.post("/agent/v1/sync")
+        status = control.get("/agent/v1/status").json()
+        assert status["online"] is True  # a 503 is an answer: reachable, not offline
+        assert "503" in status["destinations"][0]["last_error"]
+        backing_off = status["destinations"][0]
+        assert backing_off["backoff_seconds"] > 0  # the backoff is shown while it runs, and when it ends
+        expected_until = status["generated_at"] + backing_off["backoff_seconds"]
+        assert backing_off["backoff_until"] == pytest.approx(expected_until, abs=0.2)
+        standin.clear_faults()
+        standin.inject(Fault.CONNECTION_RESET, times=1000)  # offline until cleared
+        post_beats(agent, [{"time": T0 + 1, "entity": "/a.py"}])
+        control.post("/agent/v1/sync")
+        assert control.get("/agent/v1/status").json()["online"] is False
+        standin.clear_faults()
+        control.post("/agent/v1/sync")
+        status = control.get("/agent/v1/status").json()
+        assert status["online"] is True
+        assert status["destinations"][0]["last_error"] is None  # delivery works again: no stale error
+        assert control.post("/agent/v1/refresh").json()["today"]["server_fetched_at"] is not None
 
 
 def test_a_file_name_that_is_not_utf8_is_sent_as_wakatime_cli_sends_it(

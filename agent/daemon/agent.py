@@ -100,6 +100,7 @@ class Agent(DeliveryLoop, AccountControl, CaptureControl, StatsJobs):
             batch_size=cfg.batch_size,
             clock=self.clock,
             monotonic=self.monotonic,
+            backoff=self._backoff,
             on_change=self.changed,
         )
         self.stats = StatsService(self.store, client=self.client, destination=DESTINATION, clock=self.clock)

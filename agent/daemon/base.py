@@ -14,7 +14,7 @@ from agent.config import Config, ResolvedKey
 from agent.contract import DESTINATION, LOCK_FILE
 from agent.delivery.hackatime import HackatimeClient
 from agent.delivery.outbox import Outbox
-from agent.delivery.pacing import RateLimiter
+from agent.delivery.pacing import Backoff, RateLimiter
 from agent.delivery.recheck import KeyRecheck, RealTime, Waiting
 from agent.jobs import Jobs
 from agent.key_watch import KeyFileWatcher
@@ -45,6 +45,7 @@ class AgentBase:
         monotonic: Callable[[], float] = time.monotonic,
         watch: bool = True,
         limiter: RateLimiter | None = None,
+        backoff: Backoff | None = None,
         serve: bool = True,
         keyring_in_child: bool = True,
         waiting: Waiting | None = None,
@@ -56,6 +57,7 @@ class AgentBase:
         self._synchronous = synchronous
         self._pacing = config.pacing if pacing is None else pacing
         self._limiter = limiter
+        self._backoff = backoff  # after a failed delivery; None: the outbox's own
         self._watch = watch
         # serve=False: store + delivery only, for the one-shot ``sync`` command (no listener,
         # no background worker competing with its drain).

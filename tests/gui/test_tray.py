@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, QPoint
 from PySide6.QtWidgets import QSystemTrayIcon
 from pytestqt.exceptions import TimeoutError as WaitTimeout
 
+from agent.delivery.pacing import Backoff
 from app import state
 from app.model import AgentModel
 from app.single import SingleInstance
@@ -69,7 +70,16 @@ def test_synced_and_recording(agent: Any, model: AgentModel, tray: TrayApp, stan
     tray.menu.hide()
 
 
-def test_waiting_to_sync_then_sync_now(agent: Any, model: AgentModel, tray: TrayApp, standin: Any, qtbot: Any) -> None:
+def test_waiting_to_sync_then_sync_now(
+    make_agent: Callable[..., Any], make_model: Callable[..., AgentModel], standin: Any, qtbot: Any
+) -> None:
+    # The agent's first retry comes 1-2 s after a failure: on a loaded machine the status showing
+    # the wait could arrive after that retry had already delivered. A retry minutes away holds the
+    # state read below until Sync now, as it is after a few failures in a row.
+    agent = make_agent(backoff=Backoff(base=600, cap=600))
+    model = make_model(agent.config.data_dir)
+    model.start()
+    tray = TrayApp(model, tray_wait_s=3600)
     standin.inject(Fault.HANG, times=1)  # the server takes the upload and does not answer (yet)
     post_heartbeats(agent, coding("website", 9))
     # queued = pending + in flight (the agent does not announce the moment it claims a batch)
@@ -93,6 +103,7 @@ def test_waiting_to_sync_then_sync_now(agent: Any, model: AgentModel, tray: Tray
     assert standin.count() == 10
     assert "All synced · last synced just now" in open_menu(tray)
     assert tray.icon_state.sync is SyncState.SYNCED
+    tray.close()
 
 
 def test_offline_then_back_online_notifies_with_the_count(
