@@ -5,19 +5,21 @@ It finds the agent from the runtime and token files in its data dir (``agent.con
 and reads them again whenever the agent stops answering, so a restarted agent (new
 port, new token) is picked up without restarting the tray.
 
-Why the standard library's ``http.client`` rather than httpx: the control channel
-is plain HTTP/1.1 on loopback (no TLS, no proxy, no redirects), and the tray must
-be able to abort a call in flight — a 25-second long-poll or a sync pass against
-a slow server — so quitting never waits for it. Holding the socket lets
+Why a plain socket and a few lines of HTTP/1.1 rather than httpx or ``http.client``:
+the control channel is plain HTTP/1.1 on loopback to our own agent (no TLS, no
+proxy, no redirects, every answer with a Content-Length), and the tray must be able
+to abort a call in flight — a 25-second long-poll or a sync pass against a slow
+server — so quitting never waits for it. Holding the socket lets
 :meth:`AgentClient.close` shut it down from the GUI thread, which wakes the worker
 at once; httpx offers no public handle on the socket of a request in flight. It
-also keeps ``HTTP_PROXY`` settings from ever routing loopback calls elsewhere.
+also keeps ``HTTP_PROXY`` settings from ever routing loopback calls elsewhere. And
+``http.client`` imports ``ssl``, which maps OpenSSL: about 3 MB resident in a tray
+that runs for weeks and never speaks TLS.
 """
 
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import socket
 import threading
@@ -31,6 +33,8 @@ from agent import contract as C
 
 DEFAULT_TIMEOUT = 10.0
 SYNC_TIMEOUT = 120.0  # one delivery pass against a slow server, paced: bounded but generous
+MAX_LINE = 8192  # of the status line and each header of an answer
+MAX_HEADERS = 100
 
 
 class AgentError(Exception):
@@ -75,7 +79,7 @@ class AgentClient:
         self._lock = threading.Lock()
         self._endpoint: Endpoint | None = None
         self._stamps: tuple[Any, Any] | None = None
-        self._open: set[http.client.HTTPConnection] = set()
+        self._open: set[socket.socket] = set()
         self._closed = False
 
     # ---- discovery ----------------------------------------------------------------
@@ -118,8 +122,10 @@ class AgentClient:
         with self._lock:
             self._closed = True
             conns = list(self._open)
-        for conn in conns:
-            _shutdown(conn)
+        for sock in conns:
+            # shutdown(), unlike close(), wakes a thread blocked in recv() on this socket.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     @property
     def closed(self) -> bool:
@@ -132,22 +138,21 @@ class AgentClient:
             return len(self._open)
 
     @contextlib.contextmanager
-    def _connection(self, endpoint: Endpoint, timeout: float) -> Iterator[http.client.HTTPConnection]:
-        conn = http.client.HTTPConnection(endpoint.host, endpoint.port, timeout=timeout)
-        with self._lock:
-            if self._closed:
-                raise Cancelled("the tray is closing")
-            self._open.add(conn)
+    def _connection(self, endpoint: Endpoint, timeout: float) -> Iterator[socket.socket]:
+        if self._closed:
+            raise Cancelled("the tray is closing")
+        sock = socket.create_connection((endpoint.host, endpoint.port), timeout=timeout)
         try:
-            conn.connect()
-            # close() may have run between registering and connecting: it found no socket then.
-            if self._closed:
-                raise Cancelled("the tray is closing")
-            yield conn
+            with self._lock:
+                # close() may have run while connecting: it found no socket to shut down then.
+                if self._closed:
+                    raise Cancelled("the tray is closing")
+                self._open.add(sock)
+            yield sock
         finally:
             with self._lock:
-                self._open.discard(conn)
-            conn.close()
+                self._open.discard(sock)
+            sock.close()
 
     # ---- requests -----------------------------------------------------------------
 
@@ -185,23 +190,30 @@ class AgentClient:
         return new if new != old else None
 
     def _request_once(self, endpoint: Endpoint, method: str, path: str, body: Any, timeout: float | None) -> Any:
-        headers = {"Authorization": f"Bearer {endpoint.token}", "Accept": "application/json"}
-        payload = None
+        head = [
+            f"{method} {path} HTTP/1.1",
+            f"Host: {f'[{endpoint.host}]' if ':' in endpoint.host else endpoint.host}:{endpoint.port}",
+            f"Authorization: Bearer {endpoint.token}",
+            "Accept: application/json",
+            "Connection: close",
+        ]
+        payload = b""
         if body is not None:
             payload = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
+            head.append("Content-Type: application/json")
+        if body is not None or method in ("POST", "PUT", "PATCH"):
+            head.append(f"Content-Length: {len(payload)}")
+        request = ("\r\n".join(head) + "\r\n\r\n").encode("utf-8") + payload
         wait = self.timeout if timeout is None else timeout
         try:
-            with self._connection(endpoint, wait) as conn:
-                conn.request(method, path, body=payload, headers=headers)
-                response = conn.getresponse()
-                raw = response.read()
-                status = response.status
+            with self._connection(endpoint, wait) as sock:
+                sock.sendall(request)
+                status, raw = _read_answer(sock)
         except Cancelled:
             raise
         except TimeoutError as exc:
             raise AgentUnavailable(f"the agent did not answer within {wait:.0f} s") from exc
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, _Unreadable) as exc:
             if self._closed:
                 raise Cancelled("the tray is closing") from exc
             raise AgentUnavailable(f"the agent is not answering ({_reason(exc)})") from exc
@@ -262,18 +274,49 @@ class _Unauthorized(AgentError):
     pass
 
 
-def _shutdown(conn: http.client.HTTPConnection) -> None:
-    sock = conn.sock
-    if sock is None:
-        return
-    # shutdown(), unlike close(), wakes a thread blocked in recv() on this socket.
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
+class _Unreadable(Exception):
+    """The answer is not HTTP/1.x as the agent writes it."""
+
+
+class _Closed(ConnectionError):
+    """The agent closed the connection before its answer was complete."""
+
+
+def _read_answer(sock: socket.socket) -> tuple[int, bytes]:
+    """The status and body of the answer on ``sock``; the agent always sends a Content-Length."""
+    with sock.makefile("rb") as reader:
+        line = reader.readline(MAX_LINE + 1)
+        if not line:
+            raise _Closed("connection closed")
+        version, _, rest = line.partition(b" ")
+        code = rest[:3]
+        if not version.startswith(b"HTTP/1.") or len(line) > MAX_LINE or not code.isdigit():
+            raise _Unreadable(f"status line {line[:40]!r}")
+        length: int | None = None
+        for _ in range(MAX_HEADERS + 1):
+            line = reader.readline(MAX_LINE + 1)
+            if not line:
+                raise _Closed("connection closed")
+            if line in (b"\r\n", b"\n"):
+                break
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                if not value.strip().isdigit():
+                    raise _Unreadable(f"Content-Length {value.strip()[:20]!r}")
+                length = int(value)
+        else:
+            raise _Unreadable(f"more than {MAX_HEADERS} header lines")
+        body = reader.read() if length is None else reader.read(length)  # no length: until the agent closes
+        if length is not None and len(body) < length:
+            raise _Closed("connection closed")
+    return int(code), body
 
 
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
-    if isinstance(exc, http.client.RemoteDisconnected | ConnectionResetError):
+    if isinstance(exc, _Closed | ConnectionResetError):
         return "connection closed"
+    if isinstance(exc, _Unreadable):
+        return f"an answer that is not HTTP: {exc}"
     return exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__

@@ -15,8 +15,8 @@ The protocol is one line per request and one line per answer, UTF-8:
 from __future__ import annotations
 
 import getpass
-import hashlib
 import logging
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,7 +32,10 @@ CONNECT_RETRY_MS = 50
 
 def server_name(data_dir: Path, role: str) -> str:
     """The local socket's name: per user and data dir, so two users or two installations never meet."""
-    digest = hashlib.sha256(f"{getpass.getuser()}\0{data_dir.resolve()}".encode()).hexdigest()[:16]
+    # Two checksums, not a cryptographic hash: the name only has to differ between installations
+    # (anyone can compute it either way), and hashlib would map OpenSSL, ~3 MB resident, into the tray.
+    key = f"{getpass.getuser()}\0{data_dir.resolve()}".encode()
+    digest = f"{zlib.crc32(key):08x}{zlib.adler32(key):08x}"
     return f"hackatime-desktop-{role}-{digest}"
 
 

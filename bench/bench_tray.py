@@ -28,11 +28,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -88,19 +85,29 @@ def coding(project: str, minutes: int, end: float, language: str = "Python") -> 
 
 
 def post(intake_url: str, beats: list[dict[str, Any]]) -> None:
-    import urllib.request
+    """POST a bulk of heartbeats to the agent's intake over a plain socket.
 
-    request = urllib.request.Request(
-        intake_url + "/users/current/heartbeats.bulk",
-        data=json.dumps(beats).encode(),
-        headers={
-            "Authorization": f"Bearer {API_KEY}",
-            "Content-Type": "application/json",
-            "User-Agent": "wakatime/v1.90.0 (linux-6.1.0-x86_64) go1.22.0 vscode/1.90.0 vscode-wakatime/24.0.0",
-        },
+    Not urllib: the tray child posts too, and urllib.request would load http.client, ssl
+    (OpenSSL) and hashlib into the very process whose memory is being measured.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(intake_url + "/users/current/heartbeats.bulk")
+    body = json.dumps(beats).encode()
+    head = (
+        f"POST {url.path} HTTP/1.1\r\nHost: {url.netloc}\r\nAuthorization: Bearer {API_KEY}\r\n"
+        "Content-Type: application/json\r\nConnection: close\r\n"
+        "User-Agent: wakatime/v1.90.0 (linux-6.1.0-x86_64) go1.22.0 vscode/1.90.0 vscode-wakatime/24.0.0\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
     )
-    with urllib.request.urlopen(request, timeout=10):
-        pass
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(head.encode() + body)
+        with sock.makefile("rb") as answer:
+            status = answer.readline().split(b" ", 2)
+            if len(status) < 2 or not status[1].startswith(b"2"):
+                raise SystemExit(f"the intake answered {b' '.join(status)[:80]!r}")
+            answer.read()
 
 
 def wait_docked(app: Any, icon: Any, timeout_s: float = 5.0) -> None:
@@ -153,8 +160,7 @@ def child_baseline_rss() -> None:
 
 def _start(data_dir: Path) -> Any:
     """The tray as ``hackatime-desktop`` starts it (app.main), agent supervision off: the bench runs the agent."""
-    qt()
-    from app import main, process
+    from app import main, process  # before Qt, as in hackatime-desktop (see app.process.create_app)
 
     app = process.create_app()
     session = main.start(app, main.parse_args(["--data-dir", str(data_dir), "--no-agent"]))
@@ -305,10 +311,10 @@ def child_tray_rss(data_dir: Path, intake_url: str, refreshes: int) -> None:
 
 def child_idle(data_dir: Path, seconds: float) -> None:
     """CPU while idle: the tray waiting on the agent's long-poll, no window process."""
-    core, gui, widgets = qt()
     from app import main, process
 
     qapp = process.create_app()
+    core, gui, widgets = qt()
 
     def idle_cpu() -> float:
         loop = core.QEventLoop()
@@ -334,6 +340,8 @@ def child_idle(data_dir: Path, seconds: float) -> None:
 
 def start_display(work: Path) -> tuple[dict[str, str], list[subprocess.Popen[bytes]], str]:
     """A real tray (Xvfb + trayer) when available and no display is set; else offscreen."""
+    import shutil
+
     env = dict(os.environ)
     if env.get("DISPLAY") or not (shutil.which("Xvfb") and shutil.which("trayer")):
         if not env.get("DISPLAY"):
@@ -410,6 +418,8 @@ def main() -> int:
         children[args.child]()
         return 0
 
+    import tempfile
+
     from agent.config import Flags, load_config
     from agent.daemon import Agent
     from tests.standin import HackatimeStandin, User
@@ -466,6 +476,8 @@ def process_times(env: dict[str, str], code: str, runs: int) -> tuple[list[float
 
 
 def report(env: dict[str, str], data: list[str], intake_url: str, args: argparse.Namespace) -> None:
+    import statistics
+
     med = statistics.median
     base = start_times(env, [sys.executable, __file__, "--child", "baseline-start"], args.runs)
     app_cmd = [sys.executable, "-m", "app.main", *data, "--no-agent", "--quit-after-start"]
