@@ -16,9 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import platformdirs
-
-from . import APP_NAME
+from .dirs import SETTINGS_FILE, default_dirs
 from .secrets import (
     KeyringResult,
     SecretError,
@@ -36,9 +34,6 @@ MAX_BATCH = 100  # Hackatime rejects bulk requests over 100 items (hackatime-api
 
 ENV_API_KEY = "WAKATIME_API_KEY"
 ENV_API_URL = "HACKATIME_API_URL"
-ENV_DATA_DIR = "HACKATIME_DESKTOP_DATA_DIR"
-ENV_CONFIG_DIR = "HACKATIME_DESKTOP_CONFIG_DIR"
-SETTINGS_FILE = "settings.json"  # the app's own settings, in the config dir
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0", ""}
@@ -194,27 +189,6 @@ def is_self_url(url: str, port: int) -> bool:
     return (parts.port or (443 if parts.scheme == "https" else 80)) == port
 
 
-def default_dirs(flags: Flags, env: Mapping[str, str]) -> tuple[Path, Path, Path]:
-    if flags.data_dir is not None:
-        data = flags.data_dir
-    elif env.get(ENV_DATA_DIR):
-        data = Path(env[ENV_DATA_DIR])
-    else:
-        data = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
-    if env.get(ENV_CONFIG_DIR):
-        conf = Path(env[ENV_CONFIG_DIR])
-    elif flags.data_dir is not None or env.get(ENV_DATA_DIR):
-        # An explicit data dir is a self-contained installation (tests, portable use).
-        conf = data
-    else:
-        conf = Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
-    if flags.data_dir is not None or env.get(ENV_DATA_DIR):
-        logs = data / "logs"
-    else:
-        logs = Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
-    return data, logs, conf
-
-
 def load_config(
     flags: Flags | None = None, env: Mapping[str, str] | None = None, *, keyring_in_child: bool = False
 ) -> Config:
@@ -226,7 +200,7 @@ def load_config(
     flags = flags or Flags()
     env = os.environ if env is None else env
     notices: list[str] = []
-    data_dir, log_dir, config_dir = default_dirs(flags, env)
+    data_dir, log_dir, config_dir = default_dirs(flags.data_dir, env)
     settings = AppSettings(config_dir / SETTINGS_FILE)
     if settings.problem:
         notices.append(settings.problem)

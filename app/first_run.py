@@ -13,7 +13,7 @@
   a bounded search off the GUI thread, all unchecked: only the ones the user checks are
   watched, through the agent's control API.
 
-Shown once per config dir: closing the window in any way counts as done (:data:`MARKER`).
+Shown once per config dir: closing the window in any way counts as done (:mod:`app.first_run_marker`).
 """
 
 from __future__ import annotations
@@ -47,14 +47,13 @@ from agent import contract as C
 from agent.config import DEFAULT_PORT, is_self_url, read_wakatime_cfg, wakatime_cfg_path
 from agent.secrets import mask
 
-from . import APP_TITLE, autostart
+from . import APP_TITLE, autostart, first_run_marker
 from .client import AgentClient
 from .model import AgentModel
 from .state import web_url
 
 log = logging.getLogger(__name__)
 
-MARKER = "first-run-done"
 MAX_DEPTH = 4  # ~/code/team/project/.git is three levels down; one more for good measure
 MAX_DIRS = 20_000  # folders looked into at most: a second or two on a cold disk
 MAX_FOUND = 100
@@ -92,15 +91,6 @@ def existing_setup(env: Mapping[str, str] | None = None, port: int = DEFAULT_POR
         routed=bool(api_url) and is_self_url(api_url.rstrip("/"), port),
         problem=problem,
     )
-
-
-def needed(config_dir: Path) -> bool:
-    return not (config_dir / MARKER).exists()
-
-
-def mark_done(config_dir: Path) -> None:
-    config_dir.mkdir(parents=True, exist_ok=True)
-    (config_dir / MARKER).touch()
 
 
 def start_at_login_by_default(frozen: bool | None = None) -> None:
@@ -420,7 +410,7 @@ class FirstRunWindow(QDialog):
     def done(self, result: int) -> None:
         """Every way out (Close, Escape, the title bar's ×) ends here: the first run is over."""
         try:
-            mark_done(self.config_dir)
+            first_run_marker.mark_done(self.config_dir)
         except OSError:
             log.warning("could not remember that the first run is done", exc_info=True)
         super().done(result)

@@ -172,12 +172,14 @@ def start(app: QApplication, args: argparse.Namespace) -> Session | None:
 def offer_first_run(args: argparse.Namespace, config_dir: Path, tray: TrayApp) -> None:
     """The welcome window, once per user (app.first_run). An explicit data dir is a self-contained
     installation — tests, benchmarks, portable use — and gets none."""
-    from agent.config import ENV_DATA_DIR
+    from agent.dirs import ENV_DATA_DIR
 
-    from . import first_run
+    from . import first_run_marker
 
-    if args.data_dir is not None or os.environ.get(ENV_DATA_DIR) or not first_run.needed(config_dir):
+    if args.data_dir is not None or os.environ.get(ENV_DATA_DIR) or not first_run_marker.needed(config_dir):
         return
+    from . import first_run  # only now: the window's module is big, and the tray asks at every start
+
     first_run.start_at_login_by_default()
     tray.open_window("welcome")
 

@@ -30,9 +30,9 @@ class Dirs:
 
 def resolve_dirs(data_dir: Path | None) -> Dirs:
     """The agent's dirs, as the agent itself resolves them from the same flag and environment."""
-    from agent.config import Flags, default_dirs
+    from agent.dirs import default_dirs
 
-    data, logs, config = default_dirs(Flags(data_dir=data_dir), os.environ)
+    data, logs, config = default_dirs(data_dir, os.environ)
     return Dirs(data, logs, config)
 
 

@@ -19,7 +19,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agent import contract as C
 
@@ -257,6 +256,9 @@ def today_date(stats: Stats | None) -> str | None:
     zone = (stats or {}).get("timezone")
     if not isinstance(start, int | float) or not isinstance(zone, str):
         return None
+    # Imported here: only the dashboard's figures need it, and zoneinfo loads sysconfig (~1 MB the tray would keep).
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     try:
         return dt.datetime.fromtimestamp(start, ZoneInfo(zone)).date().isoformat()
     except (ZoneInfoNotFoundError, ValueError):

@@ -70,7 +70,7 @@ def default_command(data_dir: Path | None) -> list[str]:
     else:
         command = [sys.executable, "-m", "agent"]
     # Only an explicit data dir is passed on: naming the default one would make the
-    # agent treat it as a self-contained installation (agent.config.default_dirs).
+    # agent treat it as a self-contained installation (agent.dirs.default_dirs).
     if data_dir is not None:
         command += ["--data-dir", str(data_dir)]
     return [*command, "run"]
@@ -108,9 +108,9 @@ def refusal_reason(path: Path) -> str:
 
 def settings_file(data_dir: Path | None) -> Path:
     """The agent's settings.json for this data dir (where its port is kept)."""
-    from agent.config import Flags, default_dirs
+    from agent.dirs import SETTINGS_FILE, default_dirs
 
-    return default_dirs(Flags(data_dir=data_dir), os.environ)[2] / "settings.json"
+    return default_dirs(data_dir, os.environ)[2] / SETTINGS_FILE
 
 
 def log_tail(path: Path, lines: int = 3, max_bytes: int = 8192) -> str:

@@ -43,7 +43,7 @@ def window_command(name: str, data_dir: Path | None) -> list[str]:
     command = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "app.main"]
     command += ["--window", name]
     # Only an explicit data dir is passed on: naming the default one would make it a
-    # self-contained installation, with its settings beside it (agent.config.default_dirs).
+    # self-contained installation, with its settings beside it (agent.dirs.default_dirs).
     if data_dir is not None:
         command += ["--data-dir", str(data_dir)]
     return command

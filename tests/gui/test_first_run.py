@@ -11,7 +11,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt, QUrl
 
-from app import first_run
+from app import first_run, first_run_marker
 from app import main as app_main
 from app.first_run import FirstRunWindow
 from app.model import AgentModel
@@ -124,9 +124,9 @@ def test_projects_are_offered_and_only_the_checked_ones_watched(
 
 def test_closing_ends_the_first_run_for_good(model: AgentModel, _isolated_home: Path, qtbot: Any) -> None:
     w = window(model, _isolated_home, qtbot)
-    assert first_run.needed(w.config_dir)
+    assert first_run_marker.needed(w.config_dir)
     w.close()
-    assert not first_run.needed(w.config_dir)
+    assert not first_run_marker.needed(w.config_dir)
 
 
 def test_the_search_is_bounded(tmp_path: Path) -> None:
@@ -193,7 +193,7 @@ def test_the_first_start_opens_the_welcome_window_in_the_window_process_once(
     with qtbot.waitSignal(tray.windows.opened, timeout=60_000) as opened:
         app_main.offer_first_run(default_dirs, config_dir, tray)
     assert opened.args == ["welcome"]
-    first_run.mark_done(config_dir)  # what closing the window does (tested above)
+    first_run_marker.mark_done(config_dir)  # what closing the window does (tested above)
     asked: list[str] = []
     tray.windows.opened.connect(asked.append)
     app_main.offer_first_run(default_dirs, config_dir, tray)
