@@ -256,13 +256,29 @@ def test_second_instance_brings_the_first_forward(tmp_path: Path, qtbot: Any) ->
     third.release()
 
 
+# What the tray process must not load, for its memory (issue #13's 80 MiB): each stays resident for weeks.
+NOT_IN_THE_TRAY = (
+    "matplotlib",  # the charts: the window process's
+    "numpy",
+    "ssl",  # OpenSSL, ~3 MB: the control client speaks plain HTTP on loopback (app.client)
+    "_hashlib",  # OpenSSL again (app.single names its socket with zlib checksums)
+    "http.client",
+    "importlib.metadata",  # and the email parser behind it: the version is read when shown
+    "zoneinfo",  # and sysconfig: the dashboard's dates only
+    "agent.config",  # the wakatime.cfg parser and keyring helpers: agent.dirs finds the dirs
+    "app.first_run",  # the welcome window: app.first_run_marker says whether it is due
+)
+
+
 def test_the_tray_starts_without_matplotlib(tmp_path: Path) -> None:
-    """The real entry point, as a process: icon first, charts never imported on the way, no sources kept."""
+    """The real entry point, as a process: icon first, charts never imported on the way, no sources kept,
+    and nothing loaded that only the windows or the agent need."""
     code = (
         "import sys, runpy; sys.argv = ['hackatime-desktop', '--data-dir', sys.argv[1], '--no-agent', "
         "'--quit-after-start'];\n"
         "from app.main import main; rc = main();\n"
-        "assert 'matplotlib' not in sys.modules, 'matplotlib was imported at start-up'\n"
+        f"loaded = [m for m in {NOT_IN_THE_TRAY!r} if m in sys.modules]\n"
+        "assert not loaded, f'the tray loaded {loaded}'\n"
         "import linecache; assert not linecache.cache, 'module sources kept in memory (app.binding)'; sys.exit(rc)"
     )
     done = subprocess.run(
