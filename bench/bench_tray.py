@@ -18,7 +18,9 @@ stand-in and a real agent in-process. The window process reports when it showed 
 drew its charts (its hidden ``--timing`` flag) in its log. With Xvfb and trayer installed and no
 display set, it all runs against a real tray; otherwise offscreen. Wall times are medians of
 ``--runs``: the machine this was written on is shared, and single runs swing by tens of per cent.
-Memory is in MiB (2^20 bytes).
+Memory is in MiB (2^20 bytes). The children load as little of the benchmark's own as they can
+(the orchestrator's imports are made where it needs them, and the tray child posts heartbeats over
+a plain socket rather than urllib), so the figures are the app's, not the harness's.
 
     python bench/bench_tray.py [--runs 5] [--hour-refreshes 720] [--idle-seconds 20]
 """
