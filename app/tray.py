@@ -1,4 +1,5 @@
-"""The tray icon, its menu, notifications, and the status window used where there is no tray.
+"""The tray icon, its menu and notifications (the status window used where there is no tray,
+and the port dialog, are in :mod:`app.tray_windows`, imported when first shown).
 
 All wording comes from :mod:`app.state`; this module only maps it onto Qt objects.
 The menu's entries are made once; opening the menu fills their texts from the
@@ -17,31 +18,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QElapsedTimer, QObject, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices
-from PySide6.QtWidgets import (
-    QApplication,
-    QDialog,
-    QDialogButtonBox,
-    QHBoxLayout,
-    QLabel,
-    QMenu,
-    QMessageBox,
-    QPushButton,
-    QSpinBox,
-    QSystemTrayIcon,
-    QToolButton,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtGui import QAction, QDesktopServices
+from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
 
 from . import APP_TITLE, icons, state, theme
-from .binding import contained
 from .model import AgentModel
 from .state import Notice, PauseChoice
 from .windows.launcher import WindowLauncher
 
 if TYPE_CHECKING:
+    from PySide6.QtWidgets import QMessageBox
+
     from .supervisor import AgentSupervisor
+    from .tray_windows import PortDialog, StatusWindow
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +40,6 @@ TRAY_LATE_POLL_MS = 5000  # after the status window opened: still look for a tra
 MESSAGE_MS = 8000
 INFO_SLOTS = 3  # today, goal, streak
 SYNC_SLOTS = 6  # a line per destination plus what needs attention; more would not be read
-INTAKE_PATH = "/api/hackatime/v1"  # where editors' api_url points on the agent
 
 PAUSE_LABELS = {
     PauseChoice.HALF_HOUR: "For 30 minutes",
@@ -143,13 +131,16 @@ class TrayApp(QObject):
 
     def _open_status_window(self) -> None:
         if self.status_window is None:
+            from .tray_windows import StatusWindow  # here: most desktops have a tray, and never need it
+
             self.status_window = StatusWindow(self)
         self.status_window.refresh()
         self.status_window.show()
 
     # ---- icon and tooltip -------------------------------------------------------------
 
-    def _agent_problem(self) -> str | None:
+    def agent_problem(self) -> str | None:
+        """What keeps the agent from running, in a sentence; None when nothing does (or nobody supervises it)."""
         return self.supervisor.problem if self.supervisor is not None else None
 
     def _update(self) -> None:
@@ -157,7 +148,7 @@ class TrayApp(QObject):
         if current != self._icon_state:
             self._icon_state = current
             self.icon.setIcon(icons.icon(current))
-        self.icon.setToolTip(self.model.tooltip(self._agent_problem()))
+        self.icon.setToolTip(self.model.tooltip(self.agent_problem()))
         if self.menu.isVisible():
             self.update_menu()
         if self.status_window is not None:
@@ -204,12 +195,12 @@ class TrayApp(QObject):
 
     def update_menu(self) -> None:
         """Put the latest figures into the menu's entries, in place (the menu may be open)."""
-        view = self.model.menu_view(self._agent_problem())
+        view = self.model.menu_view(self.agent_problem())
         _fill(self._info, view.info)
         _fill(self._projects, [f"    {line}" for line in view.projects])
         _fill(self._sync, view.sync)
         refusal = self.supervisor.refusal if self.supervisor is not None else None
-        stuck = self.model.available is not True and self._agent_problem() is not None
+        stuck = self.model.available is not True and self.agent_problem() is not None
         self._retry.setVisible(stuck)
         self._port.setVisible(stuck and refusal is not None and refusal.kind == "port-in-use")
         self._sync_now.setEnabled(view.can_act and not view.syncing)
@@ -265,6 +256,8 @@ class TrayApp(QObject):
 
     def show_about(self) -> QMessageBox:
         """Not modal: a tray app must keep answering while the box is open."""
+        from PySide6.QtWidgets import QMessageBox
+
         from agent import __version__
 
         from .desktop_entry import licences_dir
@@ -295,6 +288,8 @@ class TrayApp(QObject):
         if self.supervisor is None:
             return
         if self.port_dialog is None:
+            from .tray_windows import PortDialog  # here: needed only when the agent's port is taken
+
             self.port_dialog = PortDialog(self.supervisor.port())
             self.port_dialog.accepted.connect(self._port_chosen)
         self.port_dialog.show()
@@ -371,74 +366,6 @@ class TrayApp(QObject):
         self.menu.deleteLater()
 
 
-class StatusWindow(QWidget):
-    """What the tray menu shows, as a small window, for desktops without a tray (plain GNOME)."""
-
-    def __init__(self, tray: TrayApp) -> None:
-        super().__init__()
-        self.tray = tray
-        self.setObjectName("status-window")
-        self.setWindowTitle(APP_TITLE)
-        self.setWindowIcon(icons.app_icon())
-        layout = QVBoxLayout(self)
-        top = QHBoxLayout()
-        self.state_icon = QLabel()
-        top.addWidget(self.state_icon)
-        self.summary = QLabel()
-        self.summary.setObjectName("summary")
-        top.addWidget(self.summary, 1)
-        layout.addLayout(top)
-        self.sync = QLabel()
-        self.sync.setObjectName("sync")
-        self.sync.setWordWrap(True)
-        layout.addWidget(self.sync)
-        self.notice = QLabel()
-        self.notice.setObjectName("notice")
-        self.notice.setWordWrap(True)
-        self.notice.hide()
-        layout.addWidget(self.notice)
-        buttons = QHBoxLayout()
-        self.sync_button = QPushButton("Sync now")
-        self.sync_button.clicked.connect(tray.model.sync_now)
-        buttons.addWidget(self.sync_button)
-        dashboard = QPushButton("Open dashboard")
-        dashboard.clicked.connect(tray.open_dashboard)
-        buttons.addWidget(dashboard)
-        more = QToolButton()
-        more.setText("More")
-        # The tray's own menu: same entries, same code, nothing to keep in step.
-        more.setMenu(tray.menu)
-        more.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        buttons.addWidget(more)
-        layout.addLayout(buttons)
-        note = QLabel("No system tray was found. Closing this window quits the tray app; the agent keeps recording.")
-        note.setWordWrap(True)
-        note.setEnabled(False)
-        layout.addWidget(note)
-        self.resize(380, 200)
-
-    def refresh(self) -> None:
-        view = self.tray.model.menu_view(self.tray._agent_problem())
-        current = self.tray.model.icon_state()
-        self.state_icon.setPixmap(icons.icon(current).pixmap(32, 32))
-        lines = list(view.info) + [f"    {p}" for p in view.projects]
-        self.summary.setText("\n".join(lines))
-        self.sync.setText("\n".join(view.sync))
-        self.sync_button.setEnabled(view.can_act and not view.syncing)
-
-    def show_notice(self, notice: Notice) -> None:
-        self.notice.setText(f"<b>{notice.title}</b><br>{notice.message}")
-        self.notice.show()
-
-    @contained
-    def closeEvent(self, event: QCloseEvent) -> None:
-        if self.tray.icon.isVisible():
-            event.accept()  # the tray appeared meanwhile: closing just hides the window
-            return
-        event.accept()
-        self.tray.quit_requested.emit()
-
-
 def _fill(actions: list[QAction], lines: list[str]) -> None:
     """Show ``lines`` in the first entries of ``actions`` and hide the rest; texts change in place."""
     for i, action in enumerate(actions):
@@ -446,36 +373,3 @@ def _fill(actions: list[QAction], lines: list[str]) -> None:
         if shown and action.text() != lines[i]:
             action.setText(lines[i])
         action.setVisible(shown)
-
-
-class PortDialog(QDialog):
-    """Another port for the agent, and what it means for the editors."""
-
-    def __init__(self, current: int) -> None:
-        super().__init__()
-        self.setObjectName("port-dialog")
-        self.setWindowTitle(f"{APP_TITLE} — Agent port")
-        layout = QVBoxLayout(self)
-        self.spin = QSpinBox()
-        self.spin.setRange(1024, 65535)
-        self.spin.setValue(current + 1 if current < 65535 else 1024)
-        self.note = QLabel()
-        self.note.setWordWrap(True)
-        self.spin.valueChanged.connect(self._explain)
-        layout.addWidget(QLabel(f"Port {current} is taken by another program. Start the agent on port:"))
-        layout.addWidget(self.spin)
-        layout.addWidget(self.note)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout.addWidget(buttons)
-        self._explain()
-
-    def _explain(self) -> None:
-        self.note.setText(
-            "Editors send their heartbeats to the agent's port: set api_url in ~/.wakatime.cfg to "
-            f"http://127.0.0.1:{self.port()}{INTAKE_PATH} as well, or they keep sending to the old port."
-        )
-
-    def port(self) -> int:
-        return int(self.spin.value())
