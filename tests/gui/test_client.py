@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -9,6 +12,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QThreadPool
 
+from agent import contract as C
 from app.client import AgentClient, AgentError, AgentUnavailable, Cancelled
 from app.tasks import TaskRunner
 
@@ -59,3 +63,33 @@ def test_close_aborts_a_long_poll_at_once(agent: Any, pool: QThreadPool, runner:
     assert isinstance(errors[0], Cancelled)
     with pytest.raises(Cancelled):
         client.status()
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (b"SSH-2.0-OpenSSH_9.2\r\n", "an answer that is not HTTP"),  # another program took the agent's port
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{}", "connection closed"),  # cut short
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2", "connection closed"),  # cut in the headers
+    ],
+)
+def test_an_answer_that_is_not_the_agent_s_is_a_clear_error(tmp_path: Path, answer: bytes, reason: str) -> None:
+    """Whatever answers on the agent's port, the client says what it got and never hangs or crashes."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        (tmp_path / C.RUNTIME_FILE).write_text(json.dumps({"url": f"http://127.0.0.1:{port}", "pid": 1}))
+        (tmp_path / C.TOKEN_FILE).write_text("token")
+
+        def answer_once() -> None:
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(answer)
+
+        thread = threading.Thread(target=answer_once)
+        thread.start()
+        try:
+            with pytest.raises(AgentUnavailable, match=reason):
+                AgentClient(tmp_path).status()
+        finally:
+            thread.join(10)
