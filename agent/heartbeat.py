@@ -8,6 +8,7 @@ is then free.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -209,14 +210,14 @@ def _freeze(payload: dict[str, Any]) -> Heartbeat:
     # a function of those values alone, so its digest is a local key equivalent to fields_hash
     # (the server's user_id is the same for every heartbeat of one user): two heartbeats share
     # it when the server would store them as one row, whether they came from an editor, the
-    # watcher or an imported file. Not reproduced: the server fills a missing language from the
-    # file extension and resolves <<LAST_LANGUAGE>>/<<LAST_BRANCH>> from its own rows, so a
-    # heartbeat relying on those may be one row there and two here. The C encoder sorts.
+    # watcher or an imported file. The C encoder sorts.
     payload_json = _encode(payload)
     try:
         encoded = payload_json.encode("utf-8")
     except UnicodeEncodeError:
         raise HeartbeatError(_surrogate_message(payload)) from None
+    if key_needs_context(payload):
+        encoded = _encode(as_server_stores(payload)).encode("utf-8")
     return Heartbeat(
         payload=payload,
         payload_json=payload_json,
@@ -225,6 +226,45 @@ def _freeze(payload: dict[str, Any]) -> Heartbeat:
         editor=editor,
         operating_system=os_name,
     )
+
+
+def key_needs_context(payload: Mapping[str, Any]) -> bool:
+    """Does the server store this heartbeat's language other than as sent (§4.3 step 6)? Only
+    for a language left out, blank or "unknown" beside a file name: rare, and cheap to rule out."""
+    language = payload.get("language")
+    if language and not language.isspace() and (len(language) < 7 or language.strip().lower() != "unknown"):
+        return False
+    entity = payload.get("entity")
+    return bool(entity and not entity.isspace())
+
+
+def as_server_stores(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The hashed fields as the server stores them, for the dedup key: a language filled in
+    from the file name as the server fills it (§4.3 step 6). The payload sent keeps the
+    language as it was: the server infers it again on arrival."""
+    out = dict(payload)
+    language = server_language(out.get("language"), out.get("entity"))
+    if language is not None:
+        out["language"] = language
+    return out
+
+
+def server_language(language: str | None, entity: str | None) -> str | None:
+    """The language the server stores for a heartbeat (§4.3 step 6): one sent blank or as
+    "unknown" is inferred from the entity's file name, when that names one."""
+    if language is not None and language.strip() and language.strip().lower() != "unknown":
+        return language
+    if entity is None or not entity.strip():
+        return language
+    return _language_from_name(entity) or language
+
+
+@functools.lru_cache(maxsize=4096)
+def _language_from_name(entity: str) -> str | None:
+    # Loaded on first use: the language tables are needed only for a heartbeat without a language.
+    from agent.capture.language import language_from_name
+
+    return language_from_name(entity)
 
 
 def _present(value: str | None) -> str | None:
@@ -294,3 +334,4 @@ _KINDS: dict[str, str] = {
     "dependencies": "d",
 }
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode
+encode_payload = _encode  # the payload's JSON: the bytes sent, and what the dedup key digests

@@ -27,13 +27,14 @@ def server_hash(payload: dict[str, Any]) -> str:
     return fields_hash(model)
 
 
-# A small domain, so that equal and unequal pairs both come up often.
-# The language is always given: the server fills a missing one from the file extension, which
-# the local key does not reproduce (agent/heartbeat.py says so).
+# A small domain, so that equal and unequal pairs both come up often. A language left out,
+# blank or "unknown" is inferred from the file name by the server (file names both language
+# tables know, and one neither knows).
 heartbeats = st.fixed_dictionaries(
-    {"time": st.sampled_from([T, T * 1000, T + 1]), "language": st.sampled_from(["Python", "Go"])},
+    {"time": st.sampled_from([T, T * 1000, T + 1])},
     optional={
-        "entity": st.sampled_from(["/p/a.py", "/p/b.py"]),
+        "language": st.sampled_from(["Python", "Go", "", " unknown", "Unknown"]),
+        "entity": st.sampled_from(["/p/a.py", "/p/b.py", "/p/c.go", "/p/d.nosuchext", " "]),
         "editor": st.sampled_from(["vscode", "vim", "", "  "]),
         "operating_system": st.sampled_from(["linux", "Windows", ""]),
         "user_agent": st.sampled_from([VSCODE, "vim/9 vim-wakatime/1", "9c0b5a8e-1111-2222-3333-444455556666"]),
@@ -76,3 +77,13 @@ def test_a_stored_payload_is_rekeyed_to_the_key_normalize_gives() -> None:
         f'"time":{T!r},"user_agent":"{VSCODE}"}}'
     )
     assert dedup_key_of(old_form) == hb.dedup_key
+
+
+def test_a_language_the_server_infers_is_in_the_key() -> None:
+    sent = normalize({"time": T, "entity": "/p/a.py", "user_agent": VSCODE}, machine="box")
+    # The export carries the language the server filled in; the payload sent stays as it was.
+    exported = normalize({"time": T, "entity": "/p/a.py", "user_agent": VSCODE, "language": "Python"}, machine="box")
+    assert sent.dedup_key == exported.dedup_key
+    assert "language" not in sent.payload
+    unnamed = normalize({"time": T, "entity": "/p/LICENSE.nosuchext", "user_agent": VSCODE}, machine="box")
+    assert unnamed.dedup_key != normalize({**unnamed.payload, "language": "Text"}, machine="box").dedup_key

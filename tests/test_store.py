@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -213,6 +214,35 @@ def test_migration_3_rekeys_old_rows_so_an_import_of_them_adds_nothing(
         assert [a.created for a in store.add([exported], "import")] == [False]
         keys = {r[0] for r in store.reader().execute("SELECT dedup_key FROM heartbeats")}
         assert keys == {exported.dedup_key, b"unreadable-00001"}  # an unreadable row keeps its key
+
+
+def test_migration_5_keys_a_heartbeat_sent_without_a_language_by_the_language_the_server_infers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "s.db"
+    monkeypatch.setattr(agent.store.connection, "MIGRATIONS", MIGRATIONS[:4])
+    monkeypatch.setattr(agent.store.connection, "LATEST", 4)
+    live = normalize({"time": T0, "entity": "/p/a.py", "user_agent": "vim/9 vim-wakatime/1"}, machine="m")
+    named = normalize({**live.payload, "time": T0 + 1, "language": "Go"}, machine="m")
+    with open_store(path) as store, store.transaction() as conn:
+        # As v4 keyed them: a digest of the payload's bytes, whatever the server infers.
+        for hb in (live, named):
+            conn.execute(
+                "INSERT INTO heartbeats(time, dedup_key, payload, source, received_at, entity, language) "
+                "VALUES (?, ?, ?, 'editor', 0, ?, ?)",
+                (
+                    hb.time,
+                    hashlib.md5(hb.payload_json.encode()).digest(),
+                    hb.payload_json,
+                    "/p/a.py",
+                    hb.get("language"),
+                ),
+            )
+    monkeypatch.undo()
+    with open_store(path) as store:
+        exported = normalize({**live.payload, "language": "Python"}, machine="m")
+        assert [a.created for a in store.add([exported, named], "import")] == [False, False]
+        assert store.heartbeat_count() == 2
 
 
 def test_live_heartbeats_are_claimed_before_imported_history(tmp_path: Path) -> None:

@@ -32,7 +32,6 @@ Why the sums are exact in floating point: see ``agent.stats.durations``.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import json
 import logging
@@ -42,7 +41,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from agent.capture.language import language_from_name
+from agent.heartbeat import server_language
 from agent.store.store import Store
 
 from .durations import TIMEOUT
@@ -102,21 +101,6 @@ def bucket_of(t: float) -> int:
 #   language is the one the server stores (``server_language``), entity is read only to infer it
 Raw = tuple[float, int, str | None, str | None, str | None, str | None, str | None, str | None]
 _RAW_SELECT = "SELECT time, id, category, project, language, editor, operating_system, machine, entity FROM heartbeats"
-
-
-def server_language(language: str | None, entity: str | None) -> str | None:
-    """The language the server stores for a heartbeat (§4.3 step 6): one sent blank or as
-    "unknown" is inferred from the entity's file name, when that names one."""
-    if language is not None and language.strip() and language.strip().lower() != "unknown":
-        return language
-    if entity is None or not entity.strip():
-        return language
-    return _from_name(entity) or language
-
-
-@functools.lru_cache(maxsize=4096)
-def _from_name(entity: str) -> str | None:
-    return language_from_name(entity)
 
 
 def _raws(rows: Iterable[Sequence[Any]]) -> list[Raw]:

@@ -129,6 +129,14 @@ MIGRATIONS: list[str] = [
     CREATE INDEX deliveries_reach ON deliveries(destination, reach_seq) WHERE reach_seq IS NOT NULL;
     INSERT INTO meta(key, value) VALUES ('delivery_seq', '0') ON CONFLICT(key) DO NOTHING;
     """,
+    # 5: the dedup key covers the language the server infers from the file name when one is
+    # sent without a language (agent/heartbeat.py, key_needs_context): only such rows change
+    # key. As in 3, a row whose new key its twin already holds keeps its old key.
+    """
+    UPDATE OR IGNORE heartbeats SET dedup_key = rekey(payload, dedup_key)
+        WHERE lower(trim(coalesce(language, ''), ' ' || char(9, 10, 11, 12, 13))) IN ('', 'unknown')
+        AND entity IS NOT NULL;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)
