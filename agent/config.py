@@ -129,6 +129,7 @@ class Config:
     wakatime_cfg: Path
     notices: tuple[str, ...] = field(default=())
     key_sources: KeySources | None = None  # None: the key was given outright and never changes
+    keyring: KeyringResult | None = field(default=None, repr=False)  # its answer, when it was asked
 
 
 def wakatime_cfg_path(env: Mapping[str, str] | None = None) -> Path:
@@ -234,9 +235,13 @@ def load_config(
         api_url = candidate
         break
 
-    api_key, key_source = _resolve_key(
-        flags, env, settings, section, notices, read_keyring_in_child if keyring_in_child else read_keyring
-    )
+    asked: list[KeyringResult] = []
+
+    def keyring() -> KeyringResult:
+        asked.append((read_keyring_in_child if keyring_in_child else read_keyring)())
+        return asked[-1]
+
+    api_key, key_source = _resolve_key(flags, env, settings, section, notices, keyring)
 
     hostname = settings.get("hostname") or section.get("hostname", "").strip() or socket.gethostname()
 
@@ -272,6 +277,7 @@ def load_config(
         wakatime_cfg=cfg_path,
         notices=tuple(notices),
         key_sources=KeySources(flags, dict(env), config_dir / SETTINGS_FILE, cfg_path),
+        keyring=asked[-1] if asked else None,
     )
 
 

@@ -7,8 +7,10 @@ two keys may end alike.
 
 Reloading is cheap: ``~/.wakatime.cfg`` and the settings file are read again, but
 the OS keyring (whose backends cost the agent memory, see
-``secrets.read_keyring_in_child``) is asked again only when ``keyring=True`` —
-after ``key set``/``forget`` and on Sync now.
+``secrets.read_keyring_in_child``) is asked again only when ``keyring=True``:
+after ``key set``/``forget``, on Sync now, when its store on disk or the
+:data:`KEY_CHANGED_FILE` changed, and on :meth:`KeyOwner.keyring_poll` 's cadence
+(``agent.key_watch`` drives all of these).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +26,7 @@ from typing import Literal
 
 import httpx
 
-from .config import SETTINGS_FILE, Config, KeySources, ResolvedKey
+from .config import ENV_API_KEY, SETTINGS_FILE, Config, KeySources, ResolvedKey
 from .contract import KeyCheckAnswer, KeyInfo
 from .delivery.hackatime import HackatimeClient
 from .secrets import (
@@ -40,6 +43,19 @@ from .settings import AppSettings
 from .wakatime_cfg import CfgEditError, write_cfg
 
 log = logging.getLogger(__name__)
+
+# Touched in the config dir whenever a key is stored or forgotten: another process (``key set``
+# with no agent to ask, the settings window) tells a running agent to read the keyring again.
+KEY_CHANGED_FILE = "key-changed"
+# The keyring is polled only where its backend's store on disk is unknown (a watched store
+# tells of every change at no cost). A read costs a child process about 0.2 s of CPU, so
+# the fast cadence is paid only while delivery waits for a key (none, or a rejected one)
+# and for a while after it began to, when someone is likely fixing the key: a change by
+# another program (``keyring set``) is then in use within 5 s. Otherwise a slow check
+# bounds how stale the keyring can be: 0.2 s of CPU a minute, 0.3 % of a core.
+KEYRING_POLL_BLOCKED = 3.0
+KEYRING_POLL_BLOCKED_FOR = 900.0  # seconds of the fast cadence after delivery began to wait
+KEYRING_POLL_IDLE = 60.0
 
 
 def fingerprint(key: str | None) -> str | None:
@@ -89,6 +105,8 @@ class KeyOwner:
         self._keyring = initial.keyring
         self._listeners: list[Listener] = []
         self.notices: tuple[str, ...] = initial.notices
+        self._stores: tuple[str, ...] = initial.keyring.stores if initial.keyring else ()
+        self._blocked_since: float | None = None  # monotonic; only the key watch's thread polls
 
     def current(self) -> KeyInUse:
         with self._lock:
@@ -123,6 +141,7 @@ class KeyOwner:
             resolved = self._sources.resolve(self._read_keyring if cached is None else lambda: cached)
             if resolved.keyring is not None:
                 self._keyring = resolved.keyring
+                self._stores = resolved.keyring.stores or self._stores
             before, after = self._current, KeyInUse(resolved.key, resolved.source)
             self._current = after
             self._cfg_key = self._sources.cfg_key()
@@ -132,6 +151,39 @@ class KeyOwner:
         for listener in self._listeners:
             listener(before, after)
         return True
+
+    def keyring_stores(self) -> tuple[str, ...]:
+        """Where the keyring's backend keeps its secrets, as last reported (may be empty)."""
+        with self._lock:
+            return self._stores
+
+    def keyring_asked(self) -> bool:
+        """Whether the keyring's answer is known (it was read since the key was resolved)."""
+        with self._lock:
+            return self._keyring is not None
+
+    def keyring_decides(self) -> bool:
+        """Whether a change in the keyring can change the key in use: nothing outranks it
+        (a key given outright or in the environment) and a backend answered at all."""
+        sources = self._sources
+        if sources is None or sources.flags.api_key or sources.env.get(ENV_API_KEY):
+            return False
+        with self._lock:
+            return self._keyring is None or not self._keyring.no_backend
+
+    def keyring_poll(self, *, blocked: bool) -> float | None:
+        """Seconds until the keyring should be read again for a change nothing announces;
+        None: never (it cannot change the key, or its store is watched)."""
+        now = time.monotonic()
+        if not blocked:
+            self._blocked_since = None
+        elif self._blocked_since is None:
+            self._blocked_since = now
+        if not self.keyring_decides() or self.keyring_stores():
+            return None
+        if self._blocked_since is not None and now - self._blocked_since < KEYRING_POLL_BLOCKED_FOR:
+            return KEYRING_POLL_BLOCKED
+        return KEYRING_POLL_IDLE
 
     def forget_keyring_cache(self) -> None:
         """The keyring was changed by this agent: read it again on the next reload."""
@@ -231,6 +283,26 @@ def save_key(key: str, where: Where, config_dir: Path, wakatime_cfg: Path, *, in
     call = keyring_call_in_child if in_child else keyring_call
     settings = AppSettings(config_dir / SETTINGS_FILE)
     remember_secret(key)
+    try:
+        return _save_key(key, where, config_dir, wakatime_cfg, call, settings)
+    finally:
+        announce_key_change(config_dir)
+
+
+def announce_key_change(config_dir: Path) -> None:
+    """Touch :data:`KEY_CHANGED_FILE`: running agents read the keyring again (``agent.key_watch``)."""
+    try:
+        config_dir.mkdir(parents=True, exist_ok=True)
+        (config_dir / KEY_CHANGED_FILE).write_text(f"{time.time()}\n", encoding="utf-8")
+    except OSError as exc:
+        # The key is stored all the same; a running agent finds it on Sync now or its next check.
+        log.warning("could not tell running agents about the new key (%s)", exc.strerror or exc)
+
+
+def _save_key(
+    key: str, where: Where, config_dir: Path, wakatime_cfg: Path, call: Callable[..., KeyringResult],
+    settings: AppSettings,
+) -> str:  # fmt: skip
     if where == "keyring":
         stored = call("set", key)
         if stored.problem:
@@ -263,6 +335,7 @@ def forget_key(config_dir: Path, *, in_child: bool) -> str:
     settings = AppSettings(config_dir / SETTINGS_FILE)
     if settings.get("plaintext_key"):
         settings.set("plaintext_key", "")
+    announce_key_change(config_dir)
     if deleted.problem and not deleted.no_backend:
         raise KeyStoreError(f"the key could not be removed from the OS keyring: {deleted.problem}")
     return "removed from the OS keyring and the app's settings"

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 KEYRING_SERVICE = "hackatime-desktop"
@@ -87,6 +88,9 @@ class KeyringResult:
     key: str | None
     problem: str | None  # a sentence for the user when the keyring could not be used
     no_backend: bool = False  # no usable backend at all (headless Linux): the user must choose elsewhere
+    # Where the backend keeps its secrets on disk, when it is known (see keyring_stores): a
+    # change there may be a change of the key, so the agent watches these paths.
+    stores: tuple[str, ...] = ()
 
 
 NO_BACKEND = "no usable OS keyring backend was found; keys are read from ~/.wakatime.cfg or WAKATIME_API_KEY instead"
@@ -129,7 +133,36 @@ def keyring_call(op: KeyringOp = "get", key: str | None = None, *, user: str = K
     except KeyringError as exc:
         return KeyringResult(None, f"the OS keyring could not be used: {type(exc).__name__}")
     remember_secret(found)
-    return KeyringResult(found or None, None)
+    return KeyringResult(found or None, None, stores=keyring_stores(keyring.get_keyring()))
+
+
+def keyring_stores(backend: object) -> tuple[str, ...]:
+    """Files or folders where ``backend`` keeps its secrets, for those whose place is known.
+
+    The OS keyrings tell nobody when an entry changes; their files on disk do. A file
+    backend names its file (``file_path``, as keyrings.alt's do); GNOME Keyring (the usual
+    Secret Service), KWallet, the macOS Keychain and the Windows credential store keep
+    theirs in fixed folders. A Secret Service kept elsewhere (KeePassXC) names none.
+    """
+    home = Path.home()
+    data = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share")
+    by_module = {
+        "keyring.backends.SecretService": [data / "keyrings"],
+        "keyring.backends.libsecret": [data / "keyrings"],
+        "keyring.backends.kwallet": [data / "kwalletd"],
+        "keyring.backends.macOS": [home / "Library" / "Keychains"],
+        "keyring.backends.Windows": [
+            Path(os.environ[var]) / "Microsoft" / "Credentials"
+            for var in ("APPDATA", "LOCALAPPDATA")
+            if os.environ.get(var)
+        ],
+    }
+    found: list[str] = []
+    for one in getattr(backend, "backends", None) or [backend]:  # the chainer asks several
+        path = getattr(one, "file_path", None)
+        places = [Path(path)] if isinstance(path, (str, os.PathLike)) else by_module.get(type(one).__module__, [])
+        found.extend(str(place) for place in places if str(place) not in found)
+    return tuple(found)
 
 
 def read_keyring() -> KeyringResult:
@@ -174,14 +207,17 @@ def keyring_call_in_child(
         # The last line: a backend may have printed something of its own before it.
         answer = json.loads(done.stdout.rstrip().rpartition("\n")[2])
         found, problem, no_backend = answer["key"], answer["problem"], answer.get("no_backend", False)
+        stores = answer.get("stores", [])
         if not isinstance(found, (str, type(None))) or not isinstance(problem, (str, type(None))):
+            raise TypeError("unexpected answer")
+        if not isinstance(stores, list) or not all(isinstance(s, str) for s in stores):
             raise TypeError("unexpected answer")
     except (ValueError, KeyError, TypeError):
         # Its stderr may quote a backend's traceback; the exit status is enough to say.
         why = f"the OS keyring could not be read (the reader exited with status {done.returncode})"
         return KeyringResult(None, why)
     remember_secret(found)
-    return KeyringResult(found or None, problem, bool(no_backend))
+    return KeyringResult(found or None, problem, bool(no_backend), tuple(stores))
 
 
 def keyring_child_main() -> int:
@@ -195,7 +231,7 @@ def keyring_child_main() -> int:
     op: KeyringOp = request["op"] if request.get("op") in ("set", "delete") else "get"
     key = request.get("key") if isinstance(request.get("key"), str) else None
     result = keyring_call(op, key)
-    answer = {"key": result.key, "problem": result.problem, "no_backend": result.no_backend}
+    answer = {"key": result.key, "problem": result.problem, "no_backend": result.no_backend, "stores": result.stores}
     sys.stdout.write("\n" + json.dumps(answer) + "\n")
     sys.stdout.flush()
     return 0

@@ -35,7 +35,8 @@ from agent.delivery.outbox import Outbox
 from agent.delivery.pacing import RateLimiter
 from agent.imports import ImportBusy
 from agent.jobs import next_local_midnight
-from agent.key_watch import KeyFileWatcher
+from agent.key_watch import watch_key_sources
+from agent.keys import KEY_CHANGED_FILE
 from agent.stats.service import StatsService
 from agent.store.store import Store
 
@@ -124,11 +125,12 @@ class Agent(DeliveryLoop, AccountControl, CaptureControl, StatsJobs):
 
         self._spawn("delivery", self._delivery_loop)
         if cfg.key_sources is not None:
-            # A key fixed in ~/.wakatime.cfg or the settings is picked up without a restart.
+            # A key fixed in ~/.wakatime.cfg, the settings or the keyring is picked up without a restart.
             cfg.config_dir.mkdir(parents=True, exist_ok=True)
-            self.key_files = KeyFileWatcher(
-                [cfg.wakatime_cfg, cfg.config_dir / SETTINGS_FILE], self.keys.reload
-            ).start()
+            self.key_files = watch_key_sources(
+                self.keys, [cfg.wakatime_cfg, cfg.config_dir / SETTINGS_FILE], cfg.config_dir / KEY_CHANGED_FILE,
+                blocked=lambda: self.store.destination(DESTINATION)["auth_state"] in ("missing", "rejected"),
+            )  # fmt: skip
         self._spawn("stats-fold", self._stats_loop)
         self.jobs.every("server-figures", STATS_REFRESH, self._refresh_server_figures, delay=0)
         self.jobs.every("backup", BACKUP_CHECK, self._backup, delay=BACKUP_FIRST)

@@ -75,7 +75,9 @@ class AgentBase:
         # The one owner of the key: status, the client, the stats fetcher and the intake read it.
         self._keyring_in_child = keyring_in_child
         self.keys = KeyOwner(
-            config.key_sources, ResolvedKey(config.api_key, config.key_source), keyring_in_child=keyring_in_child
+            config.key_sources,
+            ResolvedKey(config.api_key, config.key_source, keyring=config.keyring),
+            keyring_in_child=keyring_in_child,
         )
         self.keys.subscribe(self._key_changed)
         self._waiting = waiting or RealTime(monotonic)

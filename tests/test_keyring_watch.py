@@ -1,0 +1,152 @@
+"""A key changed in the OS keyring by another program is in use within seconds, without a restart.
+
+The agent reads the keyring in child processes, as it does for real; the keyring is a
+file-backed backend (``tests.file_keyring``) that other processes change: the keyring's
+own command line (``python -m keyring set``) and another ``save_key`` process.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.config import Flags, load_config
+from agent.daemon import Agent
+from agent.keys import KEYRING_POLL_BLOCKED, fingerprint
+from agent.secrets import KEYRING_SERVICE, KEYRING_USER
+from tests.conftest import API_KEY
+from tests.file_keyring import BACKEND, FILE_ENV, UNNAMED_ENV, FileKeyring
+from tests.standin import HackatimeStandin
+from tests.test_keys import SAME_LAST_FOUR, post_beats, wait_state
+
+OTHER_KEY = "33333333-4444-4555-8666-777777777777"  # not known to the stand-in
+
+
+@pytest.fixture
+def file_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FileKeyring:
+    monkeypatch.setenv(FILE_ENV, str(tmp_path / "keyring" / "secrets.json"))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", BACKEND)
+    (tmp_path / "keyring").mkdir()
+    return FileKeyring()
+
+
+@pytest.fixture
+def keyring_agent(
+    _isolated_home: Path, tmp_path: Path, standin: HackatimeStandin
+) -> Iterator[Callable[[str | None], Agent]]:
+    """An agent whose key comes from the keyring (read in child processes), ``cfg_key`` in ~/.wakatime.cfg."""
+    started: list[Agent] = []
+
+    def start(cfg_key: str | None) -> Agent:
+        lines = ["[settings]", f"api_url = {standin.api_url}"] + ([f"api_key = {cfg_key}"] if cfg_key else [])
+        (_isolated_home / ".wakatime.cfg").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        env = {"WAKATIME_HOME": str(_isolated_home), "XDG_CONFIG_HOME": os.environ["XDG_CONFIG_HOME"]}
+        config = load_config(Flags(data_dir=tmp_path / "data", port=0), env=env, keyring_in_child=True)
+        agent = Agent(config, synchronous="NORMAL", keyring_in_child=True, watch=False)
+        started.append(agent.start())
+        return agent
+
+    yield start
+    for agent in started:
+        agent.stop()
+
+
+def wait_key(agent: Agent, key: str, timeout: float = 30) -> float:
+    """Wait until ``key`` is in use; the seconds it took."""
+    began = time.monotonic()
+    seq = -1
+    while agent.keys.current().fingerprint != fingerprint(key):
+        if time.monotonic() - began > timeout:
+            raise AssertionError("the key in the keyring was never taken up")
+        seq = agent.wait_for_change(seq, 1)
+    return time.monotonic() - began
+
+
+def keyring_cli_set(key: str) -> None:
+    """``keyring set`` by the keyring's own command line, in another process."""
+    done = subprocess.run(
+        [sys.executable, "-m", "keyring", "set", KEYRING_SERVICE, KEYRING_USER],
+        input=key,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_key_set_in_the_keyring_by_another_program_is_used_at_once(
+    file_keyring: FileKeyring, keyring_agent: Callable[[str | None], Agent], standin: HackatimeStandin
+) -> None:
+    file_keyring.set_password(KEYRING_SERVICE, KEYRING_USER, SAME_LAST_FOUR)  # a key the server does not know
+    agent = keyring_agent(None)
+    assert agent.status()["key_source"] == "keyring"
+    post_beats(agent, 6, SAME_LAST_FOUR)
+    wait_state(agent, "rejected")
+    # The backend named its store: it is watched, and never polled.
+    assert agent.keys.keyring_stores() == (os.environ[FILE_ENV],)
+    assert agent.keys.keyring_poll(blocked=True) is None
+    reads = file_keyring.reads
+
+    keyring_cli_set(API_KEY)
+    took = wait_key(agent, API_KEY)
+    assert standin.wait_for(lambda s: s.count() == 6, 30)  # delivery resumed by itself
+    wait_state(agent, "ok")
+    status = agent.status()
+    assert (status["key_source"], status["key"]["last4"]) == ("keyring", "6f70")  # same last four, new key
+    # One read for the change (and none of its own reads was taken for another change).
+    assert file_keyring.reads - reads == 1, f"{file_keyring.reads - reads} reads"
+    print(f"keyring change taken up in {took:.2f} s")
+
+
+def test_a_keyring_whose_store_is_unknown_is_polled_while_delivery_waits_for_a_key(
+    file_keyring: FileKeyring,
+    keyring_agent: Callable[[str | None], Agent],
+    standin: HackatimeStandin,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(UNNAMED_ENV, "1")
+    agent = keyring_agent(OTHER_KEY)  # a rejected key in ~/.wakatime.cfg, none in the keyring
+    post_beats(agent, 4, OTHER_KEY)
+    wait_state(agent, "rejected")
+    assert agent.keys.keyring_stores() == ()
+    assert agent.keys.keyring_poll(blocked=True) == KEYRING_POLL_BLOCKED
+    assert agent.keys.keyring_poll(blocked=False) == 60.0  # delivery runs: a slow check only
+
+    keyring_cli_set(API_KEY)  # nothing announces it: the poll finds it
+    wait_key(agent, API_KEY)
+    assert standin.wait_for(lambda s: s.count() == 4, 30)
+    assert agent.status()["key_source"] == "keyring"
+
+
+def test_another_process_storing_a_key_tells_the_running_agent(
+    file_keyring: FileKeyring,
+    keyring_agent: Callable[[str | None], Agent],
+    standin: HackatimeStandin,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(UNNAMED_ENV, "1")  # no store to watch, and delivery runs: no fast poll either
+    agent = keyring_agent(API_KEY)
+    wait_state(agent, "unknown")
+    assert agent.keys.keyring_poll(blocked=False) == 60.0
+    code = (
+        "import sys; from pathlib import Path; from agent.keys import save_key; "
+        "print(save_key(sys.stdin.read(), 'keyring', Path(sys.argv[1]), Path(sys.argv[2]), in_child=False))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(agent.config.config_dir), str(agent.config.wakatime_cfg)],
+        input=SAME_LAST_FOUR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0 and "stored in the OS keyring" in done.stdout, done.stderr
+    wait_key(agent, SAME_LAST_FOUR)  # well before the minute's check: the process said so
+    assert agent.status()["key_source"] == "keyring"
