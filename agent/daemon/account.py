@@ -106,7 +106,7 @@ class AccountControl(AgentBase):
         self.store.update_destination(DESTINATION, auth_state="unknown" if key else "missing", backoff_until=None)
         with self._recheck_lock:
             self._recheck.reset()
-        self._server_stale.set()
+        self._forget_server_figures()
         log.info("uploading to %s from now on (the key there: %s)", url, verdict.verdict)
         self.changed(wake=True)
         return {"api_url": url, "check": verdict.as_dict()}

@@ -43,6 +43,7 @@ from agent.store.store import Store
 if TYPE_CHECKING:
     from agent.imports.job import ImportJob
 from .account import AccountControl
+from .base import FIGURES_FOR
 from .capture import CaptureControl
 from .delivery import DeliveryLoop
 from .stats import BACKUP_CHECK, BACKUP_FIRST, STATS_REFRESH, StatsJobs
@@ -82,6 +83,8 @@ class Agent(DeliveryLoop, AccountControl, CaptureControl, StatsJobs):
         for notice in cfg.notices:
             log.warning("%s", notice)
         self._reset_auth_if_key_changed()
+        if self.store.meta_get(FIGURES_FOR) != self._figures_owner():
+            self._forget_server_figures()
         if self.store.destination(DESTINATION)["auth_state"] == "rejected":
             self._recheck.due_now()  # a restart is the user's doing: ask the server again at once
         limiter = self._limiter or (RateLimiter() if self._pacing else None)

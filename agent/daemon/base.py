@@ -21,6 +21,7 @@ from agent.key_watch import KeyFileWatcher
 from agent.keys import KeyCheck, KeyInUse, KeyOwner, check_key
 from agent.lock import InstanceLock
 from agent.secrets import mask
+from agent.stats.server_figures import STYLE_KEY
 from agent.stats.service import StatsService
 from agent.store.store import Store
 
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from agent.imports.job import ImportJob
 
 log = logging.getLogger(__name__)
+
+FIGURES_FOR = "server_figures_for"  # meta: the server and key fingerprint the cached figures are of
 
 
 class AgentBase:
@@ -174,8 +177,21 @@ class AgentBase:
             self._reset_auth_if_key_changed()
             with self._recheck_lock:
                 self._recheck.reset()
-            self._server_stale.set()
+            self._forget_server_figures()
             self.changed(wake=True)
+
+    def _forget_server_figures(self) -> None:
+        """The key or the server changed: the cached figures are another account's; fetch anew."""
+        if hasattr(self, "stats"):
+            self.stats.server.forget()
+            self._server_stale.set()
+            self._stats_due.set()
+        else:  # at start, the last run's figures, fetched with another key or from another server
+            self.store.cache_clear(meta_keys=(STYLE_KEY,))
+        self.store.meta_set(FIGURES_FOR, self._figures_owner())
+
+    def _figures_owner(self) -> str:
+        return f"{self.config.api_url} {self.keys.current().fingerprint or ''}"
 
     def _reset_auth_if_key_changed(self) -> None:
         current = self.keys.current()

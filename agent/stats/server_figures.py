@@ -104,7 +104,9 @@ class ServerStats:
         self.store = store
         self.client = client
         self.clock = clock
-        self._attempted: dict[str, float] = {}
+        self._attempted: dict[str, tuple[int, float]] = {}  # key → (generation, when)
+        # Bumped by forget(): an answer fetched for an earlier generation is another account's.
+        self._generation = 0
         self._failed: set[str] = set()
         self._not_before = -math.inf
         self.errors: dict[str, dict[str, Any]] = {}
@@ -121,8 +123,19 @@ class ServerStats:
 
     # ---- refreshing -----------------------------------------------------------------------
 
+    def forget(self) -> None:
+        """Drop every cached figure and the fetch schedule: the key or the server changed, so
+        they are another account's. A fetch still on its way is dropped when it lands."""
+        with self._lock:
+            self._generation += 1
+            self._failed.clear()
+            self.errors.clear()
+            self._not_before = -math.inf
+            self.store.cache_clear(meta_keys=(STYLE_KEY,))
+
     def _due(self, key: str, now: float, force: bool) -> bool:
-        last = self._attempted.get(key)
+        attempt = self._attempted.get(key)
+        last = attempt[1] if attempt is not None and attempt[0] == self._generation else None
         if last is None:
             cached = self.cached(key)
             last = cached.fetched_at if cached is not None else None
@@ -147,7 +160,7 @@ class ServerStats:
             for key in ORDER:
                 if not self._due(key, now, force):
                     continue
-                self._attempted[key] = now
+                self._attempted[key] = (self._generation, now)
                 try:
                     ok = self._fetch(key, timezone())
                 except _Stop:
@@ -157,6 +170,7 @@ class ServerStats:
 
     def _fetch(self, key: str, tz_name: str) -> bool:
         assert self.client is not None
+        generation = self._generation
         tz = D.zone(tz_name)
         now = self.clock()
         today = D.local_date(now, tz)
@@ -181,29 +195,30 @@ class ServerStats:
                 params = {"start": first.isoformat(), "end": today.isoformat()}
                 response = self.client.get("users/current/summaries", params)
         except httpx.HTTPError as exc:
-            self._fail(key, f"network: {type(exc).__name__}: {exc}", now)
+            self._fail(key, f"network: {type(exc).__name__}: {exc}", now, generation)
             raise _Stop from None
         # Read once the answer is in: a claim counted after this began after the figure was made.
         reach_mark = self.store.delivery_seq()
         status = response.status_code
         if status == 429:
-            self._not_before = now + _retry_after(response.headers)
-            self._fail(key, "rate limited (429)", now)
+            if generation == self._generation:
+                self._not_before = now + _retry_after(response.headers)
+            self._fail(key, "rate limited (429)", now, generation)
             raise _Stop
         if status in (401, 403):
-            self._fail(key, f"the server refused the API key ({status})", now)
+            self._fail(key, f"the server refused the API key ({status})", now, generation)
             raise _Stop
         if status >= 500:
-            self._fail(key, f"server error ({status})", now)
+            self._fail(key, f"server error ({status})", now, generation)
             raise _Stop
         if status != 200:
-            self._fail(key, f"unexpected answer ({status})", now)
+            self._fail(key, f"unexpected answer ({status})", now, generation)
             return False
         try:
             body = json.loads(response.content)
             value = _PARSERS[key](body)
         except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError and Garbage are ValueErrors
-            self._fail(key, f"unreadable answer: {exc}", now)
+            self._fail(key, f"unreadable answer: {exc}", now, generation)
             return False
         # Which local day (in which zone) the figure is about: "today" is only today's today.
         value["reach_mark"] = reach_mark
@@ -211,17 +226,21 @@ class ServerStats:
         value["fetched_on"] = today.isoformat()
         if params is not None:
             value["params"] = params
-        self.store.cache_put(key, value, fetched_at=now)
-        if key == STATUSBAR:
-            self._remember_style(value)
         with self._lock:
+            if generation != self._generation:
+                return False  # asked before the key or the server changed: another account's figure
+            self.store.cache_put(key, value, fetched_at=now)
+            if key == STATUSBAR:
+                self._remember_style(value)
             self._failed.discard(key)
             self.errors.pop(key, None)
         return True
 
-    def _fail(self, key: str, message: str, now: float) -> None:
+    def _fail(self, key: str, message: str, now: float, generation: int) -> None:
         log.info("could not refresh %s: %s", key, message)
         with self._lock:
+            if generation != self._generation:
+                return  # about the key or server in use before: no error of the one in use now
             self._failed.add(key)
             self.errors[key] = {"error": message, "at": now}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from agent.contract import Notice
@@ -69,6 +70,16 @@ class Records(StoreBase):
     def cache_get(self, key: str) -> tuple[Any, float] | None:
         row = self.reader().execute("SELECT value, fetched_at FROM server_cache WHERE key = ?", (key,)).fetchone()
         return None if row is None else (json.loads(row[0]), row[1])
+
+    def cache_clear(self, keys: Sequence[str] | None = None, *, meta_keys: Sequence[str] = ()) -> None:
+        """Forget cached server answers (every one, or those of ``keys``) and these meta entries,
+        in one transaction."""
+        with self.transaction() as conn:
+            if keys is None:
+                conn.execute("DELETE FROM server_cache")
+            else:
+                conn.executemany("DELETE FROM server_cache WHERE key = ?", [(key,) for key in keys])
+            conn.executemany("DELETE FROM meta WHERE key = ?", [(key,) for key in meta_keys])
 
     def notices(self, include_dismissed: bool = False) -> list[Notice]:
         sql = "SELECT id, time, level, message FROM notices"
