@@ -34,6 +34,9 @@ __all__ = [
     "NOTICE_DISMISS",
     "PAUSE",
     "PAUSE_UNTIL_TOMORROW",
+    "PORT",
+    "PREFERENCES",
+    "PREFERENCES_SET",
     "PROJECTS",
     "RANGES",
     "REFRESH",
@@ -70,6 +73,8 @@ __all__ = [
     "LastSevenDays",
     "LocalFigures",
     "Notice",
+    "PortAnswer",
+    "Preferences",
     "ProjectEntry",
     "ProjectsAnswer",
     "Route",
@@ -166,10 +171,17 @@ CAPTURE = Route("GET", "/capture")  # → CaptureRules (the app's own; ~/.wakati
 # {"exclude"?, "include"?, "hide_file_names"?, ...} → CaptureRules; 400 names the bad value and why
 CAPTURE_SET = Route("POST", "/capture")
 
+PREFERENCES = Route("GET", "/preferences")  # → Preferences: the app's own settings, kept by the agent
+# {"notifications"?, "oauth_client_id"?} → Preferences; 400 names the bad value and why
+PREFERENCES_SET = Route("POST", "/preferences")
+# {"port": 1024-65535, "route_editors"?: false} → PortAnswer: the intake moves there at once;
+# refused 400 (out of range) or 409 (another program holds it), and the old port stays
+PORT = Route("POST", "/port")
+
 ROUTES = (
     STATUS, STATS, PROJECTS, REFRESH, SYNC, PAUSE, DEAD, DEAD_RETRY, DEAD_DISCARD, EVENTS, NOTICE_DISMISS,
     WATCH, WATCH_ADD, WATCH_REMOVE, KEY, KEY_SET, KEY_CHECK, KEY_FORGET, EDITORS, EDITORS_ROUTE, EDITORS_UNDO,
-    IMPORT, IMPORT_START, IMPORT_CANCEL,
+    IMPORT, IMPORT_START, IMPORT_CANCEL, PREFERENCES, PREFERENCES_SET, PORT,
 )  # fmt: skip
 
 
@@ -250,6 +262,19 @@ class CaptureRules(TypedDict):
     hide_file_names: bool
     hide_project_names: bool
     hide_branch_names: bool
+
+
+class Preferences(TypedDict):
+    notifications: bool  # the tray shows its notifications (off: none, the menu still tells)
+    oauth_client_id: str  # this app's client id at the server's /oauth/applications ("" when not registered)
+
+
+class PortAnswer(TypedDict):
+    port: int  # the intake's port now
+    intake_url: str
+    editors: EditorRouting | None  # ~/.wakatime.cfg after it was pointed at the new port, when asked
+    # What the change means for editor plugins still sending to the old port (None: nothing to do)
+    warning: str | None
 
 
 class ServerAnswer(TypedDict):
@@ -347,6 +372,7 @@ class Status(TypedDict):
     import_run: NotRequired[ImportProgress | None]  # the running import, else the last one
     history_upload: NotRequired[HistoryUpload | None]  # None: no imported history waiting
     agent_running: NotRequired[bool]  # added by the CLI
+    notifications: NotRequired[bool]  # the Preferences' switch, for the tray
 
 
 class SyncAnswer(TypedDict):

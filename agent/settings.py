@@ -38,6 +38,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("plaintext_key", str, "", "API key kept in this file because no OS keyring is usable"),
     Setting("oauth_client_id", str, "", "Client id of this app registered at the server's /oauth/applications"),
     Setting("window_keep_alive_s", int, 300, "Seconds the window process stays after its last window closes"),
+    Setting("notifications", bool, True, "Show the tray's notifications"),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 
@@ -52,9 +53,29 @@ def _check(setting: Setting, value: Any) -> Any:
         raise SettingsError(f"setting {setting.key!r} must be a whole number")
     if setting.type is list and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
         raise SettingsError(f"setting {setting.key!r} must be a list of strings")
+    if setting.type is bool and not isinstance(value, bool):
+        raise SettingsError(f"setting {setting.key!r} must be true or false")
     if not isinstance(value, setting.type):
         raise SettingsError(f"setting {setting.key!r} must be of type {setting.type.__name__}")
     return value
+
+
+# Settings the agent keeps for the app without using them itself (the control API's /preferences).
+PREFERENCES = ("notifications", "oauth_client_id")
+
+
+def checked_preferences(changes: dict[str, Any]) -> dict[str, Any]:
+    """The changes, each checked (a SettingsError names the first bad one); nothing is saved."""
+    out: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name not in PREFERENCES:
+            raise SettingsError(f"{name!r} is not a preference (one of {', '.join(PREFERENCES)})")
+        if name == "oauth_client_id" and isinstance(value, str):
+            value = value.strip()
+            if any(c.isspace() for c in value) or len(value) > 200:
+                raise SettingsError("the OAuth client id is one word, as /oauth/applications shows it")
+        out[name] = _check(_BY_KEY[name], value)
+    return out
 
 
 class AppSettings:
@@ -85,9 +106,15 @@ class AppSettings:
         return setting.default
 
     def set(self, key: str, value: Any) -> None:
-        if key not in _BY_KEY:
-            raise SettingsError(f"unknown setting {key!r}")
-        self._values[key] = _check(_BY_KEY[key], value)
+        self.update({key: value})
+
+    def update(self, changes: dict[str, Any]) -> None:
+        """Set several at once: all are checked first, then saved in one write (or none is)."""
+        for key, value in changes.items():
+            if key not in _BY_KEY:
+                raise SettingsError(f"unknown setting {key!r}")
+            _check(_BY_KEY[key], value)
+        self._values.update(changes)
         self._save()
 
     def _save(self) -> None:

@@ -197,8 +197,10 @@ def route_editors(cfg: Path, intake_url: str, config_dir: Path) -> tuple[Routing
     previous = {name: values.get(name) for name in ("api_url", "heartbeat_rate_limit_seconds")}
     before = _read_undo(config_dir)
     old_url = (previous["api_url"] or "").strip() or None
-    if old_url and is_self_url(old_url, _port(intake_url)) and before is not None:
-        previous = before["previous"]  # already routed: keep what Undo would restore
+    ours = old_url is not None and (is_self_url(old_url, _port(intake_url)) or old_url == _routed_to(before))
+    if ours and before is not None:
+        # Already routed (here, or to the port the agent had before): keep what Undo would restore.
+        previous = before["previous"]
     # The Undo record first: a file edited with no way back would be half of this done.
     _write_undo(config_dir, {"previous": previous, "routed_to": intake_url, "at": time.time()})
     try:
@@ -231,6 +233,11 @@ def undo_routing(cfg: Path, intake_url: str, config_dir: Path) -> Routing:
         write_cfg(cfg, changes)
     (config_dir / UNDO_FILE).unlink(missing_ok=True)
     return routing_state(cfg, intake_url, config_dir)
+
+
+def _routed_to(undo: dict[str, Any] | None) -> str | None:
+    routed = undo.get("routed_to") if undo is not None else None
+    return routed.strip() if isinstance(routed, str) else None
 
 
 def _read_undo(config_dir: Path) -> dict[str, Any] | None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from agent import contract as C
 from agent.imports import ImportBusy
+from agent.intake_port import PortRefused
 from agent.keys import PLACES, KeyCheck, KeyRefused, KeyStoreError, ServerRefused, Where
 from agent.settings import SettingsError
 from agent.wakatime_cfg import CfgEditError
@@ -49,6 +50,9 @@ class Controlled(Protocol):
     def undo_editor_routing(self) -> C.EditorRouting: ...
     def set_server(self, api_url: str) -> C.ServerAnswer: ...
     def capture_rules(self) -> C.CaptureRules: ...
+    def preferences(self) -> C.Preferences: ...
+    def set_preferences(self, changes: dict[str, Any]) -> C.Preferences: ...
+    def set_port(self, port: int, *, route_editors: bool = False) -> tuple[C.PortAnswer, Callable[[], None]]: ...
     def set_capture_rules(self, changes: dict[str, Any]) -> C.CaptureRules: ...
     def start_import(self, path: str, *, upload: bool = True) -> C.ImportAnswer: ...
     def import_run(self) -> C.ImportAnswer: ...
@@ -115,6 +119,9 @@ class Control:
             (C.IMPORT, self.import_run),
             (C.IMPORT_START, self.import_start),
             (C.IMPORT_CANCEL, self.import_cancel),
+            (C.PREFERENCES, self.preferences),
+            (C.PREFERENCES_SET, self.preferences_set),
+            (C.PORT, self.port),
         )
         for route, handler in routes:
             router.add(route.method, route.pattern, self._guard(handler))
@@ -312,3 +319,26 @@ class Control:
             return Response(200, self.agent.set_capture_rules(json_object(request)))
         except SettingsError as exc:
             raise HTTPError(400, str(exc)) from None
+
+    def preferences(self, request: Request) -> Response:
+        return Response(200, self.agent.preferences())
+
+    def preferences_set(self, request: Request) -> Response:
+        try:
+            return Response(200, self.agent.set_preferences(json_object(request)))
+        except SettingsError as exc:
+            raise HTTPError(400, str(exc)) from None
+
+    def port(self, request: Request) -> Response:
+        body = json_object(request)
+        port, route_editors = body.get("port"), body.get("route_editors", False)
+        if isinstance(port, bool) or not isinstance(port, int):
+            raise HTTPError(400, "port must be a whole number between 1024 and 65535")
+        if not isinstance(route_editors, bool):
+            raise HTTPError(400, "route_editors must be true or false")
+        try:
+            answer, retire = self.agent.set_port(port, route_editors=route_editors)
+        except PortRefused as exc:
+            raise HTTPError(exc.status, str(exc)) from None
+        # The old listener carries this answer: it is retired once the answer has left.
+        return Response(200, answer, after=retire)

@@ -84,6 +84,9 @@ class Response:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     raw: bytes | None = None  # pre-encoded JSON, to skip a second serialisation
+    # Run on the connection's thread once the answer is written (the connection then closes):
+    # e.g. retiring the listener that carried it (agent.intake_port).
+    after: Callable[[], None] | None = None
 
 
 Handler = Callable[[Request], Response]
@@ -297,7 +300,14 @@ class _Connection:
                 if got is None:
                     return
                 request, keep_alive = got
-                self.send(self.server.respond(request), close=not keep_alive)
+                response = self.server.respond(request)
+                if response.after is not None:
+                    try:
+                        self.send(response, close=True)
+                    finally:
+                        response.after()  # also when the client went away before reading it
+                    return
+                self.send(response, close=not keep_alive)
                 if not keep_alive:
                     return
         except _Closed:

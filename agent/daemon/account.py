@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from agent.config import DEFAULT_API_URL, ENV_API_URL, SETTINGS_FILE, is_self_url
-from agent.contract import DESTINATION, KeyAnswer, KeyForgetAnswer, KeySetAnswer, ServerAnswer
+from agent.contract import DESTINATION, KeyAnswer, KeyForgetAnswer, KeySetAnswer, Preferences, ServerAnswer
 from agent.keys import (
     KeyCheck,
     ServerRefused,
@@ -21,7 +21,7 @@ from agent.keys import (
     set_key,
 )
 from agent.secrets import mask
-from agent.settings import AppSettings
+from agent.settings import PREFERENCES, AppSettings, checked_preferences
 
 if TYPE_CHECKING:
     pass
@@ -110,3 +110,15 @@ class AccountControl(AgentBase):
         log.info("uploading to %s from now on (the key there: %s)", url, verdict.verdict)
         self.changed(wake=True)
         return {"api_url": url, "check": verdict.as_dict()}
+
+    # ---- the app's preferences (notifications, the OAuth client id) ------------------------------------
+
+    def preferences(self) -> Preferences:
+        settings = AppSettings(self.config.config_dir / SETTINGS_FILE)
+        return cast(Preferences, {name: settings.get(name) for name in PREFERENCES})
+
+    def set_preferences(self, changes: dict[str, Any]) -> Preferences:
+        """Check every change, then save them in one write (raises SettingsError, nothing saved)."""
+        AppSettings(self.config.config_dir / SETTINGS_FILE).update(checked_preferences(changes))
+        self.changed()  # the tray hears of it at once (status carries the notifications switch)
+        return self.preferences()

@@ -13,9 +13,11 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
-from agent import __version__
+from agent import __version__, intake_port
 from agent.api.control import Control, load_or_create_token
 from agent.api.httpserver import LocalServer, Router
 from agent.api.intake import Intake
@@ -25,8 +27,10 @@ from agent.contract import (
     PAUSE_UNTIL_TOMORROW,
     RUNTIME_FILE,
     STORE_FILE,
+    EditorRouting,
     ImportAnswer,
     ImportProgress,
+    PortAnswer,
     RuntimeInfo,
     Status,
 )
@@ -37,8 +41,10 @@ from agent.imports import ImportBusy
 from agent.jobs import next_local_midnight
 from agent.key_watch import watch_key_sources
 from agent.keys import KEY_CHANGED_FILE
+from agent.settings import AppSettings
 from agent.stats.service import StatsService
 from agent.store.store import Store
+from agent.wakatime_cfg import CfgEditError
 
 if TYPE_CHECKING:
     from agent.imports.job import ImportJob
@@ -197,6 +203,57 @@ class Agent(DeliveryLoop, AccountControl, CaptureControl, StatsJobs):
         tmp.write_text(json.dumps(info), encoding="utf-8")
         os.replace(tmp, path)
 
+    # ---- the local API's port ---------------------------------------------------------------------
+
+    def set_port(self, port: int, *, route_editors: bool = False) -> tuple[PortAnswer, Callable[[], None]]:
+        """Serve the local API on ``port`` from now on (raises PortRefused: the old one stays).
+
+        Returns the answer and what retires the old listener, to be run once the answer has
+        left through it (``agent.intake_port``).
+        """
+        cfg = self.config
+        with self._port_lock:
+            old = self.server
+            if old is None or port == old.port:
+                return self._port_answer(None), lambda: None
+            new = intake_port.bind(old.router, port)
+            try:
+                path = cfg.config_dir / SETTINGS_FILE
+                intake_port.keep_upload_server(path, cfg.wakatime_cfg, old.port, self.client.api_url)
+                AppSettings(path).set("port", port)
+            except BaseException:
+                new.stop()
+                raise
+            new.start()
+            self.server, self.config = new, replace(cfg, port=port)
+            self._write_runtime_file()
+        log.info("the local API moved from port %d to %d", old.port, port)
+        editors = None
+        if route_editors:
+            try:
+                editors = self.route_editors()
+            except CfgEditError as exc:
+                log.warning("editors could not be pointed at the new port: %s", exc)
+        answer = self._port_answer(editors, old.port)
+        self.changed()
+
+        def retire() -> None:
+            old.stop()
+            self.changed()  # the old port is free now
+
+        return answer, lambda: self._spawn("retire-intake", retire)
+
+    def _port_answer(self, editors: EditorRouting | None, old_port: int | None = None) -> PortAnswer:
+        warning = None
+        if old_port is not None:
+            warning = intake_port.editors_warning(self.config.wakatime_cfg, old_port, self.intake_url)
+            flags = self.config.key_sources.flags if self.config.key_sources else None
+            if flags is not None and flags.port is not None:
+                note = f"this agent was started with --port {flags.port}, which its next start uses again"
+                warning = f"{warning}; {note}" if warning else note
+        assert self.server is not None
+        return {"port": self.server.port, "intake_url": self.intake_url, "editors": editors, "warning": warning}
+
     # ---- importing history -------------------------------------------------------------------------
 
     def start_import(self, path: str, *, upload: bool = True) -> ImportAnswer:
@@ -285,4 +342,5 @@ class Agent(DeliveryLoop, AccountControl, CaptureControl, StatsJobs):
         status["seq"] = self._seq
         status["watch"] = self.watched()
         status["import_run"] = self.import_run()["run"]
+        status["notifications"] = bool(AppSettings(self.config.config_dir / SETTINGS_FILE).get("notifications"))
         return status

@@ -87,6 +87,7 @@ class AgentBase:
         self._recheck = KeyRecheck(self._waiting)
         self._recheck_lock = threading.Lock()
         self._editors_lock = threading.Lock()
+        self._port_lock = threading.Lock()
         self.key_files: KeyFileWatcher | None = None
         self.paused_until: float | None = None
         self.started_at = clock()
