@@ -56,6 +56,16 @@ class SignedIn:
         return {"user_id": self.user_id, "email": self.email}
 
 
+def needs_client_id(origin: str) -> str:
+    """What to do when no client id is set: Hackatime registers OAuth apps one by one, and
+    this app ships with none (a client id is the registering user's, not ours to invent)."""
+    return (
+        "Sign in with Hackatime needs an OAuth client id: register this app at "
+        f"{origin.rstrip('/')}/oauth/applications (redirect URI http://127.0.0.1/callback, scopes "
+        f"{SCOPES.replace(' ', ' and ')}, not confidential) and enter its client id here."
+    )
+
+
 def pkce_pair() -> tuple[str, str]:
     """A code verifier (43–128 characters) and its S256 challenge."""
     verifier = secrets.token_urlsafe(48)
@@ -105,10 +115,7 @@ class LoopbackSignIn:
 
     def __init__(self, origin: str, client_id: str, *, timeout: float = 15.0) -> None:
         if not client_id:
-            raise SignInError(
-                f"no OAuth client id is set: register this app at {origin}/oauth/applications "
-                "and put its client id in the oauth_client_id setting"
-            )
+            raise SignInError(needs_client_id(origin))
         self.origin = origin.rstrip("/")
         self.client_id = client_id
         self.timeout = timeout

@@ -30,16 +30,17 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QRadioButton,
+    QSpinBox,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from agent import contract as C
-from agent.config import SETTINGS_FILE
-from agent.oauth import OAUTH_TOKEN_USER, LoopbackSignIn, SignedIn, SignInError, sign_out
+from agent.intake_port import HIGHEST as HIGHEST_PORT
+from agent.intake_port import LOWEST as LOWEST_PORT
+from agent.oauth import OAUTH_TOKEN_USER, LoopbackSignIn, SignedIn, SignInError, needs_client_id, sign_out
 from agent.secrets import keyring_call
-from agent.settings import AppSettings
 
 from . import autostart
 from .client import AgentClient, AgentError
@@ -47,6 +48,8 @@ from .tasks import TaskRunner
 
 CHECK_DELAY_MS = 400  # typing pauses this long before the key is checked with the server
 PAUSE_HOURS = 1
+
+Loaded = tuple[C.Status, C.KeyAnswer, C.EditorRouting | str, C.CaptureRules, C.Preferences]
 
 
 def _label(text: str = "", *, wrap: bool = True) -> QLabel:
@@ -82,6 +85,7 @@ class SettingsWindow(QWidget):
         self.status: C.Status | None = None
         self.key: C.KeyAnswer | None = None
         self.editors: C.EditorRouting | None = None
+        self.preferences: C.Preferences | None = None
         self._loaded = False
         self.config_dir = config_dir
         self._signing: LoopbackSignIn | None = None
@@ -106,12 +110,20 @@ class SettingsWindow(QWidget):
     # ---- talking to the agent -------------------------------------------------------------------
 
     def _call(
-        self, name: str, func: Callable[[], Any], done: Callable[[Any], None], where: QLabel | None = None
+        self,
+        name: str,
+        func: Callable[[], Any],
+        done: Callable[[Any], None],
+        where: QLabel | None = None,
+        undo: Callable[[BaseException], None] | None = None,
     ) -> None:
-        """Run ``func`` off the GUI thread; on refusal show the agent's reason in ``where``."""
+        """Run ``func`` off the GUI thread; on refusal show the agent's reason in ``where``
+        (after ``undo`` put back what the refused change showed)."""
 
         def failed(exc: BaseException) -> None:
             reason = str(exc) if isinstance(exc, AgentError) else f"{type(exc).__name__}: {exc}"
+            if undo is not None:
+                undo(exc)
             if where is not None:
                 where.setText(reason)
                 where.setStyleSheet("color: #c0392b")
@@ -127,22 +139,24 @@ class SettingsWindow(QWidget):
         self.runner.run(func, succeeded, failed, context=self, name=f"settings-{name}")
 
     def reload(self) -> None:
-        def fetch() -> tuple[C.Status, C.KeyAnswer, C.EditorRouting | str, C.CaptureRules]:
+        def fetch() -> Loaded:
             status = self.client.status()
             key: C.KeyAnswer = self.client.request(C.KEY)
             rules: C.CaptureRules = self.client.request(C.CAPTURE)
+            preferences: C.Preferences = self.client.request(C.PREFERENCES)
             try:
                 editors: C.EditorRouting | str = self.client.request(C.EDITORS)
             except AgentError as exc:  # an unreadable ~/.wakatime.cfg: said on the Editors tab
                 editors = str(exc)
-            return status, key, editors, rules
+            return status, key, editors, rules, preferences
 
         self._call("load", fetch, self._show_all, self.account_reason)
 
-    def _show_all(self, answers: tuple[C.Status, C.KeyAnswer, C.EditorRouting | str, C.CaptureRules]) -> None:
-        status, key, editors, rules = answers
+    def _show_all(self, answers: Loaded) -> None:
+        status, key, editors, rules, preferences = answers
         self._show_capture(rules)
         self.status, self.key = status, key
+        self._show_preferences(preferences)
         self._show_key(key)
         self._show_tracking(status)
         self._show_editors(editors)
@@ -223,6 +237,14 @@ class SettingsWindow(QWidget):
             buttons.addWidget(button)
         form.addRow("", buttons)
 
+        client_id_row = QHBoxLayout()
+        self.client_id_edit = QLineEdit()
+        self.client_id_edit.setPlaceholderText("this app's client id at the server's /oauth/applications")
+        self.client_id_button = QPushButton("Save")
+        self.client_id_button.clicked.connect(self._save_client_id)
+        client_id_row.addWidget(self.client_id_edit, 1)
+        client_id_row.addWidget(self.client_id_button)
+        form.addRow("OAuth client id", client_id_row)
         signin = QHBoxLayout()
         self.sign_in_button = QPushButton("Sign in with Hackatime")
         self.sign_in_button.clicked.connect(self._sign_in)
@@ -324,7 +346,41 @@ class SettingsWindow(QWidget):
     # ---- Sign in with Hackatime (OAuth 2 + PKCE, agent.oauth) -------------------------------------------
 
     def _client_id(self) -> str:
-        return str(AppSettings(self.config_dir / SETTINGS_FILE).get("oauth_client_id")) if self.config_dir else ""
+        return self.preferences["oauth_client_id"] if self.preferences is not None else ""
+
+    def _show_preferences(self, preferences: C.Preferences) -> None:
+        self.preferences = preferences
+        if not self.client_id_edit.hasFocus():
+            self.client_id_edit.setText(preferences["oauth_client_id"])
+        self.notifications_box.blockSignals(True)
+        self.notifications_box.setChecked(preferences["notifications"])
+        self.notifications_box.blockSignals(False)
+        if self._signing is None:
+            self.sign_in_button.setEnabled(bool(preferences["oauth_client_id"]))
+            if not preferences["oauth_client_id"]:
+                self.signin_label.setText(needs_client_id(self._origin()))
+
+    def _set_preferences(self, name: str, changes: dict[str, Any], where: QLabel, done: Callable[[], None]) -> None:
+        def saved(preferences: C.Preferences) -> None:
+            self._show_preferences(preferences)
+            done()
+            self.applied.emit(name)
+
+        def refused(exc: BaseException) -> None:
+            if self.preferences is not None:
+                self._show_preferences(self.preferences)  # the switch goes back to what is in force
+
+        self._call(name, lambda: self.client.request(C.PREFERENCES_SET, changes), saved, where, refused)
+
+    def _save_client_id(self) -> None:
+        typed = self.client_id_edit.text().strip()
+        self.client_id_edit.clearFocus()
+
+        def done() -> None:
+            if typed:
+                self.signin_label.setText("Signing in opens your browser; your account's key is then used here.")
+
+        self._set_preferences("client-id", {"oauth_client_id": typed}, self.signin_label, done)
 
     def _sign_in(self) -> None:
         origin = self._origin()
@@ -531,6 +587,7 @@ class SettingsWindow(QWidget):
         self.editors_state.setText(text)
         self.route_button.setEnabled(not editors["routed"])
         self.undo_button.setEnabled(editors["can_undo"])
+        self._show_port_editors()
 
     def _editors(self, name: str, route: C.Route) -> None:
         def done(answer: C.EditorRouting) -> None:
@@ -547,18 +604,56 @@ class SettingsWindow(QWidget):
         form = QFormLayout(tab)
         self.intake_label = _label()
         form.addRow("Intake", self.intake_label)
-        form.addRow(
-            "",
-            _label(
-                "Editors routed through this app send to this address. The port is the 'port' setting "
-                "(default 47325); after changing it, restart the agent and route the editors again so "
-                "~/.wakatime.cfg points at the new port."
-            ),
+        row = QHBoxLayout()
+        self.port_spin = QSpinBox()
+        self.port_spin.setRange(LOWEST_PORT, HIGHEST_PORT)
+        self.port_button = QPushButton("Use this port")
+        self.port_button.clicked.connect(self._set_port)
+        row.addWidget(self.port_spin)
+        row.addWidget(self.port_button)
+        row.addStretch(1)
+        form.addRow("Port", row)
+        self.port_editors_box = QCheckBox(
+            "Point the editors at the new port too (api_url in ~/.wakatime.cfg; the file is backed up first)"
         )
+        form.addRow("", self.port_editors_box)
+        self.port_reason = _label(
+            "Editor plugins routed through this app send their heartbeats to this port (api_url in "
+            "~/.wakatime.cfg). A new port is used at once and kept for the next start; editors still "
+            "pointed at the old one keep their heartbeats in their offline queue until api_url names the new one."
+        )
+        form.addRow("", self.port_reason)
         return tab
 
     def _show_agent(self, status: C.Status) -> None:
-        self.intake_label.setText(status.get("intake_url") or "the agent is not serving")
+        intake = status.get("intake_url")
+        self.intake_label.setText(intake or "the agent is not serving")
+        port = urlsplit(intake).port if intake else None
+        if port is not None and not self.port_spin.hasFocus():
+            self.port_spin.setValue(port)
+        self._show_port_editors()
+
+    def _show_port_editors(self) -> None:
+        # Offered only when the editors send to this agent: there is nothing to move otherwise.
+        routed = self.editors is not None and self.editors["routed"]
+        self.port_editors_box.setEnabled(routed)
+        self.port_editors_box.setChecked(routed)
+
+    def _set_port(self) -> None:
+        body = {"port": self.port_spin.value(), "route_editors": self.port_editors_box.isChecked()}
+
+        def moved(answer: C.PortAnswer) -> None:
+            text = f"The agent now listens on {answer['intake_url']}."
+            if answer["editors"] is not None:
+                backup = answer["editors"]["backup"]
+                text += " Editors send there now" + (f" (the previous file is in {backup})." if backup else ".")
+            if answer["warning"]:
+                text += f" Note: {answer['warning']}."
+            self.port_reason.setText(text)
+            self.applied.emit("port")
+            self.reload()
+
+        self._call("port", lambda: self.client.request(C.PORT, body), moved, self.port_reason)
 
     def _system_tab(self) -> QWidget:
         tab = QWidget()
@@ -579,7 +674,19 @@ class SettingsWindow(QWidget):
         form.addRow("Start at login", self.autostart_box)
         self.autostart_reason = _label()
         form.addRow("", self.autostart_reason)
+        self.notifications_box = QCheckBox("Show notifications (the tray's menu and tooltip still tell)")
+        self.notifications_box.setChecked(True)
+        self.notifications_box.toggled.connect(self._set_notifications)
+        form.addRow("Notifications", self.notifications_box)
+        self.notifications_reason = _label()
+        form.addRow("", self.notifications_reason)
         return tab
+
+    def _set_notifications(self, on: bool) -> None:
+        def done() -> None:
+            self.notifications_reason.setText("Notifications are shown." if on else "No notifications are shown.")
+
+        self._set_preferences("notifications", {"notifications": on}, self.notifications_reason, done)
 
     def _set_autostart(self, on: bool) -> None:
         try:

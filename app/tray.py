@@ -321,7 +321,8 @@ class TrayApp(QObject):
     # ---- notifications ----------------------------------------------------------------
 
     def notify(self, notice: Notice) -> None:
-        if self.icon.isVisible():
+        status = self.model.status  # the agent keeps the switch (Settings, System tab)
+        if self.icon.isVisible() and (status is None or status.get("notifications", True)):
             kind = QSystemTrayIcon.MessageIcon.Warning if notice.warning else QSystemTrayIcon.MessageIcon.Information
             self.icon.showMessage(notice.title, notice.message, kind, MESSAGE_MS)
             self._balloon = notice

@@ -222,6 +222,7 @@ def test_a_frozen_agent_reads_the_keyring_for_itself(
         "key": API_KEY,
         "problem": None,
         "no_backend": False,
+        "stores": [],  # this test's backend keeps its secrets in memory, nowhere to watch
     }
 
 

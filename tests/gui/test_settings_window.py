@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -173,15 +174,24 @@ def test_sign_in_with_hackatime_uses_the_accounts_key_and_sign_out_forgets_the_t
     _memory_keyring: MemoryKeyring,
 ) -> None:
     window, _ = opened
-    with qtbot.waitSignal(window.refused, timeout=10_000) as refused:
-        window.sign_in_button.click()  # no client id configured yet: say where one comes from
-    assert "/oauth/applications" in refused.args[1]
+    # No client id registered yet: no broken flow, but where one comes from.
+    assert not window.sign_in_button.isEnabled()
+    assert window.signin_label.text().startswith("Sign in with Hackatime needs an OAuth client id: ")
+    assert f"{standin.url}/oauth/applications" in window.signin_label.text()
 
     heidi = User(id=2, username="heidi")
     standin.add_key(NEW_KEY, heidi)
     standin.sign_in_browser(heidi)
     standin.register_oauth_app("desktop-test")
-    AppSettings(running.config.config_dir / "settings.json").set("oauth_client_id", "desktop-test")
+    window.client_id_edit.setText("two words")
+    with qtbot.waitSignal(window.refused, timeout=30_000) as refused:
+        window.client_id_button.click()
+    assert "one word" in refused.args[1] and not window.sign_in_button.isEnabled()
+    window.client_id_edit.setText(" desktop-test ")
+    with qtbot.waitSignal(window.applied, timeout=30_000):
+        window.client_id_button.click()
+    assert AppSettings(running.config.config_dir / "settings.json").get("oauth_client_id") == "desktop-test"
+    assert window.sign_in_button.isEnabled()
     browsers: list[Browser] = []
     window.open_url = lambda url: browsers.append(Browser(bytes(url.toEncoded().data()).decode()))
     with qtbot.waitSignal(window.applied, timeout=30_000) as applied:
@@ -273,3 +283,56 @@ def test_start_at_login_that_cannot_be_written_is_refused_in_place(
         window.autostart_box.click()
     assert refused.args[0] == "autostart" and "Could not change starting at login" in refused.args[1]
     assert not window.autostart_box.isChecked()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_the_port_is_changed_from_the_agent_tab_refused_in_place_when_taken(
+    qtbot: QtBot, opened: tuple[SettingsWindow, list[QUrl]], running: Agent, _isolated_home: Path
+) -> None:
+    window, _ = opened
+    with qtbot.waitSignal(window.applied, timeout=30_000):
+        window.route_button.click()  # editors send to the agent's intake
+    qtbot.waitUntil(lambda: window.port_editors_box.isChecked(), timeout=30_000)
+    assert window.port_spin.value() == running.server.port  # type: ignore[union-attr]
+    assert "offline queue" in window.port_reason.text()  # what changing it means for the editors
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        window.port_spin.setValue(busy)
+        with qtbot.waitSignal(window.refused, timeout=30_000) as refused:
+            window.port_button.click()
+    assert f"port {busy} is in use" in refused.args[1] and refused.args[1] in window.port_reason.text()
+    assert running.server is not None and running.server.port != busy
+
+    port = free_port()
+    window.port_spin.setValue(port)
+    with qtbot.waitSignal(window.applied, timeout=30_000) as applied:
+        window.port_button.click()
+    assert applied.args[0] == "port"
+    assert running.intake_url == f"http://127.0.0.1:{port}/api/hackatime/v1"
+    assert f"api_url = {running.intake_url}" in (_isolated_home / ".wakatime.cfg").read_text()
+    assert "Editors send there now" in window.port_reason.text()
+    # The window follows the agent to its new port: the next answers come from there.
+    qtbot.waitUntil(lambda: window.intake_label.text() == running.intake_url, timeout=30_000)
+    assert AppSettings(running.config.config_dir / "settings.json").get("port") == port
+
+
+def test_notifications_are_switched_from_the_system_tab(
+    qtbot: QtBot, opened: tuple[SettingsWindow, list[QUrl]], running: Agent
+) -> None:
+    window, _ = opened
+    assert window.notifications_box.isChecked()
+    with qtbot.waitSignal(window.applied, timeout=30_000):
+        window.notifications_box.setChecked(False)
+    assert running.status()["notifications"] is False
+    assert AppSettings(running.config.config_dir / "settings.json").get("notifications") is False
+    with qtbot.waitSignal(window.applied, timeout=30_000):
+        window.notifications_box.setChecked(True)
+    assert running.status()["notifications"] is True
