@@ -489,8 +489,12 @@ class LastSevenDays(TypedDict):
 class ServerProjects(TypedDict):
     range: str
     fetched_at: float
-    projects: list[dict[str, Any]]  # as the server sent them (name, total_seconds, text, …)
+    # As the server sent them: /users/my/stats' (name, total_seconds, percent), or, signed in with
+    # Hackatime, /authenticated/projects' with the archived ones (archived, most_recent_heartbeat, languages)
+    projects: list[dict[str, Any]]
     languages: list[dict[str, Any]]
+    total_seconds: NotRequired[int | None]  # all time (signed in: /authenticated/hours, no 10-year window)
+    source: NotRequired[str]  # key | oauth
 
 
 class ServerError(TypedDict):

@@ -83,10 +83,12 @@ class HackatimeClient:
         self._pace(None)
         return self._http.get(f"{self.api_url}/{path.lstrip('/')}", params=params, headers=self._headers())
 
-    def get_root(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
-        """GET a path on the server's origin, e.g. ``/api/v1/users/my/stats``."""
+    def get_root(self, path: str, params: dict[str, Any] | None = None, *, token: str | None = None) -> httpx.Response:
+        """GET a path on the server's origin, e.g. ``/api/v1/users/my/stats``; with ``token``,
+        authenticated by that OAuth token instead of the key (``/api/v1/authenticated/*``)."""
         self._pace(None)
-        return self._http.get(f"{self.origin}/{path.lstrip('/')}", params=params, headers=self._headers())
+        headers = {"Authorization": f"Bearer {token}"} if token else self._headers()
+        return self._http.get(f"{self.origin}/{path.lstrip('/')}", params=params, headers=headers)
 
     def close(self) -> None:
         self._http.close()

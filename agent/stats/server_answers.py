@@ -59,7 +59,12 @@ def parse_user(body: Any) -> dict[str, Any]:
     if tz is not None and not isinstance(tz, str):
         raise Garbage("timezone is not a string")
     username = data.get("username")
-    return {"timezone": tz or "UTC", "username": username if isinstance(username, str) else None}
+    user_id = data.get("id")
+    return {
+        "timezone": tz or "UTC",
+        "username": username if isinstance(username, str) else None,
+        "id": str(user_id) if isinstance(user_id, str | int) and not isinstance(user_id, bool) else None,
+    }
 
 
 def parse_statusbar(body: Any) -> dict[str, Any]:
@@ -128,3 +133,54 @@ def parse_summaries(body: Any) -> dict[str, Any]:
             entry.get("projects"), "projects")]  # fmt: skip
         days.append({"date": date, "total_seconds": total, "projects": projects})
     return {"days": days}
+
+
+# ---- /api/v1/authenticated/* (§5.3): with the OAuth token of "Sign in with Hackatime" ----------------------
+
+
+def _whole(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise Garbage(f"{what} is not a whole number: {value!r:.40}")
+    return value
+
+
+def parse_oauth_me(body: Any) -> dict[str, Any]:
+    user_id = _dict(body, "the answer").get("id")
+    if isinstance(user_id, bool) or not isinstance(user_id, int | str):
+        raise Garbage("id is not an id")
+    return {"id": str(user_id)}
+
+
+def parse_oauth_streak(body: Any) -> dict[str, Any]:
+    return {"streak": _whole(_dict(body, "the answer").get("streak_days"), "streak_days")}
+
+
+def parse_oauth_hours(body: Any) -> dict[str, Any]:
+    data = _dict(body, "the answer")
+    return {"total_seconds": _seconds(data.get("total_seconds"), "total_seconds")}
+
+
+def parse_oauth_projects(body: Any) -> dict[str, Any]:
+    entries = _dict(body, "the answer").get("projects")
+    if not isinstance(entries, list):
+        raise Garbage("projects is not a list")
+    projects = []
+    for item in entries:
+        entry = _dict(item, "a project")
+        name, recent, used = entry.get("name"), entry.get("most_recent_heartbeat"), entry.get("languages") or []
+        if not isinstance(name, str) or not name:
+            raise Garbage("a project has no name")
+        if recent is not None and not isinstance(recent, str):
+            raise Garbage("most_recent_heartbeat is not a time")
+        if not isinstance(used, list) or not all(isinstance(x, str) for x in used):
+            raise Garbage("languages is not a list of names")
+        projects.append(
+            {
+                "name": name,
+                "total_seconds": _seconds(entry.get("total_seconds"), "total_seconds"),
+                "archived": entry.get("archived") is True,
+                "most_recent_heartbeat": recent,
+                "languages": used,
+            }
+        )
+    return {"projects": projects}

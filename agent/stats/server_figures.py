@@ -28,7 +28,17 @@ import httpx
 from agent.store.store import Store
 
 from . import durations as D
-from .server_answers import parse_last_7_days, parse_stats, parse_statusbar, parse_summaries, parse_user
+from .server_answers import (
+    parse_last_7_days,
+    parse_oauth_hours,
+    parse_oauth_me,
+    parse_oauth_projects,
+    parse_oauth_streak,
+    parse_stats,
+    parse_statusbar,
+    parse_summaries,
+    parse_user,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +49,21 @@ USER, STATUSBAR, STATS, STATS_30D, LAST7, SUMMARIES = (
 ORDER = (USER, STATUSBAR, STATS, STATS_30D, LAST7, SUMMARIES)  # the profile first: it says which day "today" is
 INTERVALS = {USER: 1800.0, STATUSBAR: 120.0, STATS: 600.0, STATS_30D: 600.0, LAST7: 600.0, SUMMARIES: 600.0}
 FLOOR = {USER: 60.0, STATUSBAR: 120.0, STATS: 60.0, STATS_30D: 60.0, LAST7: 60.0, SUMMARIES: 60.0}  # even forced
+# With "Sign in with Hackatime" (an OAuth token, read scope), /api/v1/authenticated/* adds what the key
+# cannot give (§5.3): every project of all time with the archived ones (flagged) and their last activity,
+# the all-time total without /stats' 10-year window, and the streak from its own endpoint. Used only
+# while the token's account (``/me``) is the key's (``users/current``): a key replaced by another
+# account's never shows the signed-in account's figures.
+O_ME, O_STREAK, O_PROJECTS, O_HOURS = (
+    "server.oauth_me",
+    "server.oauth_streak",
+    "server.oauth_projects",
+    "server.oauth_hours",
+)
+OAUTH_ORDER = (O_ME, O_STREAK, O_PROJECTS, O_HOURS)
+INTERVALS.update({O_ME: 1800.0, O_STREAK: 600.0, O_PROJECTS: 600.0, O_HOURS: 600.0})
+FLOOR.update({O_ME: 60.0, O_STREAK: 60.0, O_PROJECTS: 60.0, O_HOURS: 60.0})
+ALL_TIME_FROM = "2000-01-01"  # /hours from here: all time (the server takes any date; it has none older)
 YEAR_DAYS = 365  # the summaries fetch: a year of days ending today, one request (at most 366 allowed, §4.8)
 STYLE_KEY = "statusbar_style"  # meta: the user's statusbar text type and day goal, as last seen
 RETRY_AFTER_FAILURE = 120.0
@@ -50,7 +75,9 @@ class StatsClient(Protocol):
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response: ...
 
-    def get_root(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response: ...
+    def get_root(
+        self, path: str, params: dict[str, Any] | None = None, *, token: str | None = None
+    ) -> httpx.Response: ...
 
 
 class _Stop(Exception):
@@ -100,10 +127,18 @@ class Cached:
 class ServerStats:
     """Fetches what is due, keeps the last good answer of each endpoint in the store."""
 
-    def __init__(self, store: Store, client: StatsClient | None, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: Store,
+        client: StatsClient | None,
+        *,
+        clock: Callable[[], float] = time.time,
+        oauth: Callable[[], str | None] = lambda: None,
+    ) -> None:
         self.store = store
         self.client = client
         self.clock = clock
+        self.oauth = oauth  # the sign-in's access token, or None
         self._attempted: dict[str, tuple[int, float]] = {}  # key → (generation, when)
         # Bumped by forget(): an answer fetched for an earlier generation is another account's.
         self._generation = 0
@@ -157,18 +192,19 @@ class ServerStats:
             if now < self._not_before:
                 return False
             refreshed = False
-            for key in ORDER:
+            token = self.oauth()
+            for key in ORDER + (OAUTH_ORDER if token else ()):
                 if not self._due(key, now, force):
                     continue
                 self._attempted[key] = (self._generation, now)
                 try:
-                    ok = self._fetch(key, timezone())
+                    ok = self._fetch(key, timezone(), token)
                 except _Stop:
                     break
                 refreshed = refreshed or ok
             return refreshed
 
-    def _fetch(self, key: str, tz_name: str) -> bool:
+    def _fetch(self, key: str, tz_name: str, token: str | None = None) -> bool:
         assert self.client is not None
         generation = self._generation
         tz = D.zone(tz_name)
@@ -190,6 +226,12 @@ class ServerStats:
                 response = self.client.get_root("/api/v1/users/my/stats", params)
             elif key == LAST7:
                 response = self.client.get("users/current/stats/last_7_days")
+            elif key in OAUTH_ORDER:
+                endpoint = key.removeprefix("server.oauth_")
+                params = {"start_date": ALL_TIME_FROM, "end_date": today.isoformat()} if key == O_HOURS else None
+                if key == O_PROJECTS:
+                    params = {"include_archived": "true"}
+                response = self.client.get_root(f"/api/v1/authenticated/{endpoint}", params, token=token)
             else:
                 first = today - dt.timedelta(days=YEAR_DAYS - 1)
                 params = {"start": first.isoformat(), "end": today.isoformat()}
@@ -206,7 +248,8 @@ class ServerStats:
             self._fail(key, "rate limited (429)", now, generation)
             raise _Stop
         if status in (401, 403):
-            self._fail(key, f"the server refused the API key ({status})", now, generation)
+            whose = "the sign-in (sign in again)" if key in OAUTH_ORDER else "the API key"
+            self._fail(key, f"the server refused {whose} ({status})", now, generation)
             raise _Stop
         if status >= 500:
             self._fail(key, f"server error ({status})", now, generation)
@@ -245,6 +288,18 @@ class ServerStats:
             self.errors[key] = {"error": message, "at": now}
 
     # ---- reading --------------------------------------------------------------------------
+
+    def _signed_in_figure(self, key: str) -> Cached | None:
+        """An OAuth figure, while the token's account is the key's (see OAUTH_ORDER)."""
+        me, user = self.cached(O_ME), self.cached(USER)
+        if me is None or user is None or me.value.get("id") is None or me.value["id"] != user.value.get("id"):
+            return None
+        return self.cached(key)
+
+    def archived_projects(self) -> set[str]:
+        """Names of the projects archived on the server, as the sign-in last saw them."""
+        cached = self._signed_in_figure(O_PROJECTS)
+        return {p["name"] for p in cached.value["projects"] if p["archived"]} if cached is not None else set()
 
     def profile_timezone(self) -> str | None:
         cached = self.cached(USER)
@@ -338,7 +393,10 @@ class ServerStats:
     def streak(self, now: float, tz: Any, local: int) -> dict[str, Any]:
         """The server's streak when fetched today (it sees every machine), unless this
         machine already knows a longer one (today's 15 minutes not yet seen by the server)."""
-        cached = self._for_today(STATS, now, tz)
+        signed_in = self._signed_in_figure(O_STREAK)
+        if signed_in is not None and signed_in.value.get("fetched_on") != D.local_date(now, tz).isoformat():
+            signed_in = None  # yesterday's streak is not today's
+        cached = signed_in or self._for_today(STATS, now, tz)
         server_days = int(cached.value["streak"]) if cached is not None else None
         if cached is not None and server_days is not None and server_days >= local:
             return {
@@ -351,22 +409,28 @@ class ServerStats:
         }  # fmt: skip
 
     def projects(self) -> dict[str, Any] | None:
-        """All-time projects and languages from /api/v1/users/my/stats, as last fetched."""
-        cached = self.cached(STATS)
-        if cached is None:
+        """All-time projects and languages from /api/v1/users/my/stats, as last fetched; signed
+        in, the projects (archived ones too) and the total from /api/v1/authenticated/*."""
+        cached, signed_in = self.cached(STATS), self._signed_in_figure(O_PROJECTS)
+        shown = signed_in or cached
+        if shown is None:
             return None
+        hours = self._signed_in_figure(O_HOURS)
         return {
             "range": "all_time",
-            "fetched_at": cached.fetched_at,
-            "projects": cached.value.get("projects", []),
-            "languages": cached.value.get("languages", []),
+            "fetched_at": shown.fetched_at,
+            "projects": shown.value.get("projects", []),
+            "languages": cached.value.get("languages", []) if cached is not None else [],
+            "total_seconds": (hours or shown).value.get("total_seconds"),
+            "source": "oauth" if signed_in is not None else "key",
         }
 
     def health(self, now: float) -> dict[str, Any]:
         fetched: dict[str, float | None] = {}
-        for key in ORDER:
+        for key in ORDER + OAUTH_ORDER:
             cached = self.cached(key)
-            fetched[key.removeprefix("server.")] = cached.fetched_at if cached is not None else None
+            if cached is not None or key in ORDER:  # the sign-in's only once signed in
+                fetched[key.removeprefix("server.")] = cached.fetched_at if cached is not None else None
         with self._lock:
             errors = {key.removeprefix("server."): dict(err) for key, err in self.errors.items()}
         return {
@@ -384,6 +448,10 @@ _PARSERS: dict[str, Callable[[Any], dict[str, Any]]] = {
     STATS_30D: parse_stats,
     LAST7: parse_last_7_days,
     SUMMARIES: parse_summaries,
+    O_ME: parse_oauth_me,
+    O_STREAK: parse_oauth_streak,
+    O_PROJECTS: parse_oauth_projects,
+    O_HOURS: parse_oauth_hours,
 }
 
 

@@ -46,12 +46,13 @@ class StatsService:
         destination: str = DESTINATION,
         clock: Callable[[], float] = time.time,
         timezone: str | None = None,
+        oauth: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.store = store
         self.destination = destination
         self.clock = clock
         self._given_tz = timezone
-        self.server = ServerStats(store, client, clock=clock)
+        self.server = ServerStats(store, client, clock=clock, oauth=oauth)
         # New heartbeats are folded into the rollups on the agent's stats thread and before
         # every query (``rollups.catch_up``), never on the editors' intake path.
         self._catch_up_lock = threading.Lock()

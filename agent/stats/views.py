@@ -327,6 +327,10 @@ class Views:
                 return {"range": range_, "projects": local["projects"], "source": "local", "fetched_at": None}
             answer = self._merged_stats(range_, cached, lo, hi)
         self._local_details(answer["projects"], lo, hi)
+        if range_ == "all":
+            archived = self.server.archived_projects()  # known when signed in with Hackatime
+            for entry in answer["projects"]:
+                entry["archived"] = entry["name"] in archived
         return answer
 
     def _local_details(self, entries: list[dict[str, Any]], lo: float, hi: float) -> None:

@@ -289,6 +289,23 @@ class HackatimeApp:
             self.set_key(keys[0], user)
         return json_response(200, {"token": keys[0]})
 
+    def authenticated_read(self, req: Request, match: re.Match[str]) -> Response:
+        """``/api/v1/authenticated/{hours,streak,projects}``: OAuth tokens with the ``read`` scope."""
+        user, status = self.oauth.user_for(req.headers.get("authorization"), "read")
+        if user is None:
+            return self.doorkeeper(req, match) if status == 401 else Response(403, b"", content_type=None)
+        if user.pending_deletion:
+            return Response(401, UNAUTHORIZED)
+        user = next((u for u in self.users() if u.id == user.id), user)  # as the account is now
+        rows, now = self.store.live_rows(user.id), self.clock()
+        endpoint = match.group(1)
+        if endpoint == "hours":
+            code, payload = reports.authenticated_hours(rows, now, req.query)
+            return json_response(code, payload)
+        if endpoint == "streak":
+            return json_response(200, reports.authenticated_streak(user, rows, now))
+        return json_response(200, reports.authenticated_projects(user, rows, req.query))
+
     def doorkeeper(self, req: Request, match: re.Match[str]) -> Response:
         """``/api/v1/authenticated/*`` takes OAuth tokens only: an API key or no token is a 401."""
         header = 'Bearer realm="Doorkeeper", error="invalid_token", error_description="The access token is invalid"'
@@ -308,5 +325,6 @@ _ROUTES: list[tuple[str | None, re.Pattern[str], Handler]] = [
     ("POST", re.compile(r"/oauth/token"), HackatimeApp.oauth_token),
     ("POST", re.compile(r"/oauth/revoke"), HackatimeApp.oauth_revoke),
     ("GET", re.compile(r"/api/v1/authenticated/(me|api_keys)"), HackatimeApp.authenticated),
+    ("GET", re.compile(r"/api/v1/authenticated/(hours|streak|projects)"), HackatimeApp.authenticated_read),
     (None, re.compile(r"/api/v1/authenticated/.*"), HackatimeApp.doorkeeper),
 ]

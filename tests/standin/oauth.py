@@ -117,6 +117,13 @@ class OAuthProvider:
             "created_at": 0,
         }
 
+    def issue(self, user: User, scopes: tuple[str, ...]) -> str:
+        """A token as a finished sign-in leaves it (for tests that start signed in)."""
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            self._tokens[token] = (user, scopes)
+        return token
+
     def revoke(self, token: str) -> None:
         with self._lock:
             self._tokens.pop(token, None)

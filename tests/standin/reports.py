@@ -389,3 +389,48 @@ def time_ago(seconds: float) -> str:
     else:
         words = f"about {round(minutes / 525600)} years"
     return f"{words} ago"
+
+
+# ---- /api/v1/authenticated/* (§5.3): OAuth only, UTC ----------------------------------------------------
+
+
+def authenticated_hours(rows: list[Row], now: float, params: Mapping[str, str]) -> tuple[int, Payload]:
+    """``/hours``: UTC days, 7 days ago through today by default, one timeline; a bad date is a 500."""
+    today = dt.datetime.fromtimestamp(now, dt.UTC).date()
+    try:
+        start = dt.date.fromisoformat(params["start_date"]) if params.get("start_date") else today - dt.timedelta(7)
+        end = dt.date.fromisoformat(params["end_date"]) if params.get("end_date") else today
+    except ValueError:
+        return 500, {"error": "Internal Server Error", "status": 500}
+    lo, hi = day_bounds(start, durations.UTC)[0], day_bounds(end, durations.UTC)[1]
+    total = durations.duration_seconds(rows_between(rows, lo, hi))
+    return 200, {"start_date": start.isoformat(), "end_date": end.isoformat(), "total_seconds": total}
+
+
+def authenticated_streak(user: User, rows: list[Row], now: float) -> Payload:
+    return {"streak_days": durations.streak_days(rows, zone(user.timezone), now)}
+
+
+def authenticated_projects(user: User, rows: list[Row], params: Mapping[str, str]) -> Payload:
+    """``/projects``: all time, per-project LAG; archived ones only with ``include_archived=true``;
+    projects with no name left out. (The server's rollup lags ingestion by ~2 minutes; this does not.)"""
+    named = [row for row in rows if not languages.is_blank(row["project"])]
+    with_archived = params.get("include_archived") == "true"
+    out: list[Payload] = []
+    for name, seconds in durations.grouped_duration_seconds(named, "project").items():
+        archived = name in user.archived_projects
+        if archived and not with_archived:
+            continue
+        own = [row for row in named if row["project"] == name]
+        used = sorted({languages.display_language(r["language"]) for r in own if not languages.is_blank(r["language"])})
+        out.append(
+            {
+                "name": name,
+                "total_seconds": seconds,
+                "most_recent_heartbeat": railsjson.iso_seconds(max(r["time"] for r in own)),
+                "languages": used,
+                "archived": archived,
+            }
+        )
+    out.sort(key=lambda e: (-e["total_seconds"], e["name"]))
+    return {"projects": out}

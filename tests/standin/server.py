@@ -345,6 +345,10 @@ class HackatimeStandin:
         """An app registered at /oauth/applications; a loopback redirect URI matches any port."""
         self.app.oauth.register(OAuthApp(client_id, redirect_uri))
 
+    def oauth_token(self, user: User, scopes: tuple[str, ...] = ("profile", "read")) -> str:
+        """An access token for ``user``, as if they had signed in with an app."""
+        return self.app.oauth.issue(user, scopes)
+
     def sign_in_browser(self, user: User | None) -> None:
         """Who the web app's browser session belongs to (None: the user declines)."""
         self.app.oauth.browser_user = user

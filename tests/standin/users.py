@@ -25,6 +25,7 @@ class User:
     public_stats: bool = True  # ``allow_public_stats_lookup``
     pending_deletion: bool = False  # heartbeat POST → 403, /api/v1/my/* → 401
     created_at: float = 1_735_689_600.0  # 2025-01-01T00:00:00Z
+    archived_projects: tuple[str, ...] = ()  # left out of /authenticated/projects unless include_archived
 
     @property
     def shown_name(self) -> str:
