@@ -370,6 +370,12 @@ def test_without_a_client_nothing_is_fetched(tmp_path: Path) -> None:
         (SA.parse_summaries, {"data": {"range": {}}}),
         (SA.parse_user, {"data": {"timezone": 5}}),
         (SA.parse_user, {"error": "Unauthorized"}),
+        (SA.parse_oauth_me, {"id": True}),
+        (SA.parse_oauth_streak, {"streak_days": "14"}),
+        (SA.parse_oauth_hours, {"total_seconds": -1}),
+        (SA.parse_oauth_projects, {"projects": {"p": 1}}),
+        (SA.parse_oauth_projects, {"projects": [{"name": "", "total_seconds": 1}]}),
+        (SA.parse_oauth_projects, {"projects": [{"name": "p", "total_seconds": 1, "languages": "Python"}]}),
     ],
 )
 def test_garbage_is_refused(parse: Any, body: Any) -> None:
@@ -381,7 +387,20 @@ def test_what_the_server_sends_is_accepted() -> None:
     assert SA.parse_statusbar({"data": {"grand_total": {"text": "1h", "total_seconds": 3600.0}}}) == {
         "total_seconds": 3600, "text": "1h", "goal": None,
     }  # fmt: skip
-    assert SA.parse_user({"data": {"timezone": None, "username": "o"}}) == {"timezone": "UTC", "username": "o"}
+    assert SA.parse_user({"data": {"timezone": None, "username": "o"}}) == {
+        "timezone": "UTC",
+        "username": "o",
+        "id": None,
+    }
+    assert SA.parse_user({"data": {"id": "42", "username": "o"}})["id"] == "42"
+    assert SA.parse_oauth_me({"id": 42, "emails": []}) == {"id": "42"}
+    assert SA.parse_oauth_streak({"streak_days": 14}) == {"streak": 14}
+    assert SA.parse_oauth_hours({"start_date": "2026-08-15", "end_date": "2026-08-22", "total_seconds": 36000}) == {
+        "total_seconds": 36000
+    }
+    project = {"name": "p", "total_seconds": 72000, "most_recent_heartbeat": "2026-08-22T15:30:00Z",
+               "languages": ["Python"], "archived": True}  # fmt: skip
+    assert SA.parse_oauth_projects({"projects": [project]}) == {"projects": [project]}
     assert SA.parse_stats({"data": {"streak": 0}})["streak"] == 0
 
 
