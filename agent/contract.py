@@ -43,6 +43,8 @@ __all__ = [
     "ROUTES",
     "RUNTIME_FILE",
     "SERVER",
+    "SIGN_IN",
+    "SIGN_OUT",
     "STATS",
     "STATUS",
     "STORE_FILE",
@@ -83,6 +85,7 @@ __all__ = [
     "ServerError",
     "ServerHealth",
     "ServerProjects",
+    "SignInAnswer",
     "StatsSnapshot",
     "Status",
     "Streak",
@@ -177,11 +180,15 @@ PREFERENCES_SET = Route("POST", "/preferences")
 # {"port": 1024-65535, "route_editors"?: false} → PortAnswer: the intake moves there at once;
 # refused 400 (out of range) or 409 (another program holds it), and the old port stays
 PORT = Route("POST", "/port")
+# {"token"}: the access token of a finished "Sign in with Hackatime", kept by the agent (OS keyring)
+# for the figures only the sign-in gives → SignInAnswer; /oauth/forget revokes and forgets it
+SIGN_IN = Route("POST", "/oauth")
+SIGN_OUT = Route("POST", "/oauth/forget")
 
 ROUTES = (
     STATUS, STATS, PROJECTS, REFRESH, SYNC, PAUSE, DEAD, DEAD_RETRY, DEAD_DISCARD, EVENTS, NOTICE_DISMISS,
     WATCH, WATCH_ADD, WATCH_REMOVE, KEY, KEY_SET, KEY_CHECK, KEY_FORGET, EDITORS, EDITORS_ROUTE, EDITORS_UNDO,
-    IMPORT, IMPORT_START, IMPORT_CANCEL, PREFERENCES, PREFERENCES_SET, PORT,
+    IMPORT, IMPORT_START, IMPORT_CANCEL, PREFERENCES, PREFERENCES_SET, PORT, SIGN_IN, SIGN_OUT,
 )  # fmt: skip
 
 
@@ -269,6 +276,12 @@ class Preferences(TypedDict):
     oauth_client_id: str  # this app's client id at the server's /oauth/applications ("" when not registered)
 
 
+class SignInAnswer(TypedDict):
+    signed_in: bool
+    kept: bool  # in the OS keyring (else for this run of the agent only)
+    problem: str | None  # why it was not kept, or not revoked
+
+
 class PortAnswer(TypedDict):
     port: int  # the intake's port now
     intake_url: str
@@ -285,6 +298,7 @@ class ServerAnswer(TypedDict):
 class KeyAnswer(KeyInfo):
     auth_state: str  # unknown | ok | rejected | missing
     notices: list[str]  # problems met reading the key's sources (an unreadable cfg, no keyring, ...)
+    signed_in: NotRequired[bool]  # "Sign in with Hackatime" is in force (its figures are fetched)
 
 
 class KeyCheckAnswer(TypedDict):

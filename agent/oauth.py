@@ -6,7 +6,7 @@ The server is Doorkeeper (hackatime-api.md §1.2): the app, registered at
 to a one-shot listener on ``127.0.0.1:<any port>/callback`` that this module runs;
 the code is exchanged for a token (with the PKCE verifier, so no client secret is
 needed); the token fetches the user's API key (``/api/v1/authenticated/api_keys``)
-and profile (``/me``). The token lives in the OS keyring; nothing here logs it.
+and profile (``/me``). The agent keeps the token (in the OS keyring); nothing here logs it.
 No Qt: the settings window runs :meth:`LoopbackSignIn.finish` on its helper thread.
 """
 
@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from .secrets import keyring_call, remember_secret
+from .secrets import remember_secret
 
 log = logging.getLogger(__name__)
 
@@ -212,15 +212,13 @@ def _json(response: httpx.Response, what: str) -> dict[str, Any]:
     return data
 
 
-def sign_out(origin: str, client_id: str, token: str | None) -> None:
-    """Revoke the token at the server (best effort) and forget it here."""
-    if token:
-        try:
-            httpx.post(f"{origin.rstrip('/')}/oauth/revoke", data={"token": token, "client_id": client_id}, timeout=10)
-        except httpx.HTTPError as exc:
-            # Offline: the token is forgotten here all the same; it can be revoked on the website.
-            log.info("the sign-in token could not be revoked at %s (%s)", origin, type(exc).__name__)
-    keyring_call("delete", user=OAUTH_TOKEN_USER)
+def revoke(origin: str, client_id: str, token: str) -> None:
+    """Revoke the token at the server, best effort: offline, it is forgotten here all the same
+    (the agent deletes it from the keyring) and can be revoked on the website."""
+    try:
+        httpx.post(f"{origin.rstrip('/')}/oauth/revoke", data={"token": token, "client_id": client_id}, timeout=10)
+    except httpx.HTTPError as exc:
+        log.info("the sign-in token could not be revoked at %s (%s)", origin, type(exc).__name__)
 
 
 def server_origin(api_url: str) -> str:

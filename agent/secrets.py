@@ -176,7 +176,7 @@ def read_keyring_in_child(timeout: float = KEYRING_TIMEOUT) -> KeyringResult:
 
 
 def keyring_call_in_child(
-    op: KeyringOp = "get", key: str | None = None, timeout: float = KEYRING_TIMEOUT
+    op: KeyringOp = "get", key: str | None = None, timeout: float = KEYRING_TIMEOUT, *, user: str = KEYRING_USER
 ) -> KeyringResult:
     """:func:`keyring_call` in a short-lived child process, for the long-lived agent.
 
@@ -186,7 +186,7 @@ def keyring_call_in_child(
     is given the request and passes the result back on pipes (a key never goes in argv
     or the environment) and exits. Should no child start at all, the call is made here.
     """
-    request = json.dumps({"op": op, "key": key})
+    request = json.dumps({"op": op, "key": key, "user": user})
     try:
         done = subprocess.run(
             _keyring_child_command(),
@@ -202,7 +202,7 @@ def keyring_call_in_child(
     except subprocess.TimeoutExpired:
         return KeyringResult(None, f"the OS keyring did not answer within {timeout:.0f} s")
     except OSError:
-        return keyring_call(op, key)
+        return keyring_call(op, key, user=user)
     try:
         # The last line: a backend may have printed something of its own before it.
         answer = json.loads(done.stdout.rstrip().rpartition("\n")[2])
@@ -230,7 +230,9 @@ def keyring_child_main() -> int:
         request = {}
     op: KeyringOp = request["op"] if request.get("op") in ("set", "delete") else "get"
     key = request.get("key") if isinstance(request.get("key"), str) else None
-    result = keyring_call(op, key)
+    asked = request.get("user")
+    user = asked if isinstance(asked, str) and asked else KEYRING_USER
+    result = keyring_call(op, key, user=user)
     answer = {"key": result.key, "problem": result.problem, "no_backend": result.no_backend, "stores": result.stores}
     sys.stdout.write("\n" + json.dumps(answer) + "\n")
     sys.stdout.flush()

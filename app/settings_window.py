@@ -39,8 +39,7 @@ from PySide6.QtWidgets import (
 from agent import contract as C
 from agent.intake_port import HIGHEST as HIGHEST_PORT
 from agent.intake_port import LOWEST as LOWEST_PORT
-from agent.oauth import OAUTH_TOKEN_USER, LoopbackSignIn, SignedIn, SignInError, needs_client_id, sign_out
-from agent.secrets import keyring_call
+from agent.oauth import LoopbackSignIn, SignedIn, SignInError, needs_client_id
 
 from . import autostart
 from .client import AgentClient, AgentError
@@ -264,6 +263,13 @@ class SettingsWindow(QWidget):
         url = self.status["destinations"][0]["url"] if self.status and self.status["destinations"] else ""
         if not self.server_edit.hasFocus():
             self.server_edit.setText(url)
+        signed_in = bool(key.get("signed_in"))
+        self.sign_out_button.setEnabled(signed_in)
+        if signed_in and self._signing is None and not self.signin_label.text().startswith("Signed in as"):
+            self.signin_label.setText(
+                "Signed in with Hackatime: the all-time projects (archived ones too), total and streak "
+                "come from your account."
+            )
         if not key["configured"]:
             self.key_label.setText("no key is set: heartbeats are kept until one is")
             return
@@ -395,35 +401,35 @@ class SettingsWindow(QWidget):
         self.signin_label.setText("Waiting for your browser… approve the sign-in there.")
         self.open_url(QUrl.fromEncoded(signing.authorize_url.encode("ascii")))
 
-        def work() -> tuple[SignedIn, C.KeySetAnswer, str | None]:
+        def work() -> tuple[SignedIn, C.KeySetAnswer, C.SignInAnswer]:
             signed = signing.finish()
             answer: C.KeySetAnswer = self.client.request(C.KEY_SET, {"key": signed.api_key, "check": True})
-            kept = keyring_call("set", signed.token, user=OAUTH_TOKEN_USER)
-            return signed, answer, kept.problem
+            # The agent keeps the token (in the keyring) for the figures only a sign-in gives.
+            kept: C.SignInAnswer = self.client.request(C.SIGN_IN, {"token": signed.token})
+            return signed, answer, kept
 
-        def done(result: tuple[SignedIn, C.KeySetAnswer, str | None]) -> None:
-            signed, answer, problem = result
-            self._signing = None
-            self.sign_in_button.setEnabled(True)
+        def done(result: tuple[SignedIn, C.KeySetAnswer, C.SignInAnswer]) -> None:
+            signed, answer, kept = result
+            finished()
             who = signed.email or f"user {signed.user_id}"
-            note = f" (the sign-in itself was not kept: {problem})" if problem else ""
+            note = f" (the sign-in is kept until the agent stops: {kept['problem']})" if kept["problem"] else ""
             self.signin_label.setText(f"Signed in as {who}; its key {answer['key']['masked']} is in use{note}.")
             self.applied.emit("signin")
             self.reload()
 
-        self._call("signin", work, done, self.signin_label)
+        def finished(_: BaseException | None = None) -> None:
+            self._signing = None
+            self.sign_in_button.setEnabled(True)
+
+        self._call("signin", work, done, self.signin_label, finished)
 
     def _sign_out(self) -> None:
-        origin, client_id = self._origin(), self._client_id()
-
-        def work() -> None:
-            sign_out(origin, client_id, keyring_call("get", user=OAUTH_TOKEN_USER).key)
-
-        def done(_: None) -> None:
+        def done(_: C.SignInAnswer) -> None:
             self.signin_label.setText("Signed out. The API key stays in use until you forget or replace it.")
             self.applied.emit("signout")
+            self.reload()
 
-        self._call("signout", work, done, self.signin_label)
+        self._call("signout", lambda: self.client.request(C.SIGN_OUT), done, self.signin_label)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self._signing is not None:

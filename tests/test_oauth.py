@@ -7,9 +7,8 @@ import threading
 import httpx
 import pytest
 
-from agent.oauth import OAUTH_TOKEN_USER, LoopbackSignIn, SignInError, sign_out
-from agent.secrets import KEYRING_SERVICE, keyring_call
-from tests.conftest import API_KEY, MemoryKeyring
+from agent.oauth import LoopbackSignIn, SignInError, revoke
+from tests.conftest import API_KEY
 from tests.standin import HackatimeStandin
 
 CLIENT_ID = "hackatime-desktop-test"
@@ -34,7 +33,7 @@ class Browser:
 
 
 def test_sign_in_round_trip_fetches_the_key_and_the_token_is_not_a_key(
-    standin: HackatimeStandin, _memory_keyring: MemoryKeyring
+    standin: HackatimeStandin,
 ) -> None:
     standin.register_oauth_app(CLIENT_ID)
     sign_in = LoopbackSignIn(standin.url, CLIENT_ID)
@@ -54,10 +53,8 @@ def test_sign_in_round_trip_fetches_the_key_and_the_token_is_not_a_key(
     as_key = {"Authorization": f"Bearer {API_KEY}"}
     assert httpx.get(f"{standin.url}/api/v1/authenticated/me", headers=as_key).status_code == 401
 
-    keyring_call("set", signed.token, user=OAUTH_TOKEN_USER)
-    sign_out(standin.url, CLIENT_ID, signed.token)
+    revoke(standin.url, CLIENT_ID, signed.token)
     assert httpx.get(f"{standin.url}/api/v1/authenticated/me", headers=bearer).status_code == 401
-    assert _memory_keyring.get_password(KEYRING_SERVICE, OAUTH_TOKEN_USER) is None
 
 
 def test_a_user_who_declines_gets_the_servers_reason(standin: HackatimeStandin) -> None:

@@ -53,6 +53,8 @@ class Controlled(Protocol):
     def preferences(self) -> C.Preferences: ...
     def set_preferences(self, changes: dict[str, Any]) -> C.Preferences: ...
     def set_port(self, port: int, *, route_editors: bool = False) -> tuple[C.PortAnswer, Callable[[], None]]: ...
+    def sign_in(self, token: str) -> C.SignInAnswer: ...
+    def sign_out(self) -> C.SignInAnswer: ...
     def set_capture_rules(self, changes: dict[str, Any]) -> C.CaptureRules: ...
     def start_import(self, path: str, *, upload: bool = True) -> C.ImportAnswer: ...
     def import_run(self) -> C.ImportAnswer: ...
@@ -122,6 +124,8 @@ class Control:
             (C.PREFERENCES, self.preferences),
             (C.PREFERENCES_SET, self.preferences_set),
             (C.PORT, self.port),
+            (C.SIGN_IN, self.sign_in),
+            (C.SIGN_OUT, self.sign_out),
         )
         for route, handler in routes:
             router.add(route.method, route.pattern, self._guard(handler))
@@ -342,3 +346,12 @@ class Control:
             raise HTTPError(exc.status, str(exc)) from None
         # The old listener carries this answer: it is retired once the answer has left.
         return Response(200, answer, after=retire)
+
+    def sign_in(self, request: Request) -> Response:
+        token = json_object(request).get("token")
+        if not isinstance(token, str) or not token.strip() or any(c.isspace() for c in token.strip()):
+            raise HTTPError(400, "token must be the access token of a finished sign-in")
+        return Response(200, self.agent.sign_in(token.strip()))
+
+    def sign_out(self, request: Request) -> Response:
+        return Response(200, self.agent.sign_out())

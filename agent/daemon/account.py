@@ -41,6 +41,7 @@ class AccountControl(AgentBase):
             **info,
             "auth_state": self.store.destination(DESTINATION)["auth_state"],
             "notices": list(self.keys.notices),
+            "signed_in": self._oauth_token is not None,
         }
 
     def check_key(self, candidate: str | None = None) -> KeyCheck:

@@ -52,6 +52,7 @@ from .account import AccountControl
 from .base import FIGURES_FOR
 from .capture import CaptureControl
 from .delivery import DeliveryLoop
+from .sign_in import SignInControl
 from .stats import BACKUP_CHECK, BACKUP_FIRST, STATS_REFRESH, StatsJobs
 from .status import build_status
 
@@ -60,7 +61,7 @@ log = logging.getLogger(__name__)
 RECORDING_WINDOW = 120.0
 
 
-class Agent(DeliveryLoop, AccountControl, CaptureControl, StatsJobs):
+class Agent(DeliveryLoop, AccountControl, SignInControl, CaptureControl, StatsJobs):
     """The running agent; ``start()`` brings its parts up, ``stop()`` joins every thread."""
 
     # ---- life cycle -----------------------------------------------------------------------
@@ -113,7 +114,9 @@ class Agent(DeliveryLoop, AccountControl, CaptureControl, StatsJobs):
             backoff=self._backoff,
             on_change=self.changed,
         )
-        self.stats = StatsService(self.store, client=self.client, destination=DESTINATION, clock=self.clock)
+        self.stats = StatsService(
+            self.store, client=self.client, destination=DESTINATION, clock=self.clock, oauth=lambda: self._oauth_token
+        )
         self.token = load_or_create_token(cfg.data_dir)
         if not self._serve:
             return
@@ -141,6 +144,7 @@ class Agent(DeliveryLoop, AccountControl, CaptureControl, StatsJobs):
                 blocked=lambda: self.store.destination(DESTINATION)["auth_state"] in ("missing", "rejected"),
             )  # fmt: skip
         self._spawn("stats-fold", self._stats_loop)
+        self._spawn("sign-in", self._load_sign_in)  # a keyring read, off the start path
         self.jobs.every("server-figures", STATS_REFRESH, self._refresh_server_figures, delay=0)
         self.jobs.every("backup", BACKUP_CHECK, self._backup, delay=BACKUP_FIRST)
         self.jobs.start()

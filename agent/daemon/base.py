@@ -88,6 +88,7 @@ class AgentBase:
         self._recheck_lock = threading.Lock()
         self._editors_lock = threading.Lock()
         self._port_lock = threading.Lock()
+        self._oauth_token: str | None = None  # "Sign in with Hackatime" (agent.daemon.sign_in)
         self.key_files: KeyFileWatcher | None = None
         self.paused_until: float | None = None
         self.started_at = clock()

@@ -168,6 +168,15 @@ class ServerStats:
             self._not_before = -math.inf
             self.store.cache_clear(meta_keys=(STYLE_KEY,))
 
+    def forget_signed_in(self) -> None:
+        """Drop the sign-in's figures (signed out); the key's stay."""
+        with self._lock:
+            self._generation += 1
+            for key in OAUTH_ORDER:
+                self._failed.discard(key)
+                self.errors.pop(key, None)
+            self.store.cache_clear(OAUTH_ORDER)
+
     def _due(self, key: str, now: float, force: bool) -> bool:
         attempt = self._attempted.get(key)
         last = attempt[1] if attempt is not None and attempt[0] == self._generation else None

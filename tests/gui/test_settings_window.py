@@ -200,11 +200,13 @@ def test_sign_in_with_hackatime_uses_the_accounts_key_and_sign_out_forgets_the_t
     assert "Signed in" in browsers[0].join().text
     assert running.keys.current().key == NEW_KEY and running.keys.current().source == "keyring"
     assert "heidi@example.org" in window.signin_label.text()
-    token = _memory_keyring.get_password(KEYRING_SERVICE, OAUTH_TOKEN_USER)
-    assert token
+    token = _memory_keyring.get_password(KEYRING_SERVICE, OAUTH_TOKEN_USER)  # kept by the agent
+    assert token and running.signed_in()
 
+    qtbot.waitUntil(window.sign_out_button.isEnabled, timeout=30_000)  # once the window knows
     with qtbot.waitSignal(window.applied, timeout=30_000):
         window.sign_out_button.click()
+    assert not running.signed_in()
     assert _memory_keyring.get_password(KEYRING_SERVICE, OAUTH_TOKEN_USER) is None
     assert (
         httpx.get(f"{standin.url}/api/v1/authenticated/me", headers={"Authorization": f"Bearer {token}"}).status_code
