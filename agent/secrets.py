@@ -161,7 +161,8 @@ def keyring_stores(backend: object) -> tuple[str, ...]:
     for one in getattr(backend, "backends", None) or [backend]:  # the chainer asks several
         path = getattr(one, "file_path", None)
         places = [Path(path)] if isinstance(path, (str, os.PathLike)) else by_module.get(type(one).__module__, [])
-        found.extend(str(place) for place in places if str(place) not in found)
+        # A folder that is not there (a Secret Service other than GNOME Keyring) tells nothing.
+        found.extend(str(place) for place in places if str(place) not in found and place.exists())
     return tuple(found)
 
 

@@ -99,6 +99,8 @@ def test_the_agent_serves_every_route_of_the_contract(agent: Agent) -> None:
                 body = {"key": API_KEY}
             if route == C.SERVER:
                 body = {"api_url": agent.config.api_url}
+            if route == C.SIGN_IN:
+                body = {"token": "a-token-of-a-sign-in"}
             if route == C.PORT:
                 body = {"port": agent.server.port if agent.server else 0}  # where it is: nothing moves
             if route == C.IMPORT_START:
