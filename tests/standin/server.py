@@ -99,6 +99,9 @@ class _Server(ThreadingHTTPServer):
         )
         with self.conn_lock:
             self.connections.add(request)
+            # A thread is forgotten only once it has ended: one that dropped itself from the set
+            # on its way out could still be running when stop() joins the rest.
+            self.threads = {t for t in self.threads if t.is_alive()}
             self.threads.add(thread)
         thread.start()
 
@@ -108,7 +111,6 @@ class _Server(ThreadingHTTPServer):
         finally:
             with self.conn_lock:
                 self.connections.discard(request)
-                self.threads.discard(threading.current_thread())
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that goes away mid-answer is normal here (faults, timeouts, stop()).
