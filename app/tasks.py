@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -33,6 +34,7 @@ class Pool(Protocol):
 
 @dataclass
 class _Pending:
+    func: Callable[[], Any]  # kept here, on the GUI thread, until the answer is delivered
     on_result: ResultFn | None
     on_error: ErrorFn | None
     context: QObject | None
@@ -40,31 +42,46 @@ class _Pending:
 
 
 class _Job(QRunnable):
-    """Runs on a pool thread; reports back through the runner's queued signal."""
+    """Runs on a pool thread; reports back through the runner's queued signal.
+
+    A pool thread is never the last holder of anything: Python frees an object where its last
+    reference goes, and a Qt object freed on a pool thread (a window the task's closure refers
+    to, the runner itself) crashes the app. So the call and its answer are handed to the
+    runner, which lets go of them on the GUI thread once they are delivered; the runner is
+    referred to weakly (its owner keeps it while tasks run).
+    """
 
     def __init__(self, runner: TaskRunner, task_id: int, func: Callable[[], Any]) -> None:
         super().__init__()
         self.setAutoDelete(True)
-        self._runner = runner
+        self._runner = weakref.ref(runner)
         self._task_id = task_id
-        self._func = func
+        self._func: Callable[[], Any] | None = func
 
     def run(self) -> None:
+        func, self._func = self._func, None
+        assert func is not None, "a job runs once"
         try:
-            value, error = self._func(), None
+            answer: tuple[Any, BaseException | None] = (func(), None)
         except BaseException as exc:  # delivered to the caller, who decides what it means
-            value, error = None, exc
+            answer = (None, exc)
+        del func  # the runner's pending entry still holds it
+        runner = self._runner()
+        if runner is None:
+            return  # the runner was deleted during shutdown: nobody is left to tell
+        runner._answers[self._task_id] = answer
+        del answer
         try:
             # The runner lives on the main thread, so this emit is queued to it.
-            self._runner._finished.emit(self._task_id, value, error)
+            runner._finished.emit(self._task_id)
         except RuntimeError:
-            pass  # the runner was deleted during shutdown: nobody is left to tell
+            pass  # its Qt half was deleted during shutdown
 
 
 class TaskRunner(QObject):
     """Start blocking calls off the GUI thread; callbacks run on the GUI thread."""
 
-    _finished = Signal(int, object, object)
+    _finished = Signal(int)
     idle = Signal()  # no task left in flight (tests and benchmarks wait on it)
 
     def __init__(self, pool: Pool, parent: QObject | None = None) -> None:
@@ -72,6 +89,7 @@ class TaskRunner(QObject):
         self._pool = pool
         self._ids = itertools.count(1)
         self._pending: dict[int, _Pending] = {}
+        self._answers: dict[int, tuple[Any, BaseException | None]] = {}  # set by the pool, read here
         self._finished.connect(self._deliver)
 
     @property
@@ -93,12 +111,13 @@ class TaskRunner(QObject):
         by the time the result arrives (a window closed while its data loaded).
         """
         task_id = next(self._ids)
-        self._pending[task_id] = _Pending(on_result, on_error, context, name or getattr(func, "__name__", "task"))
+        self._pending[task_id] = _Pending(func, on_result, on_error, context, name or getattr(func, "__name__", "task"))
         self._pool.start(_Job(self, task_id, func))
 
-    @Slot(int, object, object)
-    def _deliver(self, task_id: int, value: Any, error: BaseException | None) -> None:
+    @Slot(int)
+    def _deliver(self, task_id: int) -> None:
         pending = self._pending.pop(task_id, None)
+        value, error = self._answers.pop(task_id, (None, None))
         try:
             if pending is None or (pending.context is not None and not shiboken6.isValid(pending.context)):
                 return

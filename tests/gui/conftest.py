@@ -128,7 +128,7 @@ def agent(make_agent: Callable[..., Any]) -> Any:
 
 
 @pytest.fixture
-def make_model(runner: TaskRunner) -> Iterator[Callable[..., AgentModel]]:
+def make_model(runner: TaskRunner, pool: QThreadPool, qapp: QApplication) -> Iterator[Callable[..., AgentModel]]:
     models: list[AgentModel] = []
 
     def make(data_dir: Path, **kw: Any) -> AgentModel:
@@ -141,6 +141,10 @@ def make_model(runner: TaskRunner) -> Iterator[Callable[..., AgentModel]]:
     yield make
     for model in models:
         model.stop()  # aborts the long-poll: the pool drains at once
+    # Drained while the models (and the runner they hold) are still referenced here, so none of
+    # them is let go of last by a pool thread's job, where freeing a Qt object crashes.
+    assert pool.waitForDone(10_000), "background tasks still running at teardown"
+    qapp.processEvents()
 
 
 @pytest.fixture

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, QThreadPool
 
 from app.tasks import InlinePool, TaskRunner
 
@@ -41,6 +42,40 @@ def test_callbacks_of_a_deleted_context_are_dropped(runner: TaskRunner, qtbot: A
     with qtbot.waitSignal(runner.idle, timeout=5000):
         gate.set()
     assert calls == []
+
+
+class _Held:
+    """Notes the thread its last reference was let go on (where Python frees it)."""
+
+    def __init__(self, released: list[int]) -> None:
+        self.released = released
+
+    def __del__(self) -> None:
+        self.released.append(threading.get_ident())
+
+
+def test_what_a_task_refers_to_is_let_go_on_the_main_thread(runner: TaskRunner, pool: QThreadPool, qtbot: Any) -> None:
+    """A window closed while its call runs is freed on the GUI thread: a Qt object freed on a
+    pool thread crashes the app. Here the task's closure and its answer (an error refers to
+    what raised it) hold the last references."""
+    main = threading.get_ident()
+    released: list[int] = []
+
+    def task(fail: bool) -> Callable[[], object]:
+        held = _Held(released)
+
+        def call() -> object:
+            if fail:
+                raise ValueError(held)
+            return held.released is released
+
+        return call
+
+    with qtbot.waitSignal(runner.idle, timeout=5000):
+        runner.run(task(fail=False), lambda _value: None)
+        runner.run(task(fail=True), None, lambda _error: None)
+    assert pool.waitForDone(5000)  # the pool has let go of both jobs too
+    assert released == [main, main]
 
 
 def _valid(obj: QObject) -> bool:
