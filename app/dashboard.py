@@ -151,7 +151,8 @@ class ProjectsModel(QAbstractTableModel):
         last = row.get("last_activity")
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:
-                return str(row.get("name") or "(unknown)")
+                # Archived on Hackatime: known when signed in with Hackatime (all time only).
+                return str(row.get("name") or "(unknown)") + (" (archived)" if row.get("archived") else "")
             if col == 1:
                 return state.format_duration(seconds)
             if col == 2:

@@ -338,7 +338,22 @@ class ServerStats:
         return self._for_today(STATS_30D, now, tz)
 
     def stats_all(self, now: float, tz: Any) -> Cached | None:
-        return self._for_today(STATS, now, tz)
+        """All time: /users/my/stats' projects and total, or, signed in, /authenticated/projects'
+        (archived ones too) with /authenticated/hours' total, in the same shape."""
+        stats = self._for_today(STATS, now, tz)
+        signed_in = self._signed_in_figure(O_PROJECTS)
+        if signed_in is None or self._for_today(O_PROJECTS, now, tz) is None:
+            return stats
+        hours = self._signed_in_figure(O_HOURS)
+        total_from = hours or stats
+        parts = [c for c in (signed_in, total_from) if c is not None]
+        value = {
+            "projects": [{"name": p["name"], "total_seconds": p["total_seconds"]} for p in signed_in.value["projects"]],
+            "total_seconds": total_from.value["total_seconds"] if total_from is not None else 0,
+            # Work delivered after the older of the two answers may be in neither: count it as missing.
+            "reach_mark": min(c.reach_mark for c in parts),
+        }
+        return Cached(value, min(c.fetched_at for c in parts))
 
     def summaries(self, now: float, tz: Any) -> Cached | None:
         """The year of days fetched today (``value["days"]``: one entry per date, oldest first)."""
