@@ -5,6 +5,7 @@ another account's, and nothing of it once signed out."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -84,8 +85,12 @@ def authenticated_calls(srv: HackatimeStandin) -> list[str]:
 
 
 def test_signed_in_the_archived_projects_the_all_time_total_and_the_streak_come_from_the_account(
-    world: tuple[HackatimeStandin, Clock], start: Callable[[], Agent], _memory_keyring: MemoryKeyring
+    world: tuple[HackatimeStandin, Clock],
+    start: Callable[[], Agent],
+    _memory_keyring: MemoryKeyring,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     srv, clock = world
     agent = start()
     snapshot = agent.refresh_stats()
@@ -112,7 +117,8 @@ def test_signed_in_the_archived_projects_the_all_time_total_and_the_streak_come_
     assert snapshot["streak"]["fetched_at"] == agent.store.cache_get("server.oauth_streak")[1]  # type: ignore[index]
     all_time = {p["name"]: p for p in agent.projects("all")["projects"]}
     assert all_time["old-thing"]["archived"] is True and all_time["live-app"]["archived"] is False
-    assert token not in str(agent.status()) and token not in str(snapshot)
+    assert token not in str(agent.status()) and token not in str(snapshot) and token not in str(agent.key_info())
+    assert token not in caplog.text and token[:-4] not in caplog.text
 
 
 def test_a_key_of_another_account_never_shows_the_signed_in_accounts_figures(
