@@ -18,7 +18,7 @@ import pytest
 
 from agent.config import Flags, load_config
 from agent.daemon import Agent
-from agent.keys import KEYRING_POLL_BLOCKED, fingerprint
+from agent.keys import KEYRING_POLL_BLOCKED, KEYRING_POLL_IDLE, fingerprint
 from agent.secrets import KEYRING_SERVICE, KEYRING_USER
 from tests.conftest import API_KEY
 from tests.file_keyring import BACKEND, FILE_ENV, UNNAMED_ENV, FileKeyring
@@ -117,7 +117,7 @@ def test_a_keyring_whose_store_is_unknown_is_polled_while_delivery_waits_for_a_k
     wait_state(agent, "rejected")
     assert agent.keys.keyring_stores() == ()
     assert agent.keys.keyring_poll(blocked=True) == KEYRING_POLL_BLOCKED
-    assert agent.keys.keyring_poll(blocked=False) == 60.0  # delivery runs: a slow check only
+    assert agent.keys.keyring_poll(blocked=False) == KEYRING_POLL_IDLE  # delivery runs: a slow check only
 
     keyring_cli_set(API_KEY)  # nothing announces it: the poll finds it
     wait_key(agent, API_KEY)
@@ -134,7 +134,7 @@ def test_another_process_storing_a_key_tells_the_running_agent(
     monkeypatch.setenv(UNNAMED_ENV, "1")  # no store to watch, and delivery runs: no fast poll either
     agent = keyring_agent(API_KEY)
     wait_state(agent, "unknown")
-    assert agent.keys.keyring_poll(blocked=False) == 60.0
+    assert agent.keys.keyring_poll(blocked=False) == KEYRING_POLL_IDLE
     code = (
         "import sys; from pathlib import Path; from agent.keys import save_key; "
         "print(save_key(sys.stdin.read(), 'keyring', Path(sys.argv[1]), Path(sys.argv[2]), in_child=False))"
@@ -148,5 +148,5 @@ def test_another_process_storing_a_key_tells_the_running_agent(
         check=False,
     )
     assert done.returncode == 0 and "stored in the OS keyring" in done.stdout, done.stderr
-    wait_key(agent, SAME_LAST_FOUR)  # well before the minute's check: the process said so
+    wait_key(agent, SAME_LAST_FOUR)  # long before the slow check: the process said so
     assert agent.status()["key_source"] == "keyring"
