@@ -20,7 +20,7 @@ from agent import contract as C
 from agent.daemon import Agent
 from tests.conftest import API_KEY
 
-PACKAGES = ["agent.api", "agent.capture", "agent.daemon", "agent.delivery", "agent.stats", "agent.store"]
+PACKAGES = ["agent.api", "agent.capture", "agent.cli", "agent.daemon", "agent.delivery", "agent.stats", "agent.store"]
 
 
 @pytest.mark.parametrize("name", [*PACKAGES, "agent.contract"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from agent.config import DEFAULT_API_URL, ENV_API_URL, SETTINGS_FILE, is_self_url
@@ -23,8 +23,6 @@ from agent.keys import (
 from agent.secrets import mask
 from agent.settings import PREFERENCES, AppSettings, checked_preferences
 
-if TYPE_CHECKING:
-    pass
 from .base import AgentBase
 
 log = logging.getLogger(__name__)

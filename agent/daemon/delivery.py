@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from agent.contract import DESTINATION, DeadLetter, SyncAnswer
 from agent.delivery.outbox import Outcome
 
-if TYPE_CHECKING:
-    pass
 from .base import AgentBase
 
 log = logging.getLogger(__name__)

@@ -5,12 +5,10 @@ server's figures, the daily store backup.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agent.contract import ProjectsAnswer
 
-if TYPE_CHECKING:
-    pass
 from .base import AgentBase
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from agent import __version__
 from agent.config import Config
@@ -17,9 +17,6 @@ from agent.imports import upload_seconds
 from agent.keys import KeyInUse
 from agent.secrets import mask
 from agent.store.store import Store
-
-if TYPE_CHECKING:
-    pass
 
 
 def build_status(
