@@ -260,6 +260,36 @@ def test_live_heartbeats_are_claimed_before_imported_history(tmp_path: Path) -> 
         assert store.counts("hackatime").history == 5
 
 
+def test_queue_counts_match_a_tally_of_the_rows(tmp_path: Path) -> None:
+    """Every state and priority at once, two destinations: the one-statement counts agree with
+    counting the rows one by one."""
+    from agent.store import DEAD, HISTORY, IN_FLIGHT, READY
+
+    with open_store(tmp_path / "s.db") as store:
+        store.set_destination("mirror", "http://mirror.invalid")
+        store.add(beats(40, start=T0 - 86400 * 30), "import", priority=HISTORY)
+        store.add(beats(25, start=T0), "editor")
+        claimed = [hb_id for hb_id, _ in store.claim("hackatime", 50)]  # 25 live, then 25 history
+        store.settle("hackatime", sent=claimed[:10], dead=[(i, "HTTP 400") for i in claimed[10:14]])
+        store.settle("hackatime", retry=claimed[14:20])
+        store.claim("mirror", 7)
+        for name in ("hackatime", "mirror"):
+            rows = (
+                store.reader()
+                .execute("SELECT d.state, d.priority, d.time FROM deliveries d WHERE d.destination = ?", (name,))
+                .fetchall()
+            )
+            queued = [r for r in rows if r[0] in (READY, IN_FLIGHT)]
+            counts = store.counts(name)
+            assert counts.pending == sum(r[0] == READY for r in rows)
+            assert counts.in_flight == sum(r[0] == IN_FLIGHT for r in rows)
+            assert counts.dead == sum(r[0] == DEAD for r in rows)
+            assert counts.history == sum(r[1] == HISTORY for r in queued)
+            assert counts.oldest_pending == min(r[2] for r in queued)
+        assert store.counts("hackatime").sent == 10 and store.counts("mirror").sent == 0
+        assert (store.counts("hackatime").in_flight, store.counts("mirror").in_flight) == (30, 7)
+
+
 def _store_with_history(path: Path, n: int = 5000) -> None:
     """``n`` heartbeats, the first fifth already delivered, in a file closed cleanly."""
     with open_store(path) as store:
