@@ -23,7 +23,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from agent.heartbeat import Heartbeat, HeartbeatError, normalize, user_agent
-from agent.store import Added, Store, StoreFull
+from agent.ingest import Ingest
+from agent.store import Added, StoreFull
 
 from .httpserver import HTTPError, Request, Response, Router
 
@@ -60,24 +61,17 @@ def credentials_match(request: Request, key: str | None) -> bool:
 class Intake:
     def __init__(
         self,
-        store: Store,
+        ingest: Ingest,
         *,
         api_keys: Callable[[], Sequence[str | None]],
         machine: str,
         statusbar: Callable[[], dict[str, Any]] | None = None,
-        on_stored: Callable[[int], None] | None = None,
-        accepting: Callable[[], bool] | None = None,
-        on_full: Callable[[], None] | None = None,
     ) -> None:
-        self.store = store
+        self.ingest = ingest  # the store write and what follows it, shared with the watcher
         # The key in use, and the one in ~/.wakatime.cfg that routed editor plugins send.
         self.api_keys = api_keys
         self.machine = machine
         self.statusbar = statusbar
-        self.on_stored = on_stored or (lambda n: None)
-        self.on_full = on_full or (lambda: None)  # the disk is full (status has changed)
-        # While tracking is paused, editor heartbeats are acknowledged but not recorded.
-        self.accepting = accepting or (lambda: True)
         self.default_ua = user_agent("unknown-editor")
 
     def register(self, router: Router) -> None:
@@ -157,20 +151,17 @@ class Intake:
                 continue
             valid.append((len(out), hb))
             out.append((hb, None))
-        if valid and self.accepting():
-            added = self._add([hb for _, hb in valid])
+        # While tracking is paused, editor heartbeats are acknowledged but not recorded (None).
+        added = self._add([hb for _, hb in valid]) if valid else None
+        if added is not None:
             for (i, hb), result in zip(valid, added, strict=True):
                 out[i] = (hb, result)
-            created = sum(result.created for result in added)
-            if created:
-                self.on_stored(created)
         return out
 
-    def _add(self, heartbeats: list[Heartbeat]) -> list[Added]:
+    def _add(self, heartbeats: list[Heartbeat]) -> list[Added] | None:
         try:
-            return self.store.add(heartbeats, "editor")
+            return self.ingest(heartbeats, "editor")
         except StoreFull as exc:
-            self.on_full()
             raise HTTPError(507, str(exc)) from None
 
     def get_statusbar(self, request: Request) -> Response:

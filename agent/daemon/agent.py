@@ -38,6 +38,7 @@ from agent.delivery.hackatime import HackatimeClient
 from agent.delivery.outbox import Outbox
 from agent.delivery.pacing import RateLimiter
 from agent.imports import ImportBusy
+from agent.ingest import Ingest
 from agent.jobs import next_local_midnight
 from agent.key_watch import watch_key_sources
 from agent.keys import KEY_CHANGED_FILE
@@ -83,6 +84,8 @@ class Agent(DeliveryLoop, AccountControl, SignInControl, CaptureControl, StatsJo
     def _start_parts(self) -> None:
         cfg = self.config
         self.store = Store(cfg.data_dir / STORE_FILE, synchronous=self._synchronous)
+        # Editors' heartbeats (the intake) and the watcher's come in the same way.
+        self.ingest = Ingest(self.store, accepting=self.tracking, on_stored=self._stored, on_full=self.changed)
         self.store.set_destination(DESTINATION, cfg.api_url)
         resumed = self.store.resume_in_flight()
         if resumed:
@@ -124,13 +127,10 @@ class Agent(DeliveryLoop, AccountControl, SignInControl, CaptureControl, StatsJo
         router = Router()
         Control(self, self.token).register(router)
         Intake(
-            self.store,
+            self.ingest,
             api_keys=self.keys.accepted_at_intake,
             machine=cfg.machine,
             statusbar=self.stats.statusbar_today,
-            on_stored=self._stored,
-            accepting=self.tracking,
-            on_full=self.changed,
         ).register(router)
         server = self.server = LocalServer(router, cfg.port)
         server.start()

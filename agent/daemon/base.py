@@ -16,6 +16,7 @@ from agent.delivery.hackatime import HackatimeClient
 from agent.delivery.outbox import Outbox
 from agent.delivery.pacing import Backoff, RateLimiter
 from agent.delivery.recheck import KeyRecheck, RealTime, Waiting
+from agent.ingest import Ingest
 from agent.jobs import Jobs
 from agent.key_watch import KeyFileWatcher
 from agent.keys import KeyCheck, KeyInUse, KeyOwner, check_key
@@ -94,6 +95,7 @@ class AgentBase:
         self.started_at = clock()
         self.lock = InstanceLock(config.data_dir / LOCK_FILE)
         self.store: Store
+        self.ingest: Ingest
         self.client: HackatimeClient
         self.outbox: Outbox
         self.stats: StatsService

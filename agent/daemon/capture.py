@@ -93,18 +93,14 @@ class CaptureControl(AgentBase):
     # ---- the watcher ---------------------------------------------------------------------------
 
     def submit(self, heartbeats: list[dict[str, Any]], source: str) -> None:
-        """The watcher's sink: normalise and store (raises HeartbeatError on bad input)."""
-        if not self.tracking():
-            return
-        ua = user_agent(f"{source}")
+        """The watcher's sink: normalise as wakatime-cli would send them, then the one ingest path
+        the intake uses too (raises HeartbeatError on bad input, StoreFull on a full disk)."""
+        ua = user_agent(source)
         normalized = [
             normalize(as_sent_by_wakatime_cli(raw), machine=self.config.machine, default_user_agent=ua)
             for raw in heartbeats
         ]
-        added = self.store.add(normalized, source)
-        created = sum(a.created for a in added)
-        if created:
-            self._stored(created)
+        self.ingest(normalized, source)
 
     def _ensure_watcher(self) -> Watcher:
         if self.watcher is None:
