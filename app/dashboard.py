@@ -60,6 +60,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from agent import contract as C
+
 from . import APP_TITLE, icons, state, theme
 from .binding import contained
 from .model import AgentModel
@@ -196,7 +198,7 @@ class DashboardWindow(QMainWindow):
         self._shown: dict[str, Any] = {}  # the figures each part was last plotted from
         self._dirty = True
         self._projects_range = "7d"
-        self.dead_items: list[dict[str, Any]] = []
+        self.dead_items: list[C.DeadLetter] = []
         self._dead_destination: str | None = None
         self._confirm: QMessageBox | None = None
 
@@ -619,13 +621,13 @@ class DashboardWindow(QMainWindow):
     def load_projects(self) -> None:
         wanted = self._projects_range
 
-        def done(answer: dict[str, Any]) -> None:
+        def done(answer: C.ProjectsAnswer) -> None:
             if answer.get("range", wanted) == self._projects_range:
                 self._show_projects(answer)
 
         self.model.call(lambda c: c.projects(wanted), done, self._show_error, context=self)
 
-    def _show_projects(self, answer: Mapping[str, Any]) -> None:
+    def _show_projects(self, answer: Mapping[str, Any]) -> None:  # a ProjectsAnswer or the StatsSnapshot
         """A range's projects, and where they come from (the server's when this computer has none)."""
         rows = answer.get("projects") or []
         self.projects_model.set_rows(rows)
@@ -640,7 +642,7 @@ class DashboardWindow(QMainWindow):
 
     # ---- sync health ------------------------------------------------------------------
 
-    def _refresh_destinations(self, status: Mapping[str, Any] | None) -> None:
+    def _refresh_destinations(self, status: C.Status | None) -> None:
         now = self.model.clock()
         dests = state.destinations(status)
         selected = self._dead_destination
@@ -694,13 +696,13 @@ class DashboardWindow(QMainWindow):
         if destination is None or not self.model.available:
             return
 
-        def done(items: list[dict[str, Any]]) -> None:
+        def done(items: list[C.DeadLetter]) -> None:
             if destination == self._dead_destination:
                 self._show_dead(items)
 
         self.model.call(lambda c: c.dead(destination), done, self._show_error, context=self)
 
-    def _show_dead(self, items: list[dict[str, Any]]) -> None:
+    def _show_dead(self, items: list[C.DeadLetter]) -> None:
         self.dead_items = items
         where = state.server_title({"name": self._dead_destination})
         self.dead_title.setText(

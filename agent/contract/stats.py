@@ -17,7 +17,7 @@ class GroupEntry(TypedDict):
 
 class ProjectEntry(GroupEntry):
     languages: NotRequired[list[str]]  # most used first
-    last_activity: NotRequired[float]
+    last_activity: NotRequired[float | None]  # None: no heartbeat of it in this store
 
 
 class GoalFigures(TypedDict):

@@ -5,9 +5,8 @@ server's figures, the daily store backup.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from agent.contract import ProjectsAnswer
+from agent.contract import ProjectsAnswer, StatsSnapshot
 
 from .base import AgentBase
 
@@ -86,7 +85,7 @@ class StatsJobs(AgentBase):
             if left <= 0 or not self._stats_due.wait(min(STATS_QUIET, left)):
                 return
 
-    def refresh_stats(self) -> dict[str, Any]:
+    def refresh_stats(self) -> StatsSnapshot:
         """Fetch the server's figures now (a dashboard's Refresh), then answer the stats snapshot."""
         # While the key is rejected, the server's figures are not fetched: they would look fresh
         # ("updated just now") beside heartbeats the server refuses to take.
@@ -94,11 +93,10 @@ class StatsJobs(AgentBase):
             self.changed()
         return self.stats.snapshot()
 
-    def stats_snapshot(self) -> dict[str, Any]:
+    def stats_snapshot(self) -> StatsSnapshot:
         return self.stats.snapshot()
 
     def projects(self, range_: str) -> ProjectsAnswer:
         """A range's projects, the server's merged with unsynced work or this store's (the
         tray's menu lists today's, the dashboard's table any range's), with their source."""
-        answer: ProjectsAnswer = self.stats.projects(range_)  # type: ignore[assignment]
-        return answer
+        return self.stats.projects(range_)

@@ -11,9 +11,18 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
-from agent.contract import DESTINATION
+from agent.contract import (
+    DESTINATION,
+    LocalFigures,
+    ProjectsAnswer,
+    ServerHealth,
+    ServerProjects,
+    StatsSnapshot,
+    Streak,
+    SyncHealth,
+)
 from agent.store.store import Store
 
 from . import durations as D
@@ -92,7 +101,7 @@ class StatsService:
     def _views(self, conn: sqlite3.Connection, now: float, tz: Any) -> Views:
         return Views(conn, self.server, self.destination, now, tz)
 
-    def local(self, range: str) -> dict[str, Any]:
+    def local(self, range: str) -> LocalFigures:
         """This store's figures of a range, for ``hackatime-agent stats``: lists in the shape the
         server gives them for that range (last_7_days' for today and 7 days — the very
         computation the tray's week falls back to — /api/v1/users/my/stats' beyond)."""
@@ -122,9 +131,9 @@ class StatsService:
                 "generated_at": now,
             }
         )
-        return out
+        return cast(LocalFigures, out)  # the range's lists (as the server shapes them) with these keys
 
-    def projects(self, range: str) -> dict[str, Any]:
+    def projects(self, range: str) -> ProjectsAnswer:
         """A range's projects for the tray: the server's merged with work it cannot contain
         yet, or this store's; says which (``source``) and when the server's were fetched."""
         if range not in RANGES:
@@ -147,7 +156,7 @@ class StatsService:
             }
         return {"data": data}
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> StatsSnapshot:
         """Everything the tray shows, in one answer; every figure says where it comes from
         (``agent.contract`` documents the shape)."""
         now = self.clock()
@@ -165,8 +174,9 @@ class StatsService:
             today["projects_source"] = today_bar["source"]
             projects = views.projects(PROJECTS_RANGE)
             last7 = views.last_7_days()
-        sync = self._sync_health()  # its own snapshot: Store.counts reads in one transaction
-        streak = self.server.streak(now, tz, local_streak)
+        sync = self._sync_health()  # its own snapshot: Store.counts reads in one statement
+        # The server's figures are kept as its JSON answers came: their shapes are the contract's.
+        streak = cast(Streak, self.server.streak(now, tz, local_streak))
         return {
             "generated_at": now,
             "timezone": tz_name,
@@ -176,19 +186,19 @@ class StatsService:
             "projects": projects["projects"],
             "projects_source": projects["source"],
             "projects_fetched_at": projects["fetched_at"],
-            "server_projects": self.server.projects(),
+            "server_projects": cast("ServerProjects | None", self.server.projects()),
             "last_7_days": last7,
             "daily_totals": daily,
             "daily_totals_source": daily_source,
             "daily_totals_fetched_at": daily_fetched,
             "sync": sync,
-            "server": self.server.health(now),
+            "server": cast(ServerHealth, self.server.health(now)),
         }
 
-    def _sync_health(self) -> dict[str, Any]:
+    def _sync_health(self) -> SyncHealth:
         """The queue for the tray, as ``Store.counts`` counts it, with the destination's health."""
         counts = self.store.counts(self.destination)
-        health: dict[str, Any] = {
+        health: SyncHealth = {
             "destination": self.destination,
             "pending": counts.pending,
             "in_flight": counts.in_flight,
@@ -197,8 +207,11 @@ class StatsService:
         }
         with contextlib.suppress(KeyError):
             dest = self.store.destination(self.destination)
-            for key in ("auth_state", "last_success", "last_error", "last_error_at", "backoff_until"):
-                health[key] = dest.get(key)
+            health["auth_state"] = dest["auth_state"]
+            health["last_success"] = dest["last_success"]
+            health["last_error"] = dest["last_error"]
+            health["last_error_at"] = dest["last_error_at"]
+            health["backoff_until"] = dest["backoff_until"]
         return health
 
     def refresh_server(self, force: bool = False) -> bool:

@@ -18,7 +18,17 @@ import functools
 import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
+
+from agent.contract import (
+    DayFigures,
+    GoalFigures,
+    GroupEntry,
+    LastSevenDays,
+    ProjectEntry,
+    ProjectsAnswer,
+    TodayFigures,
+)
 
 from . import durations as D
 from .durations import Seg
@@ -72,10 +82,10 @@ def summaries_name(value: str | None) -> str:
     return "Other" if D.is_blank(value) else str(value)
 
 
-def stats_list(seconds: Mapping[str | None, float], column: str, total: int) -> list[dict[str, Any]]:
+def stats_list(seconds: Mapping[str | None, float], column: str, total: int) -> list[GroupEntry]:
     """A /api/v1/users/my/stats list: per-group totals rounded per group, every group kept (0 s
     too), percent of the range's total, sorted by time then name."""
-    out: list[dict[str, Any]] = [
+    out: list[GroupEntry] = [
         {
             "name": stats_name(column, raw),
             "total_seconds": (s := D.to_seconds(value)),
@@ -99,8 +109,8 @@ def _by_name(entries: Iterable[Mapping[str, Any]]) -> dict[str, float]:
 
 
 def merge_list(
-    server: list[dict[str, Any]], deltas: Mapping[str | None, float], name: Any, *, stats_style: bool, total: int
-) -> list[dict[str, Any]]:
+    server: Iterable[Mapping[str, Any]], deltas: Mapping[str | None, float], name: Any, *, stats_style: bool, total: int
+) -> list[GroupEntry]:
     """The server's list plus what missing work adds to each group (named as the list names
     them), in the list's own shape."""
     seconds = _by_name(server)
@@ -108,7 +118,7 @@ def merge_list(
         key = name(raw)
         seconds[key] = seconds.get(key, 0.0) + delta
     rounded = {key: D.to_seconds(value) for key, value in seconds.items()}
-    out: list[dict[str, Any]]
+    out: list[GroupEntry]
     if stats_style:
         out = [{"name": k, "total_seconds": v, "percent": D.percent_of(v, float(total))} for k, v in rounded.items()]
     else:
@@ -139,6 +149,7 @@ def local_figures(
         if only is not None and name not in only:
             continue
         groups = window_groups(conn, dim, lo, end)
+        entries: list[Any]  # GroupEntry, ProjectEntry once the languages are added
         if stats_style:
             entries = stats_list({dec(v): seg.span for v, seg in groups.items()}, column, total)
             raws = {stats_name(column, dec(v)): dec(v) for v in groups}
@@ -146,14 +157,14 @@ def local_figures(
             entries = group_list(groups, column, keep_raw=True)
             raws = {e["name"]: e.pop("_raw") for e in entries}
         if name == "projects":
-            _add_languages(conn, entries, raws, groups, lo, end)
+            _add_languages(conn, cast(list[ProjectEntry], entries), raws, groups, lo, end)
         out[name] = entries
     return out
 
 
 def _add_languages(
     conn: sqlite3.Connection,
-    entries: list[dict[str, Any]],
+    entries: list[ProjectEntry],
     raws: Mapping[str, str | None],
     groups: Mapping[str, Seg],
     lo: float,
@@ -206,7 +217,7 @@ class Views:
     now: float
     tz: Any
 
-    def today(self) -> dict[str, Any]:
+    def today(self) -> TodayFigures:
         """Today's total (statusbar, §4.5) merged, the goal, and today's projects (the day's bar)."""
         lo, hi = D.day_window(D.local_date(self.now, self.tz), self.tz)
         local_seconds = window_seconds(self.conn, lo, after(hi))
@@ -215,7 +226,7 @@ class Views:
         extra = added(self.conn, self.destination, lo, hi, mark)
         server_seconds = cached.total_seconds if cached is not None else None
         total, source = merge_today(server_seconds, local_seconds, extra.seconds)
-        goal = self.server.goal(total, server_seconds, cached)
+        goal = cast("GoalFigures | None", self.server.goal(total, server_seconds, cached))
         return {
             "total_seconds": total,
             "text": self.server.text(total, goal),
@@ -231,7 +242,7 @@ class Views:
             "end": hi,
         }
 
-    def days(self, first: dt.date, last: dt.date) -> tuple[list[dict[str, Any]], str, float | None]:
+    def days(self, first: dt.date, last: dt.date) -> tuple[list[DayFigures], str, float | None]:
         """Daily bars for [first, last]: the server's summaries merged with missing work, else
         local; returns (days, source of the whole, when the server's were fetched)."""
         cached = self.server.summaries(self.now, self.tz)
@@ -245,13 +256,14 @@ class Views:
         # so the merge adds nothing, yet the figure may predate it. With a large upload on its
         # way (no changes measured) this is also the whole merge.
         local = {d["date"]: d for d in local_days(self.conn, first, last, self.tz)}
-        out: list[dict[str, Any]] = []
+        out: list[DayFigures] = []
         sources: set[str] = set()
         for d in dates:
             entry = fetched[d.isoformat()]
             change = changes.get(d) if changes is not None else None
+            day: DayFigures
             if change is None:
-                day = {**entry, "source": "server"}
+                day = cast(DayFigures, {**entry, "source": "server"})  # as the server sent it
             else:
                 day = _merged_day(d, entry, change.credits, change.local_credits)
             mine = local.get(d.isoformat())
@@ -262,7 +274,7 @@ class Views:
         source = "server" if sources == {"server"} else "local" if sources == {"local"} else "server+local"
         return out, source, cached.fetched_at
 
-    def last_7_days(self) -> dict[str, Any]:
+    def last_7_days(self) -> LastSevenDays:
         """stats/last_7_days (§4.6), the server's merged with missing work, else local; the
         daily bars of the same 8 days (summaries)."""
         lo, hi, first, today = D.last_days_window(self.now, self.tz, 7)
@@ -302,9 +314,9 @@ class Views:
             )  # fmt: skip
         out["days"], out["days_source"], _ = self.days(first, today)
         out.update({"start": lo, "end": hi})
-        return out
+        return cast(LastSevenDays, out)  # the server's last_7_days (or its local twin) with these keys
 
-    def projects(self, range_: str) -> dict[str, Any]:
+    def projects(self, range_: str) -> ProjectsAnswer:
         """A range's projects: the server's (today's bar, last_7_days, or /stats for 30 days and
         all time) merged with missing work, else this store's; each with the languages and last
         activity this store knows of it."""
@@ -313,11 +325,23 @@ class Views:
             today = D.local_date(self.now, self.tz)
             (day,), _, fetched_at = self.days(today, today)
             bar = float(day["total_seconds"])
-            projects = [{**p, "percent": D.percent_of(p["total_seconds"], bar)} for p in day["projects"]]
-            answer = {"range": range_, "projects": projects, "source": day["source"], "fetched_at": fetched_at}
+            projects: list[ProjectEntry] = [
+                {
+                    "name": p["name"],
+                    "total_seconds": p["total_seconds"],
+                    "percent": D.percent_of(p["total_seconds"], bar),
+                }
+                for p in day.get("projects", [])
+            ]
+            answer: ProjectsAnswer = {
+                "range": range_,
+                "projects": projects,
+                "source": day.get("source", "local"),
+                "fetched_at": fetched_at,
+            }
         elif range_ == "7d":
             week = self.last_7_days()
-            answer = {"range": range_, "projects": [dict(p) for p in week["projects"]], "source": week["source"],
+            answer = {"range": range_, "projects": [{**p} for p in week["projects"]], "source": week["source"],
                       "fetched_at": week["fetched_at"]}  # fmt: skip
         else:
             server = self.server
@@ -333,7 +357,7 @@ class Views:
                 entry["archived"] = entry["name"] in archived
         return answer
 
-    def _local_details(self, entries: list[dict[str, Any]], lo: float, hi: float) -> None:
+    def _local_details(self, entries: list[ProjectEntry], lo: float, hi: float) -> None:
         groups = window_groups(self.conn, PROJECT, lo, after(hi))
         raws: dict[str, str | None] = {}
         for value in groups:
@@ -342,7 +366,7 @@ class Views:
                 raws.setdefault(name, raw)
         _add_languages(self.conn, entries, raws, groups, lo, after(hi))
 
-    def _merged_stats(self, range_: str, cached: Cached, lo: float, hi: float) -> dict[str, Any]:
+    def _merged_stats(self, range_: str, cached: Cached, lo: float, hi: float) -> ProjectsAnswer:
         extra = added(self.conn, self.destination, lo, hi, cached.reach_mark, ("project",))
         server_total = int(cached.value.get("total_seconds", 0))
         total = max(server_total, D.to_seconds(server_total + extra.seconds))
@@ -351,12 +375,14 @@ class Views:
             cached.value.get("projects", []), extra.groups.get("project", {}), namer, stats_style=True, total=total
         )
         source = "server+local" if extra.heartbeats else "server"
-        return {"range": range_, "projects": projects, "source": source, "fetched_at": cached.fetched_at}
+        # A projects list is a stats list: name, total_seconds, percent (languages added later).
+        entries = cast(list[ProjectEntry], projects)
+        return {"range": range_, "projects": entries, "source": source, "fetched_at": cached.fetched_at}
 
 
 def _merged_day(
     d: dt.date, entry: Mapping[str, Any], deltas: Mapping[str | None, float], local: Mapping[str | None, float]
-) -> dict[str, Any]:
+) -> DayFigures:
     """A server day plus what missing work changes in its projects' credits, or the day as this
     store sees it when that is more: never the two added together."""
     merged = _by_name(entry["projects"])
@@ -376,9 +402,11 @@ def _named(credits: Mapping[str | None, float]) -> dict[str, float]:
     return out
 
 
-def _bar(d: dt.date, credits: Mapping[str, float], source: str) -> dict[str, Any]:
+def _bar(d: dt.date, credits: Mapping[str, float], source: str) -> DayFigures:
     """A day bar: each project's credit rounded (ties to even), the day the sum of its parts."""
-    projects = [{"name": k, "total_seconds": s} for k, v in credits.items() if (s := max(0, D.to_seconds(v))) > 0]
+    projects: list[GroupEntry] = [
+        {"name": k, "total_seconds": s} for k, v in credits.items() if (s := max(0, D.to_seconds(v))) > 0
+    ]
     projects.sort(key=_order)
     return {"date": d.isoformat(), "total_seconds": sum(p["total_seconds"] for p in projects),
             "projects": projects, "source": source}  # fmt: skip
@@ -387,7 +415,7 @@ def _bar(d: dt.date, credits: Mapping[str, float], source: str) -> dict[str, Any
 BAR_DAYS = 8  # the days drawn as bars (the last 7 days and today); older ones are heatmap cells
 
 
-def local_days(conn: sqlite3.Connection, first: dt.date, last: dt.date, tz: Any) -> list[dict[str, Any]]:
+def local_days(conn: sqlite3.Connection, first: dt.date, last: dt.date, tz: Any) -> list[DayFigures]:
     """Days from this store alone: the last ``BAR_DAYS`` as summaries' bars (§4.8, projects
     credited and rounded one by one, the day their sum); older ones, which only the year's
     heatmap shows, as their one-timeline total, which is within a second per project of it
@@ -395,7 +423,7 @@ def local_days(conn: sqlite3.Connection, first: dt.date, last: dt.date, tz: Any)
     bars_from = max(first, last - dt.timedelta(days=BAR_DAYS - 1))
     credits = lead_by_key(conn, day_intervals(bars_from, last, tz))
     totals = day_seconds(conn, first, bars_from - dt.timedelta(days=1), tz) if first < bars_from else {}
-    out = [
+    out: list[DayFigures] = [
         {"date": d.isoformat(), "total_seconds": totals.get(d, 0), "projects": [], "source": "local"}
         for d in D.dates(first, bars_from - dt.timedelta(days=1))
     ]

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Self
+from typing import Self, TypedDict
 
 from agent.heartbeat import dedup_key_of
 
@@ -25,6 +25,13 @@ from .sqlite import StoreCorrupt, StoreFull, StoreTooNew, check_header, connect,
 log = logging.getLogger(__name__)
 
 BACKUP_KEEP = 7  # daily backups kept
+
+
+class Recovery(TypedDict):
+    moved_to: str  # where the damaged file now is
+    recovered: int  # heartbeats carried into the fresh store
+    lost: int | None  # None: how many it held is unknown
+    error: str  # what SQLite said about it
 
 
 class StoreBase:
@@ -42,7 +49,7 @@ class StoreBase:
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._dest_names: list[str] | None = None  # cached: every insert needs them
-        self.recovery: dict[str, Any] | None = None
+        self.recovery: Recovery | None = None  # set when a damaged file was moved aside at open
         self.full_since: float | None = None  # wall time a write first failed for a full disk
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = self._open()

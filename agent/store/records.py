@@ -7,12 +7,30 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from agent.contract import Notice
 
 from .connection import StoreBase
 from .schema import SENT
+
+
+class DestinationRow(TypedDict):
+    """One destination as :meth:`Records.destinations` reads it: where it is and how it fares."""
+
+    name: str
+    url: str
+    auth_state: str  # unknown | ok | rejected | missing
+    last_success: float | None
+    last_error: str | None
+    last_error_at: float | None
+    backoff_until: float | None
+    reachable_at: float | None  # the server last answered (any HTTP status)
+    unreachable_at: float | None  # a request last failed below HTTP (offline)
+    sent_total: int  # deliveries ever marked sent
+
+
+_DESTINATION_COLUMNS = ", ".join(DestinationRow.__annotations__)
 
 
 class Records(StoreBase):
@@ -31,13 +49,12 @@ class Records(StoreBase):
                 (name, url, name, SENT),
             )
 
-    def destinations(self) -> list[dict[str, Any]]:
+    def destinations(self) -> list[DestinationRow]:
         conn = self.reader()
-        cur = conn.execute("SELECT * FROM destinations ORDER BY name")
-        cols = [c[0] for c in cur.description]
-        return [dict(zip(cols, row, strict=True)) for row in cur]
+        cur = conn.execute(f"SELECT {_DESTINATION_COLUMNS} FROM destinations ORDER BY name")
+        return [cast(DestinationRow, dict(zip(DestinationRow.__annotations__, row, strict=True))) for row in cur]
 
-    def destination(self, name: str) -> dict[str, Any]:
+    def destination(self, name: str) -> DestinationRow:
         for dest in self.destinations():
             if dest["name"] == name:
                 return dest
