@@ -12,6 +12,7 @@ import subprocess
 import sys
 import types
 import typing
+from pathlib import Path
 
 import httpx
 import pytest
@@ -61,6 +62,20 @@ def _imported_by(code: str) -> set[str]:
 def test_the_agent_never_imports_the_app_or_qt() -> None:
     modules = _imported_by("import agent.cli, agent.daemon, agent.doctor, agent.capture.watcher, agent.contract")
     assert not {m for m in modules if m.split(".")[0] in ("app", "PySide6", "shiboken6")}
+
+
+def test_only_the_store_speaks_sql() -> None:
+    """SQL lives in ``agent/store/``; the rest of the agent and the app call the store."""
+    root = Path(__file__).resolve().parents[1]
+    sql = re.compile(r"\.execute(many|script)?\(|\b(SELECT|INSERT INTO|DELETE FROM|UPDATE \w+ SET|BEGIN|COMMIT)\b")
+    speaking = [
+        f"{path.relative_to(root)}:{n}"
+        for path in sorted([*(root / "agent").rglob("*.py"), *(root / "app").rglob("*.py")])
+        if not path.is_relative_to(root / "agent" / "store")
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if sql.search(line)
+    ]
+    assert speaking == []
 
 
 def test_doctor_reads_the_watch_limit_without_loading_the_watcher() -> None:

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.store.schema import DEAD, HISTORY, IN_FLIGHT, LIVE, READY, SENT
+from agent.store import windows as W
 
 from . import durations as D
 from .durations import TIMEOUT
@@ -39,52 +39,20 @@ from .rollups import server_language
 Row = tuple[float, int, str | None, str | None, str | None, str | None, str | None, str | None, bool]
 COLUMNS = {"category": 2, "project": 3, "language": 4, "editor": 5, "operating_system": 6, "machine": 7}
 
-_SELECT = "SELECT h.time, h.id, h.category, h.project, h.language, h.editor, h.operating_system, h.machine, h.entity"
-_JOIN = "FROM heartbeats h LEFT JOIN deliveries d ON d.heartbeat_id = h.id AND d.destination = :dest"
-# Possibly in the figure: no delivery row, sent before the stamps existed, or first claimed
-# by the time the figure's answer had arrived.
-_CONTAINED = (
-    f"(d.heartbeat_id IS NULL OR (d.state != {DEAD} AND "
-    f"(d.reach_seq <= :mark OR (d.reach_seq IS NULL AND d.state = {SENT}))))"
-)
-
 
 def _row(r: Sequence[Any], contained: bool) -> Row:
     return (r[0], r[1], r[2], r[3], server_language(r[4], r[8]), r[5], r[6], r[7], contained)
 
 
 def missing_rows(conn: sqlite3.Connection, dest: str, lo: float, hi: float, mark: int) -> list[Row]:
-    """Heartbeats in [lo, hi] the figure surely lacks, in (time, id) order.
-
-    Two index ranges, both small: the queue (waiting or in flight; every priority named so the
-    time range is a seek), and the claims stamped after the mark (``deliveries_reach``)."""
-    sql = (
-        f"{_SELECT} FROM deliveries d INDEXED BY deliveries_queue JOIN heartbeats h ON h.id = d.heartbeat_id "
-        f"WHERE d.destination = :dest AND d.state IN ({READY}, {IN_FLIGHT}) AND d.priority IN ({LIVE}, {HISTORY}) "
-        "AND d.time >= :lo AND d.time <= :hi AND (d.reach_seq IS NULL OR d.reach_seq > :mark) "
-        f"UNION ALL {_SELECT} FROM deliveries d INDEXED BY deliveries_reach JOIN heartbeats h ON h.id = d.heartbeat_id "
-        f"WHERE d.destination = :dest AND d.reach_seq > :mark AND d.state = {SENT} AND d.time >= :lo AND d.time <= :hi"
-    )
-    found = conn.execute(sql, {"dest": dest, "lo": lo, "hi": hi, "mark": mark}).fetchall()
+    """Heartbeats in [lo, hi] the figure surely lacks, in (time, id) order."""
+    found = W.not_contained(conn, dest, lo, hi, mark)
     return sorted((_row(r, False) for r in found), key=lambda r: (r[0], r[1]))
 
 
 def _rows(conn: sqlite3.Connection, dest: str, lo: float, hi: float, mark: int) -> list[Row]:
     """Every heartbeat in [lo, hi] but dead letters, each marked contained or missing."""
-    sql = (
-        f"{_SELECT}, {_CONTAINED} {_JOIN} WHERE h.time >= :lo AND h.time <= :hi "
-        f"AND (d.state IS NULL OR d.state != {DEAD}) ORDER BY h.time, h.id"
-    )
-    return [_row(r, bool(r[9])) for r in conn.execute(sql, {"dest": dest, "lo": lo, "hi": hi, "mark": mark})]
-
-
-def _neighbour(conn: sqlite3.Connection, dest: str, mark: int, lo: float, hi: float, last: bool) -> float | None:
-    order = "DESC" if last else "ASC"
-    sql = (
-        f"SELECT h.time {_JOIN} WHERE h.time >= :lo AND h.time <= :hi AND {_CONTAINED} ORDER BY h.time {order} LIMIT 1"
-    )
-    found = conn.execute(sql, {"dest": dest, "lo": lo, "hi": hi, "mark": mark}).fetchone()
-    return None if found is None else float(found[0])
+    return [_row(r, bool(r[9])) for r in W.with_containment(conn, dest, lo, hi, mark)]
 
 
 @dataclass
@@ -103,8 +71,8 @@ def added(conn: sqlite3.Connection, dest: str, lo: float, hi: float, mark: int, 
     if not gone:
         return Added()
     umin, umax = gone[0][0], gone[-1][0]
-    before = _neighbour(conn, dest, mark, lo, umin, last=True)
-    after = _neighbour(conn, dest, mark, umax, hi, last=False)
+    before = W.contained_edge(conn, dest, mark, lo, umin, last=True)
+    after = W.contained_edge(conn, dest, mark, umax, hi, last=False)
     a = min(umin - TIMEOUT, before if before is not None else umin)
     b = max(umax + TIMEOUT, after if after is not None else umax)
     rows = _rows(conn, dest, max(lo, a), min(hi, b), mark)
@@ -178,11 +146,7 @@ def day_changes(
 def _local_credits(conn: sqlite3.Connection, stretches: Sequence[tuple[int, int]]) -> dict[str | None, float]:
     rows: list[tuple[float, str | None]] = []
     for lo, hi in stretches:
-        rows.extend(
-            conn.execute(
-                "SELECT time, project FROM heartbeats WHERE time >= ? AND time < ? ORDER BY time, id", (lo, hi)
-            )
-        )
+        rows.extend(W.timeline(conn, lo, hi, ("project",)))
     return D.lead_credits(rows)
 
 

@@ -15,6 +15,9 @@ from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from agent.store import rollups as R
+from agent.store import windows as W
+
 from . import durations as D
 from .durations import TIMEOUT, Seg
 from .rollups import (
@@ -37,7 +40,7 @@ from .rollups import (
     server_language,
 )
 
-# dim → the SQL expression giving its value from a heartbeats row (raw reads of cut buckets)
+# dim → the heartbeats column holding its value (raw reads of cut buckets)
 _GROUP_COLUMNS = {
     PROJECT: "project",
     LANGUAGE: "language",
@@ -88,22 +91,16 @@ def _raw_groups(conn: sqlite3.Connection, dim: int, lo: float, hi: float) -> dic
     """Per-group segments straight from the heartbeats in [lo, hi)."""
     if hi <= lo:
         return {}
-    where = "time >= ? AND time < ?"
-    if dim == ALL:
-        sql = f"SELECT time, '' FROM heartbeats WHERE {where} ORDER BY time, id"
-    elif dim == CODING:
-        sql = (
-            f"SELECT time, '' FROM heartbeats WHERE {where} "
-            "AND category IS NOT NULL AND category != 'browsing' ORDER BY time, id"
-        )
+    if dim in (ALL, CODING):
+        rows = W.timeline(conn, lo, hi, coding=dim == CODING)
     elif dim == PROJECT_LANGUAGE:
-        sql = f"SELECT time, project, language, entity FROM heartbeats WHERE {where} ORDER BY time, id"
+        rows = W.timeline(conn, lo, hi, ("project", "language", "entity"))
     elif dim == LANGUAGE:
-        sql = f"SELECT time, language, entity FROM heartbeats WHERE {where} ORDER BY time, id"
+        rows = W.timeline(conn, lo, hi, ("language", "entity"))
     else:
-        sql = f"SELECT time, {_GROUP_COLUMNS[dim]} FROM heartbeats WHERE {where} ORDER BY time, id"
+        rows = W.timeline(conn, lo, hi, (_GROUP_COLUMNS[dim],))
     times: dict[str, list[float]] = {}
-    for row in conn.execute(sql, (lo, hi)):
+    for row in rows:
         if dim == PROJECT_LANGUAGE:
             value = pair(row[1], server_language(row[2], row[3]))
         elif dim == LANGUAGE:
@@ -155,13 +152,9 @@ def collect(conn: sqlite3.Connection, dim: int, intervals: Sequence[Interval]) -
     # One range query per run of adjacent cores (a year of days is one query), each row
     # routed to its core: the cores are sorted, so a pointer that only moves forward does.
     for run in _adjacent_runs(cores):
-        rows = conn.execute(
-            "SELECT bucket, value, span, first, last, n FROM stats_rollup WHERE dim = ? AND bucket >= ? AND bucket < ?",
-            (dim, run[0][0], run[-1][1]),
-        )
         k = 0
         batch: list[tuple[Any, ...]] = []
-        for bucket, *rest in rows:
+        for bucket, *rest in R.rows_in(conn, dim, run[0][0], run[-1][1]):
             while bucket >= run[k][1]:
                 if batch:
                     pieces[run[k][2]].append((run[k][0] * BUCKET, _fold_rows(batch)))
@@ -211,9 +204,7 @@ def lead_by_key(conn: sqlite3.Connection, intervals: Sequence[Interval]) -> dict
     def raw(lo: float, hi: float) -> _LeadPiece | None:
         if hi <= lo:
             return None
-        rows = conn.execute(
-            "SELECT time, project FROM heartbeats WHERE time >= ? AND time < ? ORDER BY time, id", (lo, hi)
-        ).fetchall()
+        rows = W.timeline(conn, lo, hi, ("project",)).fetchall()
         if not rows:
             return None
         credits = D.lead_credits((t, enc(p)) for t, p in rows)
@@ -234,14 +225,8 @@ def lead_by_key(conn: sqlite3.Connection, intervals: Sequence[Interval]) -> dict
         credits: list[dict[str, float]] = [{} for _ in run]
         # Each core's credits summed in SQL: one index range per core, joined to a list of them.
         for first in range(0, len(run), 300):
-            part = run[first : first + 300]
-            values = ",".join("(?,?,?)" for _ in part)
-            args = [x for k, (blo, bhi, _) in enumerate(part, first) for x in (k, blo, bhi)]
-            for k, value, span in conn.execute(
-                f"WITH cores(k, lo, hi) AS (VALUES {values}) SELECT c.k, r.value, sum(r.span) FROM cores c "
-                "JOIN stats_rollup r ON r.dim = ? AND r.bucket >= c.lo AND r.bucket < c.hi GROUP BY c.k, r.value",
-                (*args, LEAD),
-            ):
+            part = [(k, blo, bhi) for k, (blo, bhi, _) in enumerate(run[first : first + 300], first)]
+            for k, value, span in R.spans_per_core(conn, LEAD, part):
                 credits[k][value] = span
         # The gaps between a core's buckets go to the earlier bucket's last project: the
         # bucket rows come in bucket order, so a pointer that only moves forward routes them.
@@ -249,10 +234,7 @@ def lead_by_key(conn: sqlite3.Connection, intervals: Sequence[Interval]) -> dict
         k = 0
         before: tuple[float, str] | None = None
         bounds: list[list[Any]] = [[] for _ in run]
-        for bucket, first_t, last_t, tail in conn.execute(
-            "SELECT bucket, first, last, tail FROM stats_rollup WHERE dim = ? AND bucket >= ? AND bucket < ?",
-            (ALL, run[0][0], run[-1][1]),
-        ):
+        for bucket, first_t, last_t, tail in R.bounds_in(conn, ALL, run[0][0], run[-1][1]):
             if bucket >= ends[k]:
                 while bucket >= ends[k]:
                     k += 1

@@ -42,6 +42,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from agent.heartbeat import server_language
+from agent.store import rollups as R
 from agent.store.store import Store
 
 from .durations import TIMEOUT
@@ -100,11 +101,11 @@ def bucket_of(t: float) -> int:
 # A raw heartbeat as the rollups see it: (time, id, category, project, language, editor, os, machine)
 #   language is the one the server stores (``server_language``), entity is read only to infer it
 Raw = tuple[float, int, str | None, str | None, str | None, str | None, str | None, str | None]
-_RAW_SELECT = "SELECT time, id, category, project, language, editor, operating_system, machine, entity FROM heartbeats"
 
 
 def _raws(rows: Iterable[Sequence[Any]]) -> list[Raw]:
-    """Rows of ``_RAW_SELECT`` as the rollups see them (the server's language, no entity)."""
+    """Rows of ``agent.store.rollups``' heartbeat reads as the rollups see them (the server's
+    language, no entity)."""
     return [(r[0], r[1], r[2], r[3], server_language(r[4], r[8]), r[5], r[6], r[7]) for r in rows]
 
 
@@ -207,38 +208,22 @@ def _build(rs: Sequence[Raw]) -> _Bucket:
     return state
 
 
-_INSERT = "INSERT OR REPLACE INTO stats_rollup(dim, bucket, value, span, first, last, n, tail) VALUES (?,?,?,?,?,?,?,?)"
-
-
 def _recompute(conn: sqlite3.Connection, lo_bucket: int, hi_bucket: int, rows: Sequence[Raw] | None = None) -> None:
     """Rebuild buckets [lo_bucket, hi_bucket] from their raw heartbeats (exact for any history)."""
     if rows is None:
-        rows = _raws(
-            conn.execute(
-                _RAW_SELECT + " WHERE time >= ? AND time < ? ORDER BY time, id",
-                (lo_bucket * BUCKET, (hi_bucket + 1) * BUCKET),
-            )
-        )
-    conn.executemany(
-        "DELETE FROM stats_rollup WHERE dim = ? AND bucket BETWEEN ? AND ?",
-        [(dim, lo_bucket, hi_bucket) for dim in DIMS],
-    )
+        rows = _raws(R.heartbeats_between(conn, lo_bucket * BUCKET, (hi_bucket + 1) * BUCKET))
     records: list[tuple[Any, ...]] = []
     for bucket, group in itertools.groupby(rows, key=lambda r: bucket_of(r[0])):
         records.extend(_build(list(group)).records(bucket))
-    conn.executemany(_INSERT, records)
+    R.replace_buckets(conn, DIMS, lo_bucket, hi_bucket, records)
 
 
 def _get_mark(conn: sqlite3.Connection) -> int:
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (MARK_KEY,)).fetchone()
-    return int(row[0]) if row is not None else 0
+    return int(R.meta_value(conn, MARK_KEY) or 0)
 
 
 def _set_mark(conn: sqlite3.Connection, value: int) -> None:
-    conn.execute(
-        "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        (MARK_KEY, str(value)),
-    )
+    R.set_meta(conn, MARK_KEY, str(value))
 
 
 def catch_up(store: Store) -> int:
@@ -248,11 +233,8 @@ def catch_up(store: Store) -> int:
         # Rollups written by an older version count some groups differently: build them again.
         with store.transaction() as conn:
             _set_mark(conn, 0)
-            conn.execute(
-                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (FORMAT_KEY, FORMAT),
-            )
-    top = reader.execute("SELECT max(id) FROM heartbeats").fetchone()[0] or 0
+            R.set_meta(conn, FORMAT_KEY, FORMAT)
+    top = R.newest_id(reader)
     mark = _get_mark(reader)
     if top <= mark:
         return 0
@@ -261,10 +243,10 @@ def catch_up(store: Store) -> int:
         folded = _rebuild(store) - mark
     with store.transaction() as conn:
         mark = _get_mark(conn)
-        top = conn.execute("SELECT max(id) FROM heartbeats").fetchone()[0] or 0
+        top = R.newest_id(conn)
         if top <= mark:
             return folded
-        buckets = sorted({bucket_of(t) for (t,) in conn.execute("SELECT time FROM heartbeats WHERE id > ?", (mark,))})
+        buckets = sorted({bucket_of(t) for t in R.times_after(conn, mark)})
         for b in buckets:
             _recompute(conn, b, b)
         _set_mark(conn, top)
@@ -277,25 +259,20 @@ def _rebuild(store: Store) -> int:
     returns the highest heartbeat id it covers for sure."""
     started = time.monotonic()
     with store.transaction() as conn:
-        top = conn.execute("SELECT max(id) FROM heartbeats").fetchone()[0] or 0
-        conn.execute("DELETE FROM stats_rollup")
+        top = R.newest_id(conn)
+        R.clear(conn)
     cursor_bucket: int | None = None
     total = 0
     while True:
         with store.transaction() as conn:
             lo = -math.inf if cursor_bucket is None else cursor_bucket * BUCKET
-            rows = _raws(conn.execute(_RAW_SELECT + " WHERE time >= ? ORDER BY time, id LIMIT ?", (lo, CHUNK_ROWS)))
+            rows = _raws(R.heartbeats_from(conn, lo, CHUNK_ROWS))
             if not rows:
                 break
             first_b, last_b = bucket_of(rows[0][0]), bucket_of(rows[-1][0])
             if len(rows) == CHUNK_ROWS:
                 if first_b == last_b:  # one huge bucket: take all of it
-                    rows = _raws(
-                        conn.execute(
-                            _RAW_SELECT + " WHERE time >= ? AND time < ? ORDER BY time, id",
-                            (first_b * BUCKET, (first_b + 1) * BUCKET),
-                        )
-                    )
+                    rows = _raws(R.heartbeats_between(conn, first_b * BUCKET, (first_b + 1) * BUCKET))
                 else:  # the last bucket may continue past the limit: leave it for the next chunk
                     last_b -= 1
                     rows = [r for r in rows if r[0] < (last_b + 1) * BUCKET]

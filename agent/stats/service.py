@@ -77,15 +77,8 @@ class StatsService:
     def _read(self) -> Iterator[sqlite3.Connection]:
         """One read transaction, so every figure of an answer comes from the same snapshot."""
         self.prepare()
-        conn = self.store.reader()
-        if conn.in_transaction:
+        with self.store.snapshot() as conn:
             yield conn
-            return
-        conn.execute("BEGIN")
-        try:
-            yield conn
-        finally:
-            conn.execute("COMMIT")
 
     def timezone(self) -> str:
         """The profile's zone (cached users/current), else the given one, else the system's, else UTC."""

@@ -29,6 +29,7 @@ from agent.contract import (
     ProjectsAnswer,
     TodayFigures,
 )
+from agent.store import windows as W
 
 from . import durations as D
 from .durations import Seg
@@ -192,13 +193,7 @@ def local_last_7_days(conn: sqlite3.Connection, now: float, tz: Any) -> dict[str
     out["categories"] = [{"name": "coding", "total_seconds": total, "percent": 100.0}] if total else []
     # days_including_holidays: local days with any heartbeat in the window, even one (an index
     # probe per day).
-    active = len(
-        {
-            date
-            for a, b, date in day_intervals(first, today, tz, lo, after(hi))
-            if conn.execute("SELECT 1 FROM heartbeats WHERE time >= ? AND time < ? LIMIT 1", (a, b)).fetchone()
-        }
-    )
+    active = len({date for a, b, date in day_intervals(first, today, tz, lo, after(hi)) if W.any_between(conn, a, b)})
     out["days_including_holidays"] = active
     out["daily_average"] = D.ruby_round(total / active, 1) if active else 0.0
     return out

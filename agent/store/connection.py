@@ -207,6 +207,20 @@ class StoreBase:
             self.full_since = None
             log.warning("the disk has room again; storing resumes")
 
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """The calling thread's reader inside one read transaction, so everything read in the
+        block comes from one state of the file; a block inside another shares the outer one."""
+        conn = self.reader()
+        if conn.in_transaction:
+            yield conn
+            return
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
     def reader(self) -> sqlite3.Connection:
         """A read connection for the calling thread (WAL lets reads run beside the writer)."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
