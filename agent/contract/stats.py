@@ -18,6 +18,7 @@ class GroupEntry(TypedDict):
 class ProjectEntry(GroupEntry):
     languages: NotRequired[list[str]]  # most used first
     last_activity: NotRequired[float | None]  # None: no heartbeat of it in this store
+    archived: NotRequired[bool]  # all time only: archived at the server (known when signed in with Hackatime)
 
 
 class GoalFigures(TypedDict):
