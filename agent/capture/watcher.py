@@ -41,21 +41,8 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
-
-from watchdog.events import (
-    DirDeletedEvent,
-    DirMovedEvent,
-    FileClosedEvent,
-    FileCreatedEvent,
-    FileDeletedEvent,
-    FileModifiedEvent,
-    FileMovedEvent,
-    FileSystemEvent,
-    FileSystemEventHandler,
-)
 
 from agent import heap
 from agent.contract import UncoveredFolder
@@ -64,6 +51,7 @@ from agent.store import StoreFull
 
 from .coalesce import DELAY, WINDOW, Coalescer, Taken
 from .content import CACHE_BYTES, ContentCache
+from .events import EVENT_FILTER, Event, Handler
 from .folders import Folders
 from .heartbeats import HeartbeatBuilder
 from .inotify import Budget
@@ -97,51 +85,6 @@ class WatcherSettings(CaptureRules, Protocol):
     def projectmap(self) -> tuple[tuple[str, str], ...]: ...
     @property
     def watch_dirs(self) -> tuple[Path, ...]: ...
-
-
-_EVENT_FILTER: list[type[FileSystemEvent]] = [
-    FileCreatedEvent,
-    FileModifiedEvent,
-    FileMovedEvent,
-    FileClosedEvent,
-    FileDeletedEvent,
-    DirDeletedEvent,
-    DirMovedEvent,
-]
-
-
-@dataclass(frozen=True)
-class _Event:
-    kind: str  # "write", "move", "delete", "dir-delete", "dir-move"
-    src: str
-    dest: str
-    time: float
-    synthetic: bool
-
-
-class _Handler(FileSystemEventHandler):
-    """Runs on watchdog's dispatcher thread: classify, stamp, enqueue — nothing else."""
-
-    def __init__(self, watcher: Watcher) -> None:
-        super().__init__()
-        self._watcher = watcher
-
-    def dispatch(self, event: FileSystemEvent) -> None:
-        src = os.fsdecode(event.src_path)
-        dest = os.fsdecode(event.dest_path) if event.dest_path else ""
-        if isinstance(event, FileMovedEvent):
-            kind = "move"
-        elif isinstance(event, (FileClosedEvent, FileModifiedEvent, FileCreatedEvent)):
-            kind = "write"
-        elif isinstance(event, FileDeletedEvent):
-            kind = "delete"
-        elif isinstance(event, DirDeletedEvent):
-            kind = "dir-delete"
-        elif isinstance(event, DirMovedEvent):
-            kind = "dir-move"
-        else:
-            return
-        self._watcher._enqueue(_Event(kind, src, dest, self._watcher.clock(), bool(event.is_synthetic)))
 
 
 class Watcher:
@@ -205,7 +148,7 @@ class Watcher:
         self._observer: BaseObserver | None = None
 
         self._cond = threading.Condition()
-        self._queue: deque[_Event] = deque()
+        self._queue: deque[Event] = deque()
         self._process_lock = threading.RLock()
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
@@ -227,8 +170,9 @@ class Watcher:
         with self._folders.lock:
             self._observer = observer
             self._folders.observer = observer
-            self._folders.handler = _Handler(self)
-            self._folders.event_filter = _EVENT_FILTER
+            # The clock is read when called, so a test that swaps it is seen by the handler too.
+            self._folders.handler = Handler(self._enqueue, lambda: self.clock())
+            self._folders.event_filter = EVENT_FILTER
             self._folders.uses_inotify = INOTIFY_AVAILABLE and isinstance(observer, PrunedInotifyObserver)
             self._folders.observer_problem = problem
         if observer is not None:
@@ -344,7 +288,7 @@ class Watcher:
 
     # ---- event intake ----------------------------------------------------------------------------
 
-    def _enqueue(self, event: _Event) -> None:
+    def _enqueue(self, event: Event) -> None:
         with self._cond:
             self._queue.append(event)
             self._cond.notify()
@@ -391,7 +335,7 @@ class Watcher:
                         for flag in self._waiters.pop(name, []) if name else []:
                             flag.set()
 
-    def _ingest(self, event: _Event, verdicts: dict[str, str | None]) -> None:
+    def _ingest(self, event: Event, verdicts: dict[str, str | None]) -> None:
         self._counts["events"] += 1
         if event.kind == "delete":
             self._forget(event.src)
