@@ -49,6 +49,7 @@ class ImportWindow(QWidget):
     progressed = Signal(object)  # an ImportProgress while reading
     finished = Signal(object)  # the final ImportProgress (done, broken, refused or cancelled)
     refused = Signal(str)  # the agent would not start it (another import runs, no agent): why
+    held_queued = Signal(object)  # a HeldUploadAnswer: history kept local was queued for upload
 
     def __init__(
         self,
@@ -82,6 +83,14 @@ class ImportWindow(QWidget):
         self.cancel.clicked.connect(self._cancel)
         self.summary = _label()
         self.upload = _label()
+        # History imported earlier with "keep them on this computer" can still go up.
+        self.held = _label()
+        self._held_note = ""
+        self.upload_held = QPushButton("Upload them")
+        self.upload_held.clicked.connect(self._upload_held)
+        held = QHBoxLayout()
+        held.addWidget(self.held, 1)
+        held.addWidget(self.upload_held)
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.choose)
@@ -91,11 +100,13 @@ class ImportWindow(QWidget):
         layout = QVBoxLayout(self)
         for widget in (self.intro, self.bar, self.line, self.summary, self.upload):
             layout.addWidget(widget)
+        layout.addLayout(held)
         layout.addLayout(buttons)
         layout.addStretch(1)
 
         model.changed.connect(self._from_status)
         self._show(None)
+        self._show_held(0)
         self._from_status()
 
     # ---- starting -------------------------------------------------------------------------
@@ -155,6 +166,7 @@ class ImportWindow(QWidget):
             self._watching = run["id"]
             self._take(run)
         self._show_upload(status.get("history_upload"))
+        self._show_held(status.get("history_held", 0))
 
     def _take(self, run: C.ImportProgress) -> None:
         if self._announced and run["state"] == READING:
@@ -193,6 +205,39 @@ class ImportWindow(QWidget):
         elif self.run is not None and self.run["state"] != READING:
             self.upload.setText("" if not self.run["upload"] else "Nothing imported is waiting to upload.")
 
+    def _show_held(self, held: int) -> None:
+        self.upload_held.setVisible(held > 0)
+        if held:
+            self.held.setText(f"{held:,} imported heartbeats are kept on this computer and not uploaded.")
+        else:
+            self.held.setText(self._held_note)  # what the last Upload them queued, if anything
+        self.held.setVisible(bool(self.held.text()))
+
+    def _upload_held(self) -> None:
+        self.upload_held.setEnabled(False)
+
+        def call() -> C.HeldUploadAnswer:
+            answer: C.HeldUploadAnswer = self.model.client.request(C.IMPORT_UPLOAD_HELD)
+            return answer
+
+        self.model.runner.run(call, self._on_held_queued, self._on_held_refused, context=self, name="upload-held")
+
+    def _on_held_queued(self, answer: C.HeldUploadAnswer) -> None:
+        self.upload_held.setEnabled(True)
+        if answer["queued"]:
+            self._held_note = (
+                f"Queued {answer['queued']:,} imported heartbeats for upload: about "
+                f"{duration(answer['upload_seconds'])} at Hackatime's limits. Heartbeats you make now go first."
+            )
+        self._show_held(0)
+        self.held_queued.emit(answer)
+        self.model.refresh(stats=False)
+
+    def _on_held_refused(self, exc: BaseException) -> None:
+        self.upload_held.setEnabled(True)
+        message = str(exc) if isinstance(exc, AgentError) else f"the upload could not be queued ({exc})"
+        self.held.setText(message[:1].upper() + message[1:])
+
     # ---- drag and drop ----------------------------------------------------------------------
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -217,7 +262,7 @@ def summary_text(run: C.ImportProgress) -> str:
     if state == "done":
         text = f"Done: {counts}"
         if not run["upload"]:
-            text += " Kept on this computer: they are in your stats and will not be uploaded."
+            text += " Kept on this computer: they are in your stats and are not uploaded (you can upload them later)."
     elif state == "cancelled":
         text = f"Cancelled: {counts} Import the same file again to carry on where it stopped."
     elif state == "broken":

@@ -44,13 +44,15 @@ def _peak() -> int:
 def child(mode: str, path: Path, work: Path) -> dict[str, Any]:
     """One measurement (in a child process of its own); its figures."""
     started = time.perf_counter()
+    cpu = time.process_time()
     if mode == "json":
         import gzip
 
         with gzip.open(path, "rb") as fh:
             data = json.load(fh)
         heartbeats = sum(len(day["heartbeats"]) for day in data["days"])
-        return {"heartbeats": heartbeats, "seconds": time.perf_counter() - started, "peak_rss": _peak()}
+        seconds = time.perf_counter() - started
+        return {"heartbeats": heartbeats, "seconds": seconds, "cpu": time.process_time() - cpu, "peak_rss": _peak()}
 
     import ijson
 
@@ -62,6 +64,7 @@ def child(mode: str, path: Path, work: Path) -> dict[str, Any]:
         store.set_destination("hackatime", "https://hackatime.hackclub.com/api/hackatime/v1")
         progress = ImportJob(store, path).run()
         seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu
         peak = _peak()
         assert progress.state == "done" and progress.imported == progress.read, progress
         folding = time.perf_counter()
@@ -69,6 +72,7 @@ def child(mode: str, path: Path, work: Path) -> dict[str, Any]:
         return {
             "heartbeats": progress.read,
             "seconds": seconds,
+            "cpu": cpu,
             "peak_rss": peak,
             "fold_seconds": time.perf_counter() - folding,
             "fold_peak_rss": _peak(),
@@ -90,6 +94,7 @@ def measure(mode: str, path: Path, scratch: Path) -> dict[str, Any]:
         stale.unlink()
     result: dict[str, Any] = json.loads(done.stdout)
     result["rate"] = result["heartbeats"] / result["seconds"]
+    result["cpu_us"] = 1e6 * result["cpu"] / result["heartbeats"]  # CPU per heartbeat: steadier on a shared machine
     return result
 
 
@@ -129,8 +134,9 @@ def main() -> int:
         runs["small"].append(measure("import", small, scratch))
         last = {k: v[-1] for k, v in runs.items()}
         print(
-            f"run {n + 1}: json.load {last['json']['rate']:,.0f}/s {last['json']['peak_rss'] / MB:,.0f} MB · "
-            f"import {last['import']['rate']:,.0f}/s {last['import']['peak_rss'] / MB:.1f} MB · "
+            f"run {n + 1}: json.load {last['json']['rate']:,.0f}/s {last['json']['cpu_us']:.1f} µs CPU "
+            f"{last['json']['peak_rss'] / MB:,.0f} MB · import {last['import']['rate']:,.0f}/s "
+            f"{last['import']['cpu_us']:.1f} µs CPU {last['import']['peak_rss'] / MB:.1f} MB · "
             f"import {args.small:,} {last['small']['peak_rss'] / MB:.1f} MB",
             flush=True,
         )
@@ -139,15 +145,20 @@ def main() -> int:
         return statistics.median(r[key] for r in runs[mode])
 
     ratio = statistics.median(i["rate"] / j["rate"] for i, j in zip(runs["import"], runs["json"], strict=True))
+    cpu_ratio = statistics.median(j["cpu_us"] / i["cpu_us"] for i, j in zip(runs["import"], runs["json"], strict=True))
     rss, small_rss = med("import", "peak_rss"), med("small", "peak_rss")
     print()
     print(f"ijson backend: {runs['import'][0]['backend']} · {args.runs} runs, medians · the machine may be shared")
     print(f"json.load  {args.heartbeats:>9,} heartbeats: {med('json', 'rate'):>9,.0f}/s  "
-          f"{med('json', 'seconds'):6.1f} s  peak RSS {med('json', 'peak_rss') / MB:8.1f} MB")  # fmt: skip
+          f"{med('json', 'seconds'):6.1f} s  {med('json', 'cpu_us'):5.1f} µs CPU each  "
+          f"peak RSS {med('json', 'peak_rss') / MB:8.1f} MB")  # fmt: skip
     print(f"import     {args.heartbeats:>9,} heartbeats: {med('import', 'rate'):>9,.0f}/s  "
-          f"{med('import', 'seconds'):6.1f} s  peak RSS {rss / MB:8.1f} MB")  # fmt: skip
+          f"{med('import', 'seconds'):6.1f} s  {med('import', 'cpu_us'):5.1f} µs CPU each  "
+          f"peak RSS {rss / MB:8.1f} MB")  # fmt: skip
     print(f"import     {args.small:>9,} heartbeats: {med('small', 'rate'):>9,.0f}/s  "
-          f"{med('small', 'seconds'):6.1f} s  peak RSS {small_rss / MB:8.1f} MB")  # fmt: skip
+          f"{med('small', 'seconds'):6.1f} s  {med('small', 'cpu_us'):5.1f} µs CPU each  "
+          f"peak RSS {small_rss / MB:8.1f} MB")  # fmt: skip
+    print(f"CPU per heartbeat, json.load/import: {cpu_ratio:.2f} (the same ratio measured in CPU time)")
     print(f"then the rollup fold (local stats): {med('import', 'fold_seconds'):.1f} s, "
           f"peak RSS {med('import', 'fold_peak_rss') / MB:.1f} MB")  # fmt: skip
     print()

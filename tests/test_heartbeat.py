@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.heartbeat import HeartbeatError, normalize, normalize_time, parse_user_agent, user_agent
+from agent.heartbeat import HeartbeatError, encode_payload, normalize, normalize_time, parse_user_agent, user_agent
 
 T = 1755864000.25
 
@@ -126,3 +127,17 @@ def test_normalize_accepts_or_refuses_anything_without_crashing(raw: object) -> 
 def test_seconds_survive_every_scale(seconds: float) -> None:
     for scale in (1, 1000, 1_000_000):
         assert normalize_time(seconds * scale) == pytest.approx(seconds, rel=1e-12)
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=8), _json_values, max_size=8))
+def test_the_payload_encoder_writes_what_the_json_module_writes(payload: dict[str, Any]) -> None:
+    expected = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode(payload)
+    assert encode_payload(payload) == expected

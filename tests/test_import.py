@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import sqlite3
 import threading
 import zipfile
 from pathlib import Path
@@ -300,3 +301,68 @@ def test_no_upload_keeps_them_local(store: Store, tmp_path: Path) -> None:
     result = run(store, path, upload=False)
     assert (result.imported, result.upload_heartbeats, result.upload_seconds) == (10, 0, None)
     assert store.counts("hackatime").pending == 0
+
+
+def test_history_kept_local_can_be_uploaded_later_once(store: Store, tmp_path: Path) -> None:
+    live = normalize({**heartbeat(0), "user_agent": UA, "machine": "orpheus-pc"}, machine="x")
+    store.add([live], "editor")
+    path = write_export(tmp_path / "h.json.gz", "hackatime", exported("hackatime", 2500), gz=True)
+    result = run(store, path, upload=False, batch=1000)
+    assert (result.imported, result.duplicates) == (2499, 1)  # the live one was stored already
+    assert store.counts("hackatime").pending == 1 and store.held_count() == 2499
+    assert store.upload_held() == 2499
+    counts = store.counts("hackatime")
+    assert (counts.pending, counts.history, store.held_count()) == (2500, 2499, 0)
+    queued = store.reader().execute("SELECT count(DISTINCT heartbeat_id) FROM deliveries").fetchone()[0]
+    assert queued == 2500  # the live heartbeat is not queued twice
+    assert store.upload_held() == 0 and store.counts("hackatime").pending == 2500
+
+
+def test_history_kept_local_waits_for_a_server_to_upload_to(tmp_path: Path) -> None:
+    with Store(tmp_path / "store.db", synchronous="NORMAL") as store:
+        path = write_export(tmp_path / "h.json", "hackatime", exported("hackatime", 30))
+        assert run(store, path, upload=False).imported == 30
+        assert store.upload_held() == 0 and store.held_count() == 30  # no destination yet: still held
+        store.set_destination("hackatime", "http://127.0.0.1:9/api/hackatime/v1")
+        assert store.upload_held() == 30 and store.counts("hackatime").pending == 30
+
+
+def test_a_store_failure_stops_the_import_where_it_was_committed(store: Store, tmp_path: Path) -> None:
+    path = write_export(tmp_path / "h.json.gz", "wakatime", exported("wakatime", 5000), gz=True)
+
+    def refuse_writes(p: Progress) -> None:
+        # A real SQLite refusal on the writer's own connection once the first batch is in.
+        store._conn.execute("PRAGMA query_only = ON")
+
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        run(store, path, batch=1000, on_progress=refuse_writes)
+    store._conn.execute("PRAGMA query_only = OFF")
+    assert store.heartbeat_count() == 1000  # the batch committed before the failure, nothing after it
+    again = run(store, path, batch=1000)
+    assert (again.state, again.imported, again.duplicates) == ("done", 4000, 1000)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_the_import_stores_the_rows_the_live_path_stores(store: Store, tmp_path: Path, fmt: str) -> None:
+    path = write_export(tmp_path / "h.json", fmt, exported(fmt, 60))
+    assert run(store, path).imported == 60
+    columns = (
+        "time, dedup_key, payload, entity, type, category, project, branch, language, editor, operating_system, "
+        "machine, is_write"
+    )
+    imported = store.reader().execute(f"SELECT {columns} FROM heartbeats ORDER BY time").fetchall()
+    raws = json.loads(path.read_text())
+    items = raws["heartbeats"] if fmt == "hackatime" else [h for day in raws["days"] for h in day["heartbeats"]]
+    with Store(tmp_path / "live.db", synchronous="NORMAL") as live:
+        # The live intake's path: normalize, then Store.add (the import's own fields mapped as §7.5 says).
+        mapped = [
+            {
+                **h,
+                "machine": h.get("machine", h.get("machine_name_id")),
+                "user_agent": h.get("user_agent", h.get("user_agent_id")),
+            }
+            for h in items
+        ]
+        live.add([normalize(h, machine="") for h in mapped], "import")
+        stored = live.reader().execute(f"SELECT {columns} FROM heartbeats ORDER BY time").fetchall()
+    assert imported == stored

@@ -143,3 +143,29 @@ def test_upload_through_faults_and_429s_arrives_exactly_once_live_first(
     assert len(rows) == 731 and len({(r["time"], r["entity"]) for r in rows}) == 731
     # The live heartbeat went in the first request, ahead of 730 older imported ones.
     assert live.time in [r["time"] for r in rows[:100]]
+
+
+def test_history_kept_local_is_uploaded_later_exactly_once(
+    tmp_path: Path, _isolated_home: Path, make_config: Callable[..., Any], standin: HackatimeStandin
+) -> None:
+    data = str(tmp_path / "data")
+    path = write_export(tmp_path / "h.json", "hackatime", exported("hackatime", 120))
+    usage = cli(_isolated_home, "--data-dir", data, "import")
+    assert usage.returncode == 2 and "--upload-held" in usage.stderr
+    both = cli(_isolated_home, "--data-dir", data, "import", str(path), "--upload-held")
+    assert both.returncode == 2
+    # Without an agent: kept local, then queued by the command itself.
+    local = cli(_isolated_home, "--data-dir", data, "import", str(path), "--no-upload")
+    assert local.returncode == 0 and "--upload-held" in local.stdout
+    status = json.loads(cli(_isolated_home, "--data-dir", data, "status", "--json").stdout)
+    assert status["history_held"] == 120 and status["history_upload"] is None
+    held = cli(_isolated_home, "--data-dir", data, "import", "--upload-held", "--json")
+    assert held.returncode == 0, held.stderr
+    assert json.loads(held.stdout)["queued"] == 120
+    # With the agent running: the command asks it, and the history arrives once.
+    with Agent(make_config(data_dir=tmp_path / "data", api_url=standin.api_url)) as running:
+        assert standin.wait_for(lambda s: s.count() == 120, timeout=60)
+        again = cli(_isolated_home, "--data-dir", data, "import", "--upload-held")
+        assert again.returncode == 0 and "nothing to upload" in again.stdout
+        assert running.status()["history_held"] == 0 and running.store.counts("hackatime").pending == 0
+    assert standin.count() == 120

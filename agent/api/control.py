@@ -59,6 +59,7 @@ class Controlled(Protocol):
     def start_import(self, path: str, *, upload: bool = True) -> C.ImportAnswer: ...
     def import_run(self) -> C.ImportAnswer: ...
     def cancel_import(self) -> C.ImportAnswer: ...
+    def upload_held(self) -> C.HeldUploadAnswer: ...
 
 
 def json_object(request: Request) -> dict[str, Any]:
@@ -121,6 +122,7 @@ class Control:
             (C.IMPORT, self.import_run),
             (C.IMPORT_START, self.import_start),
             (C.IMPORT_CANCEL, self.import_cancel),
+            (C.IMPORT_UPLOAD_HELD, self.import_upload_held),
             (C.PREFERENCES, self.preferences),
             (C.PREFERENCES_SET, self.preferences_set),
             (C.PORT, self.port),
@@ -305,6 +307,9 @@ class Control:
 
     def import_cancel(self, request: Request) -> Response:
         return Response(200, self.agent.cancel_import())
+
+    def import_upload_held(self, request: Request) -> Response:
+        return Response(200, self.agent.upload_held())
 
     def server(self, request: Request) -> Response:
         url = json_object(request).get("api_url")

@@ -17,6 +17,7 @@ import httpx
 from agent.cli.common import (
     EXIT_FAIL,
     EXIT_OK,
+    EXIT_USAGE,
     CliError,
     agent_is_running,
     call,
@@ -25,11 +26,25 @@ from agent.cli.common import (
     start_in_process,
 )
 from agent.config import Config, load_config
-from agent.contract import EVENTS, IMPORT, IMPORT_CANCEL, IMPORT_START, ImportAnswer, ImportProgress
+from agent.contract import (
+    EVENTS,
+    IMPORT,
+    IMPORT_CANCEL,
+    IMPORT_START,
+    IMPORT_UPLOAD_HELD,
+    HeldUploadAnswer,
+    ImportAnswer,
+    ImportProgress,
+)
 
 
 def cmd_import(args: argparse.Namespace) -> int:
     from agent.imports.report import progress_line, summary
+
+    if args.upload_held or args.file is None:
+        if args.file is not None or args.no_upload or not args.upload_held:
+            raise CliError("give either an export FILE to import, or --upload-held alone", EXIT_USAGE)
+        return _upload_held(args)
 
     config = load_config(flags_of(args))
     path = str(args.file.expanduser().resolve())
@@ -61,6 +76,33 @@ def cmd_import(args: argparse.Namespace) -> int:
         problem = f"{Path(path).name}: {run['problem']}"
     print(f"hackatime-agent: import: {problem}", file=sys.stderr)
     return EXIT_FAIL
+
+
+def _upload_held(args: argparse.Namespace) -> int:
+    """``import --upload-held``: queue the history kept local, through the agent or in process."""
+    from agent.imports.report import held_summary
+
+    config = load_config(flags_of(args))
+    running = agent_is_running(config)
+    if running:
+        control = control_of(config)
+        if control is None:
+            raise CliError("an agent holds this data dir but its control file is missing; try again shortly")
+        try:
+            answer: HeldUploadAnswer = call(control, IMPORT_UPLOAD_HELD, 60)
+        except httpx.HTTPError as exc:
+            raise CliError(f"the running agent did not queue the upload: {exc}") from None
+    else:
+        agent = start_in_process(config, args.verbose)
+        try:
+            answer = agent.upload_held()
+        finally:
+            agent.stop()
+    if args.json:
+        print(json.dumps(answer))
+    else:
+        print(held_summary(answer, agent_running=running))
+    return EXIT_OK
 
 
 def _import_through_agent(

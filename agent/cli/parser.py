@@ -79,9 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         key_sub.add_parser(name, help=text).add_argument("--json", action="store_true")
     imports = sub.add_parser("import", help="import history from a WakaTime or Hackatime export file")
-    imports.add_argument("file", type=Path, help="the export: .json, .json.gz or Hackatime's .zip")
+    imports.add_argument("file", type=Path, nargs="?", help="the export: .json, .json.gz or Hackatime's .zip")
     imports.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     imports.add_argument("--no-upload", action="store_true", help="keep the imported heartbeats local")
+    imports.add_argument(
+        "--upload-held", action="store_true", help="upload the history imported earlier with --no-upload (no FILE)"
+    )
     return parser
 
 

@@ -169,6 +169,13 @@ class ImportAnswer(TypedDict):
     run: ImportProgress | None  # None: no import since the agent started
 
 
+class HeldUploadAnswer(TypedDict):
+    """History imported without upload, now queued behind every live heartbeat."""
+
+    queued: int  # heartbeats queued (0: none was held, or no server is set up yet)
+    upload_seconds: float  # how long uploading them takes at Hackatime's limits
+
+
 class HistoryUpload(TypedDict):
     """Imported history still to upload; it goes after every live heartbeat."""
 
@@ -199,6 +206,7 @@ class Status(TypedDict):
     watch: NotRequired[WatchState]
     import_run: NotRequired[ImportProgress | None]  # the running import, else the last one
     history_upload: NotRequired[HistoryUpload | None]  # None: no imported history waiting
+    history_held: NotRequired[int]  # imported heartbeats kept local (import --no-upload) that can still go up
     agent_running: NotRequired[bool]  # added by the CLI
     notifications: NotRequired[bool]  # the Preferences' switch, for the tray
 

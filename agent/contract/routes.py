@@ -66,6 +66,7 @@ WATCH_REMOVE = Route("POST", "/watch/remove")  # {"path"} → WatchAnswer
 IMPORT = Route("GET", "/import")  # → ImportAnswer: the running import, else the last one
 IMPORT_START = Route("POST", "/import")  # {"path", "upload"?: true} → ImportAnswer; 409 while one runs
 IMPORT_CANCEL = Route("POST", "/import/cancel")  # → ImportAnswer (the run stops at its next heartbeat)
+IMPORT_UPLOAD_HELD = Route("POST", "/import/upload-held")  # queue history kept local → HeldUploadAnswer
 
 KEY = Route("GET", "/key")  # → KeyAnswer
 # {"key", "store": "keyring" | "file" | "wakatime-cfg", "check": true} → KeySetAnswer; refused:
@@ -98,5 +99,6 @@ SIGN_OUT = Route("POST", "/oauth/forget")
 ROUTES = (
     STATUS, STATS, PROJECTS, REFRESH, SYNC, PAUSE, DEAD, DEAD_RETRY, DEAD_DISCARD, EVENTS, NOTICE_DISMISS,
     WATCH, WATCH_ADD, WATCH_REMOVE, KEY, KEY_SET, KEY_CHECK, KEY_FORGET, EDITORS, EDITORS_ROUTE, EDITORS_UNDO,
-    IMPORT, IMPORT_START, IMPORT_CANCEL, PREFERENCES, PREFERENCES_SET, PORT, SIGN_IN, SIGN_OUT,
+    IMPORT, IMPORT_START, IMPORT_CANCEL, IMPORT_UPLOAD_HELD, PREFERENCES, PREFERENCES_SET, PORT, SIGN_IN,
+    SIGN_OUT,
 )  # fmt: skip

@@ -28,6 +28,7 @@ from agent.contract import (
     RUNTIME_FILE,
     STORE_FILE,
     EditorRouting,
+    HeldUploadAnswer,
     ImportAnswer,
     ImportProgress,
     PortAnswer,
@@ -37,7 +38,7 @@ from agent.contract import (
 from agent.delivery.hackatime import HackatimeClient
 from agent.delivery.outbox import Outbox
 from agent.delivery.pacing import RateLimiter
-from agent.imports import ImportBusy
+from agent.imports import ImportBusy, upload_seconds
 from agent.ingest import Ingest
 from agent.jobs import next_local_midnight
 from agent.key_watch import watch_key_sources
@@ -300,6 +301,13 @@ class Agent(DeliveryLoop, AccountControl, SignInControl, CaptureControl, StatsJo
     def cancel_import(self) -> ImportAnswer:
         self._import_cancel.set()
         return self.import_run()
+
+    def upload_held(self) -> HeldUploadAnswer:
+        """Queue the history imported without upload, behind every live heartbeat."""
+        queued = self.store.upload_held()
+        if queued:
+            self.changed(wake=True)
+        return {"queued": queued, "upload_seconds": round(upload_seconds(queued), 1)}
 
     def set_paused(self, until: float | str | None) -> None:
         """Pause until ``until`` (epoch seconds, or ``"tomorrow"``: the next local midnight, DST

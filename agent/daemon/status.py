@@ -76,6 +76,7 @@ def build_status(
         + [{"id": None, "time": None, "level": "warning", "message": n} for n in config.notices]
         + _disk_notice(store),
         "history_upload": _history_upload(sum(counts.history for _, counts in queues)),
+        "history_held": 0 if store is None else store.held_count(),
         "generated_at": now,
     }
 

@@ -25,11 +25,12 @@ from typing import Any
 import ijson
 
 from agent.contract import DESTINATION
-from agent.heartbeat import Heartbeat, HeartbeatError, normalize, user_agent
-from agent.store import HISTORY, Store
+from agent.heartbeat import HeartbeatError, user_agent
+from agent.store import Store
 
 from .estimate import upload_seconds
-from .formats import Detected, detect, to_heartbeat
+from .formats import Detected, detect
+from .rows import Row, row
 from .source import ImportRefused, Source
 
 log = logging.getLogger(__name__)
@@ -128,9 +129,10 @@ class ImportJob:
     def _read(self, detected: Detected) -> tuple[str, str | None]:
         """Read and store; returns the final state and problem (set by ``_finish``, last)."""
         p = self.progress
+        default_ua = self._default_ua
         with Source(self.path) as source:
             p.bytes_total = source.size
-            batch: list[Heartbeat] = []
+            batch: list[Row] = []
             count = 0  # heartbeats taken from the file so far (each stored, queued or invalid)
             state, problem = DONE, None
             try:
@@ -142,7 +144,7 @@ class ImportJob:
                     if count <= self._skip:
                         continue
                     try:
-                        batch.append(normalize(to_heartbeat(raw), machine="", default_user_agent=self._default_ua))
+                        batch.append(row(raw, default_ua))
                     except HeartbeatError as exc:
                         self._invalid(count, source.json_bytes, str(exc))
                     if len(batch) >= self.batch:
@@ -170,17 +172,14 @@ class ImportJob:
         if len(p.errors) < MAX_ERRORS:
             p.errors.append({"heartbeat": index, "near_byte": byte, "error": message[:300]})
 
-    def _store(self, batch: list[Heartbeat], read_through: int, source: Source) -> None:
+    def _store(self, batch: list[Row], read_through: int, source: Source) -> None:
         """Commit a batch; then the checkpoint says everything up to ``read_through`` is in."""
         p = self.progress
         read = max(p.read, read_through)
         checkpoint = (self._checkpoint_key, self._checkpoint(read, complete=False)) if self._checkpoint_key else None
-        added = self.store.add(
-            batch, "import", destinations=None if p.upload else [], priority=HISTORY, meta=checkpoint
-        )
-        created = sum(a.created for a in added)
+        created = self.store.add_imported(batch, upload=p.upload, meta=checkpoint)
         p.imported += created
-        p.duplicates += len(added) - created
+        p.duplicates += len(batch) - created
         if created:
             self.on_stored(created)
         p.read = read

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.contract import ImportProgress
+from agent.contract import HeldUploadAnswer, ImportProgress
 
 
 def duration(seconds: float) -> str:
@@ -50,7 +50,10 @@ def summary(p: ImportProgress, *, agent_running: bool) -> list[str]:
     if p["invalid"] > len(p["errors"]):
         lines.append(f"  … and {p['invalid'] - len(p['errors']):,} more invalid")
     if not p["upload"]:
-        lines.append("kept local: these heartbeats are in your local stats and will not be uploaded")
+        lines.append(
+            "kept local: these heartbeats are in your local stats and are not uploaded; "
+            "to upload them later, run: hackatime-agent import --upload-held"
+        )
     elif p["upload_heartbeats"] and p["upload_seconds"] is not None:
         who = "the agent is uploading them" if agent_running else "the agent uploads them while it runs"
         lines.append(
@@ -58,3 +61,14 @@ def summary(p: ImportProgress, *, agent_running: bool) -> list[str]:
             f"at Hackatime's limits; {who}, live heartbeats first"
         )
     return lines
+
+
+def held_summary(answer: HeldUploadAnswer, *, agent_running: bool) -> str:
+    """What ``import --upload-held`` queued."""
+    if not answer["queued"]:
+        return "no imported history is kept local (or no server is set up yet): nothing to upload"
+    who = "the agent is uploading them" if agent_running else "the agent uploads them while it runs"
+    return (
+        f"queued {answer['queued']:,} imported heartbeats kept local; uploading them takes about "
+        f"{duration(answer['upload_seconds'])} at Hackatime's limits; {who}, live heartbeats first"
+    )

@@ -167,14 +167,18 @@ class StoreBase:
     # ---- transactions ---------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self, *, synchronous: str | None = None) -> Iterator[sqlite3.Connection]:
         """One write transaction; it has committed when the block exits normally.
 
         A full disk raises :class:`StoreFull` (and is remembered in ``full_since`` until a
-        write succeeds again); nothing of the transaction is kept.
+        write succeeds again); nothing of the transaction is kept. ``synchronous`` sets SQLite's
+        syncing for this transaction alone: the writer lock keeps every other commit at the
+        store's own level.
         """
         with self._lock:
             conn = self._conn
+            if synchronous is not None:
+                conn.execute(f"PRAGMA synchronous = {synchronous}")
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -189,6 +193,9 @@ class StoreBase:
                 if error is exc:
                     raise
                 raise error from exc
+            finally:
+                if synchronous is not None:
+                    conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             self._wrote()
 
     def _classify(self, exc: BaseException) -> BaseException:

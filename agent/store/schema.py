@@ -137,6 +137,15 @@ MIGRATIONS: list[str] = [
         WHERE lower(trim(coalesce(language, ''), ' ' || char(9, 10, 11, 12, 13))) IN ('', 'unknown')
         AND entity IS NOT NULL;
     """,
+    # 6: imported history kept local (``import --no-upload``), as the id ranges each batch
+    # stored, so that it can still be queued for upload later (``import --upload-held``).
+    # Those heartbeats have no delivery rows until then.
+    """
+    CREATE TABLE held_imports (
+        lo INTEGER NOT NULL,              -- first and last heartbeat id of one stored batch
+        hi INTEGER NOT NULL
+    );
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

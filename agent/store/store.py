@@ -9,11 +9,12 @@ aside and whatever rows can still be read are carried into a fresh one.
 from __future__ import annotations
 
 from .heartbeats import HeartbeatRows
+from .history import ImportedHistory
 from .queue import DeliveryQueue
 from .records import Records
 
 
-class Store(HeartbeatRows, DeliveryQueue, Records):
+class Store(HeartbeatRows, ImportedHistory, DeliveryQueue, Records):
     """All access to the SQLite file goes through this class. Its parts, one module each: the file
-    and its connections (``connection``), heartbeats (``heartbeats``), the delivery queue
-    (``queue``) and the small tables (``records``)."""
+    and its connections (``connection``), heartbeats (``heartbeats``), imported history
+    (``history``), the delivery queue (``queue``) and the small tables (``records``)."""

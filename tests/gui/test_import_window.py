@@ -109,3 +109,25 @@ def test_the_tray_menu_says_how_the_import_and_its_upload_go() -> None:
     waiting: Any = {"import_run": {**reading, "state": "done"}, "history_upload": {"pending": 900_000, "seconds": 3400}}
     assert state.import_lines(waiting) == ["Uploading imported history: 900,000 left · about 56 mins"]
     assert state.import_lines({**waiting, "history_upload": None}) == []
+
+
+def test_history_kept_local_is_offered_for_upload_and_queued_by_the_button(
+    qtbot: QtBot, model: AgentModel, agent: Any, tmp_path: Path
+) -> None:
+    path = write_export(tmp_path / "h.json", "hackatime", exported("hackatime", 200))
+    window = open_window(qtbot, model, path)
+    assert not window.upload_held.isVisible()  # nothing held yet
+    window.local.setChecked(True)
+    with qtbot.waitSignal(window.finished, timeout=60_000) as finished:
+        qtbot.mouseClick(window.choose, Qt.MouseButton.LeftButton)
+    assert finished.args[0]["imported"] == 200 and "upload them later" in window.summary.text()
+    qtbot.waitUntil(window.upload_held.isVisible, timeout=30_000)
+    assert window.held.text().startswith("200 imported heartbeats are kept on this computer")
+    with qtbot.waitSignal(window.held_queued, timeout=30_000) as queued:
+        qtbot.mouseClick(window.upload_held, Qt.MouseButton.LeftButton)
+    assert queued.args[0]["queued"] == 200 and agent.store.held_count() == 0
+    # A status fetched before the click may still show them held; the next one no longer does.
+    qtbot.waitUntil(lambda: model.status is not None and model.status.get("history_held") == 0, timeout=30_000)
+    assert not window.upload_held.isVisible()
+    assert window.held.text().startswith("Queued 200 imported heartbeats for upload: about")
+    qtbot.waitUntil(lambda: agent.store.counts("hackatime").sent == 200, timeout=60_000)  # and they go up
