@@ -25,7 +25,7 @@ file, packaging and the README).
 from __future__ import annotations
 
 import sys
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -141,7 +141,10 @@ def _draw(p: QPainter, state: IconState) -> None:
         p.drawEllipse(RECORDING_AT, 11, 11)  # large enough to read at 16 px
 
 
-@cache
+# Kept for the last few states shown, not all 14: each holds ~100 KB of pixmaps for the tray's
+# lifetime, and a tray flips between two or three (synced ⇄ recording, waiting); drawing
+# another again takes a few milliseconds.
+@lru_cache(maxsize=4)
 def icon(state: IconState) -> QIcon:
     result = QIcon()
     for size in SIZES:
