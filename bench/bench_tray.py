@@ -62,9 +62,15 @@ def qt() -> tuple[Any, Any, Any]:
 
 
 def rss_mb() -> float:
-    import psutil
+    """This process's resident memory: read from /proc where there is one (Linux), as psutil reads it,
+    since importing psutil would add about 4 MiB of its own to the figure being measured."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        import psutil
 
-    return float(psutil.Process().memory_info().rss) / 2**20
+        return float(psutil.Process().memory_info().rss) / 2**20
 
 
 def emit(**figures: Any) -> None:
