@@ -84,15 +84,6 @@ class Intake:
         if not any(credentials_match(request, key) for key in self.api_keys()):
             raise HTTPError(401, "Unauthorized")
 
-    def _normalize(self, raw: Any, request: Request) -> Heartbeat:
-        return normalize(
-            raw,
-            machine=self.machine,
-            default_user_agent=self.default_ua,
-            header_user_agent=request.headers.get("user-agent"),
-            header_machine=request.headers.get("x-machine-name"),
-        )
-
     def _items(self, request: Request, *, bulk: bool) -> list[Any]:
         data = parse_body(request.body)
         if isinstance(data, dict) and "hackatime" in data:
@@ -115,16 +106,16 @@ class Intake:
 
     def post_bulk(self, request: Request) -> Response:
         self._authorize(request)
-        answers: list[bytes] = []
+        answers: list[str] = []
         for item in self._ingest(self._items(request, bulk=True), request):
             if isinstance(item, HeartbeatError):
-                answers.append(json.dumps([{"error": str(item), "type": "InvalidHeartbeat"}, 400]).encode())
+                answers.append(json.dumps([{"error": str(item), "type": "InvalidHeartbeat"}, 400]))
                 continue
             hb, added = item
             # Splice the frozen payload instead of re-encoding it: same bytes, less work.
-            head = b'[{"id":null,"recorded":false,' if added is None else b'[{"id":%d,' % added.id
-            answers.append(head + hb.payload_json[1:].encode() + b",201]")
-        return Response(201, raw=b'{"responses":[' + b",".join(answers) + b"]}")
+            head = '[{"id":null,"recorded":false,' if added is None else f'[{{"id":{added.id},'
+            answers.append(f"{head}{hb.payload_json[1:]},201]")
+        return Response(201, raw=f'{{"responses":[{",".join(answers)}]}}'.encode())
 
     def post_single(self, request: Request) -> Response:
         self._authorize(request)
@@ -141,11 +132,20 @@ class Intake:
         transaction (unless tracking is paused: then ``Added`` is None), answer per item in order."""
         out: list[tuple[Heartbeat, Added | None] | HeartbeatError] = []
         valid: list[tuple[int, Heartbeat]] = []
+        # What the request's headers say holds for each of its heartbeats: read once.
+        machine, default_ua = self.machine, self.default_ua
+        header_ua, header_machine = request.headers.get("user-agent"), request.headers.get("x-machine-name")
         for raw in items:
             try:
                 if isinstance(raw, Unparsable):
                     raise HeartbeatError(raw.reason)
-                hb = self._normalize(raw, request)
+                hb = normalize(
+                    raw,
+                    machine=machine,
+                    default_user_agent=default_ua,
+                    header_user_agent=header_ua,
+                    header_machine=header_machine,
+                )
             except HeartbeatError as exc:
                 out.append(exc)
                 continue
