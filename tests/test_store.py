@@ -88,6 +88,33 @@ def test_every_answer_names_the_row_holding_that_heartbeat(tmp_path: Path, layou
         assert store.counts("hackatime").pending == 3 + 5
 
 
+def test_the_columns_hold_the_payloads_fields(tmp_path: Path) -> None:
+    """The query columns are copied from the frozen payload: editor and OS as derived from the
+    user agent, is_write as 0/1 or NULL, absent fields NULL."""
+    ua = "wakatime/v1.115.2 (linux-6.8.0-x86_64) go1.23 vscode/1.99.0 vscode-wakatime/25.0.0"
+    raws = [
+        {"time": T0, "entity": "/p/a.py", "project": "p", "language": "Python", "branch": "main",
+         "is_write": True, "user_agent": ua},
+        {"time": T0 + 1, "entity": "example.com", "type": "domain", "is_write": False},
+        {"time": T0 + 2, "entity": "/p/b.py", "editor": "Kate", "operating_system": "Linux"},
+    ]  # fmt: skip
+    with open_store(tmp_path / "s.db") as store:
+        store.add([normalize(raw, machine="box") for raw in raws], "editor")
+        rows = (
+            store.reader()
+            .execute(
+                "SELECT entity, type, category, project, branch, language, editor, operating_system, machine, is_write "
+                "FROM heartbeats ORDER BY id"
+            )
+            .fetchall()
+        )
+    assert rows == [
+        ("/p/a.py", None, "coding", "p", "main", "Python", "vscode", "linux", "box", 1),
+        ("example.com", "domain", "browsing", None, None, None, None, None, "box", 0),
+        ("/p/b.py", None, "coding", None, None, None, "Kate", "Linux", "box", None),
+    ]
+
+
 def test_migration_backs_up_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "s.db"
     with open_store(path) as store:
