@@ -32,6 +32,7 @@ _COLUMNS = (
     "is_write",
 )
 RECENT_ENTITIES = 20_000  # files remembered for "an editor already sent this one"
+_new = tuple.__new__
 
 InsertHook = Callable[[sqlite3.Connection, Sequence[tuple[int, Heartbeat]]], None]
 
@@ -159,7 +160,8 @@ class HeartbeatRows(StoreBase):
         if conn.total_changes - changes_before == len(heartbeats):
             # Nothing was a duplicate (the usual case): we hold the write lock and rowids
             # are max + 1, so the rows got the next ids in order.
-            results = [Added(hb_id, True) for hb_id in range(before + 1, before + 1 + len(heartbeats))]
+            # tuple.__new__: the named tuple's own __new__ is a Python function, called per heartbeat.
+            results = [_new(Added, (hb_id, True)) for hb_id in range(before + 1, before + 1 + len(heartbeats))]
         else:
             results = self._match_duplicates(conn, heartbeats, before)
         # The new rows are exactly those above ``before`` (a duplicate was not inserted): their
