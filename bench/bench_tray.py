@@ -364,9 +364,13 @@ def start_display(work: Path) -> tuple[dict[str, str], list[subprocess.Popen[byt
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30  # a loaded machine can take seconds
     while not display_file.read_text().strip() and time.monotonic() < deadline:
         time.sleep(0.05)
+    if not display_file.read_text().strip():
+        xvfb.terminate()  # never left behind: nothing else would stop it
+        xvfb.wait(10)
+        raise SystemExit("Xvfb did not say its display number within 30 s")
     env["DISPLAY"] = ":" + display_file.read_text().split()[0]
     env["QT_QPA_PLATFORM"] = "xcb"
     env.pop("DBUS_SESSION_BUS_ADDRESS", None)
