@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import html
-import http.server
 import logging
 import secrets
 import threading
@@ -34,11 +32,6 @@ OAUTH_TOKEN_USER = "oauth_token"  # the keyring entry beside the API key
 CALLBACK_PATH = "/callback"
 SCOPES = "profile read"
 SIGN_IN_TIMEOUT = 300.0  # seconds the listener waits for the browser
-
-_DONE_PAGE = (
-    "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Hackatime Desktop</title></head>"
-    "<body style='font-family: sans-serif'><h1>{title}</h1><p>{text}</p></body></html>"
-)
 
 
 class SignInError(RuntimeError):
@@ -73,42 +66,6 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, challenge.decode("ascii")
 
 
-class _Callback(http.server.BaseHTTPRequestHandler):
-    server: _Listener
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # the query holds the code: never printed
-
-    def do_GET(self) -> None:
-        parts = urllib.parse.urlsplit(self.path)
-        if parts.path != CALLBACK_PATH:
-            self.send_error(404)
-            return
-        query = {k: v[0] for k, v in urllib.parse.parse_qs(parts.query).items()}
-        self.server.answer = query
-        ok = "code" in query and query.get("state") == self.server.state
-        title = "Signed in" if ok else "Sign-in failed"
-        text = (
-            "You can close this tab and go back to Hackatime Desktop."
-            if ok
-            else html.escape(query.get("error_description") or query.get("error") or "the answer was not understood")
-        )
-        body = _DONE_PAGE.format(title=title, text=text).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(body)
-
-
-class _Listener(http.server.HTTPServer):
-    def __init__(self, state: str) -> None:
-        super().__init__(("127.0.0.1", 0), _Callback)
-        self.state = state
-        self.answer: dict[str, str] | None = None
-
-
 class LoopbackSignIn:
     """One sign-in. Create it (it starts listening), open :attr:`authorize_url` in the browser,
     then call :meth:`finish` off the GUI thread; :meth:`cancel` ends the wait from any thread."""
@@ -121,7 +78,11 @@ class LoopbackSignIn:
         self.timeout = timeout
         self.state = secrets.token_urlsafe(16)
         self.verifier, challenge = pkce_pair()
-        self._listener = _Listener(self.state)
+        # The listener's module (http.server) is loaded only here: the agent imports this module
+        # for the token's keyring entry and its revocation, and never runs a sign-in itself.
+        from .oauth_listener import Listener
+
+        self._listener = Listener(self.state)
         self._cancelled = threading.Event()
         self.redirect_uri = f"http://127.0.0.1:{self._listener.server_address[1]}{CALLBACK_PATH}"
         query = {
