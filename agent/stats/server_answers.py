@@ -28,13 +28,17 @@ def _dict(value: Any, what: str) -> dict[str, Any]:
     return value
 
 
+def _list(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise Garbage(f"{what} is not a list")
+    return value
+
+
 def _group_entries(value: Any, what: str) -> list[dict[str, Any]]:
     if value is None:
         return []
-    if not isinstance(value, list):
-        raise Garbage(f"{what} is not a list")
     out = []
-    for item in value:
+    for item in _list(value, what):
         entry = _dict(item, what)
         name = entry.get("name")
         if name is not None and not isinstance(name, str):
@@ -115,11 +119,8 @@ def parse_last_7_days(body: Any) -> dict[str, Any]:
 
 
 def parse_summaries(body: Any) -> dict[str, Any]:
-    entries = _dict(body, "the answer").get("data")
-    if not isinstance(entries, list):
-        raise Garbage("data is not a list")
     days = []
-    for item in entries:
+    for item in _list(_dict(body, "the answer").get("data"), "data"):
         entry = _dict(item, "a day")
         date = _dict(entry.get("range"), "range").get("date")
         if not isinstance(date, str):
@@ -161,11 +162,8 @@ def parse_oauth_hours(body: Any) -> dict[str, Any]:
 
 
 def parse_oauth_projects(body: Any) -> dict[str, Any]:
-    entries = _dict(body, "the answer").get("projects")
-    if not isinstance(entries, list):
-        raise Garbage("projects is not a list")
     projects = []
-    for item in entries:
+    for item in _list(_dict(body, "the answer").get("projects"), "projects"):
         entry = _dict(item, "a project")
         name, recent, used = entry.get("name"), entry.get("most_recent_heartbeat"), entry.get("languages") or []
         if not isinstance(name, str) or not name:
