@@ -19,7 +19,8 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 AGENT_START_TIMEOUT = 60.0  # seconds: a cold bundle on a busy CI machine unpacks nothing but is still slow
@@ -85,6 +86,27 @@ def _agent_env(home: Path, key: str) -> dict[str, str]:
     return env
 
 
+@contextmanager
+def _killed_if_hung(proc: subprocess.Popen[str]) -> Iterator[None]:
+    """Reading a child's output blocks; a timer ends a hung child so the read returns."""
+    timer = threading.Timer(AGENT_START_TIMEOUT, proc.kill)
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def _stop(proc: subprocess.Popen[str]) -> int:
+    """Ask a child to stop, wait for it, close its output; its exit status."""
+    if proc.poll() is None:
+        proc.terminate()
+    code = proc.wait(timeout=30)
+    if proc.stdout is not None:
+        proc.stdout.close()
+    return code
+
+
 def _check_agent(work: Path) -> str:
     import httpx
 
@@ -100,17 +122,14 @@ def _check_agent(work: Path) -> str:
         text=True,
         creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
     )
-    # readline() blocks; a timer ends a hung agent so the read returns.
-    watchdog = threading.Timer(AGENT_START_TIMEOUT, proc.kill)
-    watchdog.start()
     output: list[str] = []
     try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            output.append(line.rstrip())
-            if "intake listening on " in line:
-                break
-        watchdog.cancel()
+        with _killed_if_hung(proc):
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                output.append(line.rstrip())
+                if "intake listening on " in line:
+                    break
         if proc.poll() is not None or not output or "intake listening on " not in output[-1]:
             raise RuntimeError("the agent did not start: " + " | ".join(output[-5:]))
         intake = output[-1].rsplit(" ", 1)[1]
@@ -123,12 +142,7 @@ def _check_agent(work: Path) -> str:
             raise RuntimeError(f"the intake answered {answer.status_code}: {answer.text[:200]}")
         window = _check_window(work, data, env)
     finally:
-        watchdog.cancel()
-        if proc.poll() is None:
-            proc.terminate()
-        code = proc.wait(timeout=30)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        code = _stop(proc)
     if code not in (0, -15) and sys.platform != "win32":
         raise RuntimeError(f"the agent exited with status {code} when asked to stop")
     # The store, read back by the agent executable's own `status` (no agent runs now).
@@ -168,23 +182,17 @@ def _check_window(work: Path, data_dir: Path, env: dict[str, str]) -> str:
             stderr=log,
             text=True,
         )
-        watchdog = threading.Timer(AGENT_START_TIMEOUT, proc.kill)
-        watchdog.start()
         events: list[str] = []
         try:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                if line.startswith("{"):
-                    events.append(json.loads(line)["event"])
-                if "charts" in events:
-                    break
+            with _killed_if_hung(proc):
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    if line.startswith("{"):
+                        events.append(json.loads(line)["event"])
+                    if "charts" in events:
+                        break
         finally:
-            watchdog.cancel()
-            if proc.poll() is None:
-                proc.terminate()
-            proc.wait(timeout=30)
-            if proc.stdout is not None:
-                proc.stdout.close()
+            _stop(proc)
         if events[-1:] != ["charts"]:
             log.seek(0)
             raise RuntimeError(f"the dashboard's window process showed {events}: {log.read()[-400:]}")
