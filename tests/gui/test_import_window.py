@@ -8,7 +8,7 @@ from typing import Any
 
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLabel, QWidget
 from pytestqt.qtbot import QtBot
 
 from app.import_window import ImportWindow
@@ -46,6 +46,20 @@ def test_choose_a_file_watch_it_import_and_read_the_summary(
     assert window.choose.isEnabled() and not window.cancel.isEnabled()
     for progress in seen:  # every progress shown while reading had rate and bytes
         assert progress["state"] == "reading" and progress["bytes_read"] <= progress["bytes_total"]
+    # The summary's extra lines made the window taller instead of running over their neighbours.
+    qtbot.waitUntil(lambda: all(lb.height() >= lb.heightForWidth(lb.width()) for lb in wrapped_labels(window)))
+    assert_no_overlap(window)
+
+
+def wrapped_labels(window: ImportWindow) -> list[QLabel]:
+    return [lb for lb in window.findChildren(QLabel) if lb.isVisible() and lb.wordWrap() and lb.text()]
+
+
+def assert_no_overlap(window: ImportWindow) -> None:
+    shown = [w for w in window.findChildren(QWidget) if w.isVisible() and w.parent() is window]
+    for i, a in enumerate(shown):
+        for b in shown[i + 1 :]:
+            assert not a.geometry().intersects(b.geometry()), f"{a.objectName() or a} overlaps {b.objectName() or b}"
 
 
 def test_cancel_stops_the_import_and_the_same_file_carries_on(
