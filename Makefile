@@ -13,6 +13,8 @@ XCB_DEBS := libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libx
 TRAY_DEBS := xvfb openbox trayer x11-utils xdotool wmctrl imagemagick
 # PyInstaller writes the bundle's executables with objcopy and strips its libraries with strip.
 BUNDLE_DEBS := binutils
+# The keyring tests' private session bus and the Secret Service on it (tests/secret_service.py).
+KEYRING_DEBS := dbus-daemon gnome-keyring
 BUNDLE := dist/hackatime-desktop
 
 .PHONY: run test lint system-deps venv bench clean bundle install-desktop
@@ -34,7 +36,7 @@ lint: venv
 	$(BIN)/mypy
 
 system-deps:
-	@packaging/system-deps.sh $(QT_DEBS) $(XCB_DEBS) $(TRAY_DEBS) $(BUNDLE_DEBS)
+	@packaging/system-deps.sh $(QT_DEBS) $(XCB_DEBS) $(TRAY_DEBS) $(BUNDLE_DEBS) $(KEYRING_DEBS)
 
 # One folder with both executables (packaging/hackatime-desktop.spec); the libraries Qt's
 # platform plugins link to must be on this machine to be copied in.

@@ -8,10 +8,12 @@ over the old one, which a watch on the file itself would lose. A burst of events
 (truncate, write, rename) is settled for a quarter of a second, then the callback runs
 once, on this module's own thread.
 
-The OS keyring tells nobody when an entry changes. Where its backend keeps its secrets
-in a known file or folder (``agent.secrets.keyring_stores``), that place is watched too;
-otherwise, and while delivery waits for a key, the keyring is read again on the owner's
-cadence (``KeyOwner.keyring_poll``), on this same thread.
+The keyring is read again (in a child process) when it changed. A keyring on the session
+bus (the Secret Service: GNOME Keyring, KeePassXC; KWallet) says so itself: its signals are
+listened to (``agent.keyring_signals``, loaded only then). Where a backend keeps its secrets
+in a known file or folder (``agent.secrets.keyring_stores``), that place is watched. A
+keyring that does neither is read again on the owner's cadence (``KeyOwner.keyring_poll``),
+on this same thread.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from watchdog.observers import Observer
 from .secrets import KEYRING_TIMEOUT
 
 if TYPE_CHECKING:
+    from .keyring_signals import KeyringSignals
     from .keys import KeyOwner
 
 log = logging.getLogger(__name__)
@@ -53,6 +56,21 @@ RECONSIDER = 3.0  # seconds between looks at the poll's cadence, while there is 
 # dir is also the config dir) never wake the watcher: every commit's modify events cost the
 # intake about a tenth of its CPU. Other platforms report no close events: they keep them all.
 FILE_EVENTS = [FileClosedEvent, FileCreatedEvent, FileDeletedEvent, FileMovedEvent] if sys.platform == "linux" else None
+
+
+def session_bus_address() -> str | None:
+    """The session bus's address, or None when this session has none.
+
+    As libdbus finds it (and so the keyring's KWallet backend, through dbus-python): the
+    environment's address, else the per-user socket systemd makes in the runtime folder.
+    """
+    address = os.environ.get("DBUS_SESSION_BUS_ADDRESS")
+    if address:
+        return address
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and (Path(runtime) / "bus").is_socket():
+        return f"unix:path={Path(runtime) / 'bus'}"
+    return None
 
 
 class _Handler(FileSystemEventHandler):
@@ -96,6 +114,7 @@ class KeyFileWatcher:
         self._poked = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.companions: list[Callable[[], object]] = []  # their stops, called by stop()
 
     def start(self) -> KeyFileWatcher:
         observer = Observer()
@@ -197,23 +216,57 @@ class KeyFileWatcher:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        # Last: this thread may have started one while it ran (a keyring read names its signals).
+        for stop in self.companions:
+            stop()
+        self.companions.clear()
 
 
 def watch_key_sources(
     owner: KeyOwner, files: Iterable[Path], marker: Path, *, blocked: Callable[[], bool]
 ) -> KeyFileWatcher:
     """Watch every source of ``owner``'s key: ``files`` (the cfg, the settings), the
-    ``marker`` other processes touch, and the keyring (its store, else a poll); ``blocked``
+    ``marker`` other processes touch, and the keyring (its store or its signals, else a poll); ``blocked``
     says whether delivery waits for a key (none, or a rejected one)."""
     marker = marker.absolute()
     watcher: KeyFileWatcher
+    signals: KeyringSignals | None = None
+    signals_lock = threading.Lock()
 
     def watch_stores() -> list[Path]:
         # A backend names its store once asked: watch it from then on (a file, or a folder).
         stores = [Path(s) for s in owner.keyring_stores()]
         watcher.watch([s for s in stores if not s.is_dir()])
         watcher.watch([s for s in stores if s.is_dir()], folders=True)
+        listen()
         return stores
+
+    def listen() -> None:
+        # A backend says once asked whether it announces its changes on the session bus.
+        nonlocal signals
+        kinds = owner.keyring_signals()
+        address = session_bus_address() if kinds else None
+        with signals_lock:
+            if address is None or signals is not None:
+                return
+            from .keyring_signals import KeyringSignals  # jeepney, only where it is of use
+
+            listener = KeyringSignals(kinds, heard_change, address=address)
+            try:
+                signals = listener.start()
+            except Exception as exc:  # a bus that refuses: the poll stands in, as before
+                log.warning("cannot listen to the keyring's signals (%s): it is read on a timer", type(exc).__name__)
+                return
+            watcher.companions.append(listener.stop)
+            log.info("listening to the keyring's own change signals (%s)", ", ".join(kinds))
+
+    def heard_change(what: str) -> None:
+        log.info("the keyring says %s changed: reading it again", what)
+        watcher.announce(marker)  # as a process that stored a key would: the keyring is read
+
+    def heard() -> bool:
+        with signals_lock:
+            return signals is not None and signals.alive()
 
     def read_keyring() -> None:
         # Events in the store during our own read, and just after it, are the read's doing. A
@@ -232,7 +285,10 @@ def watch_key_sources(
             owner.reload()
 
     watcher = KeyFileWatcher(
-        [*files, marker], changed, poll=lambda: owner.keyring_poll(blocked=blocked()), on_poll=read_keyring
+        [*files, marker],
+        changed,
+        poll=lambda: owner.keyring_poll(blocked=blocked(), heard=heard()),
+        on_poll=read_keyring,
     )
     watcher.start()
     watch_stores()

@@ -9,7 +9,8 @@ Reloading is cheap: ``~/.wakatime.cfg`` and the settings file are read again, bu
 the OS keyring (whose backends cost the agent memory, see
 ``secrets.read_keyring_in_child``) is asked again only when ``keyring=True``:
 after ``key set``/``forget``, on Sync now, when its store on disk or the
-:data:`KEY_CHANGED_FILE` changed, and on :meth:`KeyOwner.keyring_poll` 's cadence
+:data:`KEY_CHANGED_FILE` changed, when the keyring itself says so on the session bus
+(``agent.keyring_signals``), and otherwise on :meth:`KeyOwner.keyring_poll` 's cadence
 (``agent.key_watch`` drives all of these).
 """
 
@@ -47,8 +48,9 @@ log = logging.getLogger(__name__)
 # Touched in the config dir whenever a key is stored or forgotten: another process (``key set``
 # with no agent to ask, the settings window) tells a running agent to read the keyring again.
 KEY_CHANGED_FILE = "key-changed"
-# The keyring is polled only where its backend's store on disk is unknown (a watched store
-# tells of every change at no cost). A read costs a child process about 0.3 s of CPU (289 ms
+# The keyring is polled only where its backend's store on disk is unknown and no signal of
+# its own is heard (a watched store, or the Secret Service's and KWallet's D-Bus signals,
+# tell of every change at no cost). A read costs a child process about 0.3 s of CPU (289 ms
 # measured against 41 ms for a bare interpreter, a loaded 2-core machine), so the fast
 # cadence is paid only while delivery waits for a key (none, or a rejected one) and for 15
 # minutes after it began to, when someone is likely fixing the key: a change by another
@@ -107,6 +109,8 @@ class KeyOwner:
         self._listeners: list[Listener] = []
         self.notices: tuple[str, ...] = initial.notices
         self._stores: tuple[str, ...] = initial.keyring.stores if initial.keyring else ()
+        self._signals: tuple[str, ...] = initial.keyring.signals if initial.keyring else ()
+        self.keyring_reads = 0  # reads of the keyring by reload (the start's own read is not one)
         self._blocked_since: float | None = None  # monotonic; only the key watch's thread polls
 
     def current(self) -> KeyInUse:
@@ -141,8 +145,11 @@ class KeyOwner:
                 cached = self._keyring
             resolved = self._sources.resolve(self._read_keyring if cached is None else lambda: cached)
             if resolved.keyring is not None:
+                if resolved.keyring is not cached:
+                    self.keyring_reads += 1
                 self._keyring = resolved.keyring
                 self._stores = resolved.keyring.stores or self._stores
+                self._signals = resolved.keyring.signals or self._signals
             before, after = self._current, KeyInUse(resolved.key, resolved.source)
             self._current = after
             self._cfg_key = self._sources.cfg_key()
@@ -158,6 +165,11 @@ class KeyOwner:
         with self._lock:
             return self._stores
 
+    def keyring_signals(self) -> tuple[str, ...]:
+        """How the keyring's backend announces its changes on the session bus, as last reported."""
+        with self._lock:
+            return self._signals
+
     def keyring_asked(self) -> bool:
         """Whether the keyring's answer is known (it was read since the key was resolved)."""
         with self._lock:
@@ -172,15 +184,16 @@ class KeyOwner:
         with self._lock:
             return self._keyring is None or not self._keyring.no_backend
 
-    def keyring_poll(self, *, blocked: bool) -> float | None:
+    def keyring_poll(self, *, blocked: bool, heard: bool = False) -> float | None:
         """Seconds until the keyring should be read again for a change nothing announces;
-        None: never (it cannot change the key, or its store is watched)."""
+        None: never (it cannot change the key, its store is watched, or, ``heard``, its
+        signals are being listened to)."""
         now = time.monotonic()
         if not blocked:
             self._blocked_since = None
         elif self._blocked_since is None:
             self._blocked_since = now
-        if not self.keyring_decides() or self.keyring_stores():
+        if heard or not self.keyring_decides() or self.keyring_stores():
             return None
         if self._blocked_since is not None and now - self._blocked_since < KEYRING_POLL_BLOCKED_FOR:
             return KEYRING_POLL_BLOCKED

@@ -91,6 +91,9 @@ class KeyringResult:
     # Where the backend keeps its secrets on disk, when it is known (see keyring_stores): a
     # change there may be a change of the key, so the agent watches these paths.
     stores: tuple[str, ...] = ()
+    # How the backend announces changes itself, when it does (see change_signals): the agent
+    # listens for them instead of reading the keyring on a timer.
+    signals: tuple[str, ...] = ()
 
 
 NO_BACKEND = "no usable OS keyring backend was found; keys are read from ~/.wakatime.cfg or WAKATIME_API_KEY instead"
@@ -133,23 +136,40 @@ def keyring_call(op: KeyringOp = "get", key: str | None = None, *, user: str = K
     except KeyringError as exc:
         return KeyringResult(None, f"the OS keyring could not be used: {type(exc).__name__}")
     remember_secret(found)
-    return KeyringResult(found or None, None, stores=keyring_stores(keyring.get_keyring()))
+    backend = keyring.get_keyring()
+    return KeyringResult(found or None, None, stores=keyring_stores(backend), signals=change_signals(backend))
+
+
+def _backends(backend: object) -> list[object]:
+    return list(getattr(backend, "backends", None) or [backend])  # the chainer asks several
+
+
+# Backends that announce their changes on the session bus (agent.keyring_signals listens).
+SECRET_SERVICE_SIGNALS = "secret-service"
+KWALLET_SIGNALS = "kwallet"
+_SIGNALS_BY_MODULE = {
+    "keyring.backends.SecretService": SECRET_SERVICE_SIGNALS,
+    "keyring.backends.libsecret": SECRET_SERVICE_SIGNALS,
+    "keyring.backends.kwallet": KWALLET_SIGNALS,
+}
+
+
+def change_signals(backend: object) -> tuple[str, ...]:
+    """The D-Bus signals that tell of a change in ``backend`` (several, for the chainer)."""
+    kinds = (_SIGNALS_BY_MODULE.get(type(one).__module__) for one in _backends(backend))
+    return tuple(dict.fromkeys(kind for kind in kinds if kind))
 
 
 def keyring_stores(backend: object) -> tuple[str, ...]:
     """Files or folders where ``backend`` keeps its secrets, for those whose place is known.
 
-    The OS keyrings tell nobody when an entry changes; their files on disk do. A file
-    backend names its file (``file_path``, as keyrings.alt's do); GNOME Keyring (the usual
-    Secret Service), KWallet, the macOS Keychain and the Windows credential store keep
-    theirs in fixed folders. A Secret Service kept elsewhere (KeePassXC) names none.
+    Most OS keyrings tell nobody when an entry changes; their files on disk do. A file
+    backend names its file (``file_path``, as keyrings.alt's do); the macOS Keychain and the
+    Windows credential store keep theirs in fixed folders. The Secret Service (GNOME Keyring,
+    KeePassXC) and KWallet name none: they say so on the session bus (change_signals).
     """
     home = Path.home()
-    data = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share")
     by_module = {
-        "keyring.backends.SecretService": [data / "keyrings"],
-        "keyring.backends.libsecret": [data / "keyrings"],
-        "keyring.backends.kwallet": [data / "kwalletd"],
         "keyring.backends.macOS": [home / "Library" / "Keychains"],
         "keyring.backends.Windows": [
             Path(os.environ[var]) / "Microsoft" / "Credentials"
@@ -158,10 +178,10 @@ def keyring_stores(backend: object) -> tuple[str, ...]:
         ],
     }
     found: list[str] = []
-    for one in getattr(backend, "backends", None) or [backend]:  # the chainer asks several
+    for one in _backends(backend):
         path = getattr(one, "file_path", None)
         places = [Path(path)] if isinstance(path, (str, os.PathLike)) else by_module.get(type(one).__module__, [])
-        # A folder that is not there (a Secret Service other than GNOME Keyring) tells nothing.
+        # A folder that is not there tells nothing.
         found.extend(str(place) for place in places if str(place) not in found and place.exists())
     return tuple(found)
 
@@ -208,17 +228,18 @@ def keyring_call_in_child(
         # The last line: a backend may have printed something of its own before it.
         answer = json.loads(done.stdout.rstrip().rpartition("\n")[2])
         found, problem, no_backend = answer["key"], answer["problem"], answer.get("no_backend", False)
-        stores = answer.get("stores", [])
+        stores, signals = answer.get("stores", []), answer.get("signals", [])
         if not isinstance(found, (str, type(None))) or not isinstance(problem, (str, type(None))):
             raise TypeError("unexpected answer")
-        if not isinstance(stores, list) or not all(isinstance(s, str) for s in stores):
-            raise TypeError("unexpected answer")
+        for names in (stores, signals):
+            if not isinstance(names, list) or not all(isinstance(s, str) for s in names):
+                raise TypeError("unexpected answer")
     except (ValueError, KeyError, TypeError):
         # Its stderr may quote a backend's traceback; the exit status is enough to say.
         why = f"the OS keyring could not be read (the reader exited with status {done.returncode})"
         return KeyringResult(None, why)
     remember_secret(found)
-    return KeyringResult(found or None, problem, bool(no_backend), tuple(stores))
+    return KeyringResult(found or None, problem, bool(no_backend), tuple(stores), tuple(signals))
 
 
 def keyring_child_main() -> int:
@@ -234,7 +255,13 @@ def keyring_child_main() -> int:
     asked = request.get("user")
     user = asked if isinstance(asked, str) and asked else KEYRING_USER
     result = keyring_call(op, key, user=user)
-    answer = {"key": result.key, "problem": result.problem, "no_backend": result.no_backend, "stores": result.stores}
+    answer = {
+        "key": result.key,
+        "problem": result.problem,
+        "no_backend": result.no_backend,
+        "stores": result.stores,
+        "signals": result.signals,
+    }
     sys.stdout.write("\n" + json.dumps(answer) + "\n")
     sys.stdout.flush()
     return 0

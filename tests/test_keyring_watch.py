@@ -1,13 +1,15 @@
 """A key changed in the OS keyring by another program is in use within seconds, without a restart.
 
 The agent reads the keyring in child processes, as it does for real; the keyring is a
-file-backed backend (``tests.file_keyring``) that other processes change: the keyring's
-own command line (``python -m keyring set``) and another ``save_key`` process.
+file-backed backend (``tests.file_keyring``), or GNOME Keyring on a private session bus
+(``tests.secret_service``), that other processes change: the keyring's own command line
+(``python -m keyring set``) and another ``save_key`` process.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import subprocess
 import sys
 import time
@@ -18,10 +20,12 @@ import pytest
 
 from agent.config import Flags, load_config
 from agent.daemon import Agent
+from agent.keyring_signals import KeyringSignals
 from agent.keys import KEYRING_POLL_BLOCKED, KEYRING_POLL_IDLE, fingerprint
-from agent.secrets import KEYRING_SERVICE, KEYRING_USER
+from agent.secrets import KEYRING_SERVICE, KEYRING_USER, SECRET_SERVICE_SIGNALS
 from tests.conftest import API_KEY
 from tests.file_keyring import BACKEND, FILE_ENV, UNNAMED_ENV, FileKeyring
+from tests.secret_service import SecretServiceBus
 from tests.standin import HackatimeStandin
 from tests.test_keys import SAME_LAST_FOUR, post_beats, wait_state
 
@@ -68,17 +72,21 @@ def wait_key(agent: Agent, key: str, timeout: float = 30) -> float:
     return time.monotonic() - began
 
 
-def keyring_cli_set(key: str) -> None:
-    """``keyring set`` by the keyring's own command line, in another process."""
+def keyring_cli(op: str, service: str = KEYRING_SERVICE, user: str = KEYRING_USER, secret: str = "") -> None:
+    """``keyring set``/``del`` by the keyring's own command line, in another process."""
     done = subprocess.run(
-        [sys.executable, "-m", "keyring", "set", KEYRING_SERVICE, KEYRING_USER],
-        input=key,
+        [sys.executable, "-m", "keyring", op, service, user],
+        input=secret,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+def keyring_cli_set(key: str) -> None:
+    keyring_cli("set", secret=key)
 
 
 def test_a_key_set_in_the_keyring_by_another_program_is_used_at_once(
@@ -150,3 +158,75 @@ def test_another_process_storing_a_key_tells_the_running_agent(
     assert done.returncode == 0 and "stored in the OS keyring" in done.stdout, done.stderr
     wait_key(agent, SAME_LAST_FOUR)  # long before the slow check: the process said so
     assert agent.status()["key_source"] == "keyring"
+
+
+# ---- a Secret Service on the session bus: its own signals tell of a change ----------------------------
+
+
+@pytest.fixture
+def secret_service(
+    _isolated_home: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[SecretServiceBus]:
+    """GNOME Keyring on a private session bus; this process and its children use it as their keyring."""
+    with SecretServiceBus(tmp_path_factory.mktemp("bus"), _isolated_home) as bus:
+        for name, value in bus.env.items():
+            monkeypatch.setenv(name, value)
+        yield bus
+
+
+def test_a_key_changed_in_the_secret_service_by_another_program_is_heard_while_delivery_runs(
+    secret_service: SecretServiceBus, keyring_agent: Callable[[str | None], Agent], standin: HackatimeStandin
+) -> None:
+    keyring_cli_set(API_KEY)
+    agent = keyring_agent(None)
+    assert agent.status()["key_source"] == "keyring"
+    post_beats(agent, 3, API_KEY)
+    assert standin.wait_for(lambda s: s.count() == 3, 30)
+    # Nothing on disk to watch, and no timer: the keyring's signals are listened to instead.
+    assert agent.keys.keyring_stores() == ()
+    assert agent.keys.keyring_signals() == (SECRET_SERVICE_SIGNALS,)
+    assert agent.key_files is not None and agent.key_files.poll() is None
+    reads = agent.keys.keyring_reads
+
+    keyring_cli_set(SAME_LAST_FOUR)  # no key-changed file, no store: only the keyring itself says so
+    took = wait_key(agent, SAME_LAST_FOUR)
+    assert agent.status()["key"]["last4"] == "6f70"
+    assert agent.keys.keyring_reads - reads == 1, f"{agent.keys.keyring_reads - reads} reads"
+    print(f"Secret Service change taken up in {took:.2f} s")
+
+
+def test_a_good_key_set_in_the_secret_service_resumes_delivery(
+    secret_service: SecretServiceBus, keyring_agent: Callable[[str | None], Agent], standin: HackatimeStandin
+) -> None:
+    keyring_cli_set(SAME_LAST_FOUR)  # a key the server does not know
+    agent = keyring_agent(None)
+    post_beats(agent, 5, SAME_LAST_FOUR)
+    wait_state(agent, "rejected")
+    assert agent.key_files is not None and agent.key_files.poll() is None  # no fast poll while it waits
+
+    keyring_cli_set(API_KEY)
+    wait_key(agent, API_KEY)
+    assert standin.wait_for(lambda s: s.count() == 5, 30)  # delivery resumed by itself
+    wait_state(agent, "ok")
+    status = agent.status()
+    assert (status["key_source"], status["key"]["last4"]) == ("keyring", "6f70")
+
+
+def test_the_listener_hears_only_the_items_the_key_lives_under(secret_service: SecretServiceBus) -> None:
+    heard: queue.Queue[str] = queue.Queue()
+    listener = KeyringSignals([SECRET_SERVICE_SIGNALS], heard.put, address=secret_service.address).start()
+    try:
+        # Another program's secret, then ours: the first word heard is about ours. The
+        # signals come in the order the keyring sent them, on one thread.
+        keyring_cli("set", "another-app", KEYRING_USER, "not-our-key")
+        keyring_cli("set", KEYRING_SERVICE, "another-user", "not-our-key-either")
+        keyring_cli_set(API_KEY)
+        ours = heard.get(timeout=30)
+        assert ours.startswith("/org/freedesktop/secrets/collection/"), ours
+        keyring_cli("set", "another-app", KEYRING_USER, "changed")
+        keyring_cli("del")  # ours, deleted: heard, though it can no longer be asked for its attributes
+        assert heard.get(timeout=30) == ours
+        assert heard.empty()
+    finally:
+        listener.stop()
+    assert not listener.alive()
