@@ -223,6 +223,7 @@ def test_a_frozen_agent_reads_the_keyring_for_itself(
         "problem": None,
         "no_backend": False,
         "stores": [],  # this test's backend keeps its secrets in memory, nowhere to watch
+        "signals": [],  # nor does it announce its changes on a bus
     }
 
 
