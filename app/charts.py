@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from PySide6.QtGui import QPalette, QShowEvent
+from PySide6.QtGui import QColor, QPalette, QShowEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from .binding import contained, lean_imports
@@ -70,7 +70,9 @@ class ChartPalette:
         window = palette.color(QPalette.ColorRole.Window)
         text = palette.color(QPalette.ColorRole.WindowText)
         dark = window.lightness() < text.lightness()
-        muted = palette.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText)
+        # Secondary text (value labels, the heatmap's legend) in the colour the dashboard's
+        # captions use: the disabled colour was greyed to the lowest contrast (#bebebe on #efefef).
+        muted = _over(palette.color(QPalette.ColorRole.PlaceholderText), window)
         grid = window.darker(120) if not dark else window.lighter(150)
         return cls(
             dark=dark,
@@ -81,6 +83,20 @@ class ChartPalette:
             series=SERIES_DARK if dark else SERIES_LIGHT,
             heat=HEAT_DARK if dark else HEAT_LIGHT,
         )
+
+
+def _over(colour: QColor, background: QColor) -> QColor:
+    """``colour`` as it shows over ``background`` (matplotlib gets no alpha: Qt's placeholder text has one)."""
+    a = colour.alphaF()
+    mixed = [
+        a * c + (1 - a) * b
+        for c, b in zip(
+            (colour.redF(), colour.greenF(), colour.blueF()),
+            (background.redF(), background.greenF(), background.blueF()),
+            strict=True,
+        )
+    ]
+    return QColor.fromRgbF(mixed[0], mixed[1], mixed[2])
 
 
 def hours(seconds: float) -> float:

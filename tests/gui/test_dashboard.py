@@ -374,3 +374,30 @@ def test_history_on_the_server_fills_every_view_of_an_empty_store(
     all_time = sum(float(r["total_seconds"]) for r in window.projects_model.rows)
     assert all_time >= sum(server_days(standin, min(month_on_the_server), heat.end).values()) - 60
     screenshot(window, "dashboard-server-history")
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG contrast ratio of two colours."""
+
+    def luminance(name: str) -> float:
+        channels = [c / 255 for c in QColor(name).getRgb()[:3]]
+        r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+@pytest.mark.parametrize("scheme", [Qt.ColorScheme.Light, Qt.ColorScheme.Dark], ids=["light", "dark"])
+def test_the_charts_secondary_text_is_readable(qapp: QApplication, scheme: Qt.ColorScheme) -> None:
+    """Value labels and the heatmap's legend: quieter than the figures, never greyed out of sight."""
+    from app import theme
+
+    try:
+        theme.apply(qapp, scheme)
+        palette = charts.ChartPalette.from_qt(qapp.palette())
+        assert palette.dark == (scheme == Qt.ColorScheme.Dark)
+        assert contrast(palette.muted, palette.background) >= 3.0, (palette.muted, palette.background)
+        assert contrast(palette.text, palette.background) > contrast(palette.muted, palette.background)
+    finally:
+        theme.apply(qapp, Qt.ColorScheme.Light)
