@@ -649,7 +649,8 @@ class DashboardWindow(QMainWindow):
         self.dest_table.blockSignals(True)
         self.dest_table.setRowCount(len(dests))
         for r, d in enumerate(dests):
-            error = str(d.get("last_error") or "")
+            # In words, as the menu says it: never the exception's text ("ConnectError: [Errno 111] …").
+            error = state.readable_error(str(d.get("last_error") or ""), state.server_title(d))
             if error and d.get("last_error_at"):
                 error = f"{error} ({state.format_ago(float(d['last_error_at']), now)})"
             cells = [
