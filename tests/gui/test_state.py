@@ -143,6 +143,10 @@ def test_source_captions() -> None:
     assert state.source_caption("server+local", NOW - 120, NOW, NOW, 720, pending=False) == (
         "From Hackatime (2 min old) · includes 12 mins synced since"
     )
+    # Under a minute is said as such: "includes activity synced since" did not say how much
+    assert state.source_caption("server+local", NOW, NOW, NOW, 30, pending=True) == (
+        "From Hackatime (updated just now) · includes under 1 min not yet synced"
+    )
 
 
 @pytest.mark.parametrize(
