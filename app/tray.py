@@ -80,6 +80,7 @@ class TrayApp(QObject):
         self._web_url = state.DEFAULT_WEB_URL
         self.port_dialog: PortDialog | None = None
         self._waited_ms = 0
+        self._closed = False
 
         app = QApplication.instance()
         if isinstance(app, QApplication):
@@ -353,6 +354,10 @@ class TrayApp(QObject):
     # ---- shutdown ---------------------------------------------------------------------
 
     def close(self) -> None:
+        """Hide the icon and let go of every window; once (a second call does nothing)."""
+        if self._closed:
+            return
+        self._closed = True
         self._tray_timer.stop()
         self.icon.hide()
         self.windows.close()

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QPoint
-from PySide6.QtWidgets import QSystemTrayIcon
+from PySide6.QtCore import QEvent, QObject, QPoint
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 from pytestqt.exceptions import TimeoutError as WaitTimeout
 
 from agent.delivery.pacing import Backoff
@@ -350,3 +350,12 @@ def test_a_balloon_click_acts_only_for_the_notice_it_shows(model: AgentModel, tr
     tray.icon.messageClicked.emit()
     assert opened == ["dashboard"] and tray.opened_urls == []  # type: ignore[attr-defined]
     tray.icon.hide()
+
+
+def test_closing_twice_is_closing_once(model: AgentModel) -> None:
+    """Whoever closes the tray first (quit, a test's cleanup), a second close must not fail on deleted parts."""
+    tray = TrayApp(model, tray_wait_s=3600)
+    tray.close()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)  # the menu is gone now
+    tray.close()
+    assert not tray.icon.isVisible()
