@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QRect, Qt
-from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QToolTip
+from PySide6.QtCore import QPoint, QRect, Qt
+from PySide6.QtGui import QColor, QGuiApplication, QImage
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QToolTip, QWidget
 
 from app import state, theme
 from app.dashboard import DashboardWindow
@@ -32,7 +32,7 @@ from app.windows import WindowContext
 from app.windows.host import WindowHost
 from tests.conftest import API_KEY
 from tests.gui.conftest import SCREENSHOTS, coding, post_heartbeats
-from tests.gui.test_real_tray import click, viewable
+from tests.gui.test_real_tray import click_icon, viewable
 from tests.standin import Fault, User
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,11 +51,42 @@ def grab(region: QRect, name: str) -> Path:
     return path
 
 
+def grab_shown(qtbot: Any, widget: QWidget, region: QRect, name: str) -> Path:
+    """Grab ``region`` once X shows ``widget`` in it as Qt draws it (nine in ten pixels alike).
+
+    A grab taken the moment Qt calls a popup visible can catch the screen before X has
+    mapped or painted it (a tooltip shot came out as the bare root window).
+    """
+    drawn = widget.grab().toImage()
+    scale = drawn.devicePixelRatio()
+    offset = widget.geometry().topLeft() - region.intersected(QGuiApplication.primaryScreen().geometry()).topLeft()
+    points = [QPoint(x, y) for x in range(0, widget.width(), 3) for y in range(0, widget.height(), 3)]
+    shots: list[Path] = []
+
+    def alike(a: QColor, b: QColor) -> bool:
+        return max(abs(a.red() - b.red()), abs(a.green() - b.green()), abs(a.blue() - b.blue())) <= 16
+
+    def painted() -> bool:
+        # The window Qt maps for it (a tooltip's QWidget.winId() named another window).
+        handle = widget.windowHandle()
+        if handle is None or not viewable(int(handle.winId())):
+            return False
+        shots.append(grab(region, name))
+        shown = QImage(str(shots[-1]))
+        same = sum(alike(shown.pixelColor(offset + p), drawn.pixelColor(p * scale)) for p in points)
+        return same >= 0.9 * len(points)
+
+    qtbot.waitUntil(painted, timeout=10_000)
+    return shots[-1]
+
+
 class Shooter:
     def __init__(self, qtbot: Any, qapp: QApplication) -> None:
         self.qtbot, self.qapp = qtbot, qapp
+        self.trays: list[TrayApp] = []  # closed at teardown, whatever failed: a stray icon would stay docked
 
     def docked(self, tray: TrayApp) -> None:
+        self.trays.append(tray)
         tray.start()
         screen = QGuiApplication.primaryScreen().geometry()
         where = tray.icon.geometry
@@ -69,13 +100,12 @@ class Shooter:
 
     def menu(self, tray: TrayApp, name: str) -> list[str]:
         """A real right click on the icon, the menu grabbed with the icon, then closed with Escape."""
-        click(tray.icon.geometry().center(), 3)
+        click_icon(self.qtbot, tray, 3)
         self.qtbot.waitUntil(lambda: tray.menu.isVisible() and viewable(int(tray.menu.winId())), timeout=10_000)
         self.qtbot.waitUntil(lambda: not tray.model._status_busy and not tray.model._stats_busy, timeout=10_000)
-        tray.menu.repaint()
         texts = tray.menu_texts()
         where = tray.menu.geometry().united(tray.icon.geometry()).adjusted(-8, -4, 8, 8)
-        grab(where, f"menu-{name}")
+        grab_shown(self.qtbot, tray.menu, where, f"menu-{name}")
         subprocess.run(["xdotool", "key", "Escape"], check=True, timeout=10)
         self.qtbot.waitUntil(lambda: not tray.menu.isVisible(), timeout=5_000)
         return texts
@@ -87,12 +117,13 @@ class Shooter:
         Xvfb the hover delay does not reliably fire for the embedded icon.
         """
         where = tray.icon.geometry()
-        QToolTip.showText(where.bottomLeft(), tray.icon.toolTip())
+        # Kept up for a minute: on a loaded machine the grab may take longer than its usual few seconds.
+        QToolTip.showText(where.bottomLeft(), tray.icon.toolTip(), None, QRect(), 60_000)
         self.qtbot.waitUntil(QToolTip.isVisible, timeout=10_000)
         self.qapp.processEvents()
         tip = QToolTip.text()
         label = next(w for w in QApplication.topLevelWidgets() if w.inherits("QTipLabel") and w.isVisible())
-        grab(label.geometry().united(where).adjusted(-8, -4, 8, 8), f"tooltip-{name}")
+        grab_shown(self.qtbot, label, label.geometry().united(where).adjusted(-8, -4, 8, 8), f"tooltip-{name}")
         QToolTip.hideText()
         self.qtbot.waitUntil(lambda: not QToolTip.isVisible(), timeout=10_000)
         return tip
@@ -120,7 +151,10 @@ def _words(texts: list[str]) -> list[str]:
 def shooter(qtbot: Any, qapp: QApplication) -> Iterator[Shooter]:
     assert QGuiApplication.platformName() == "xcb"
     qtbot.waitUntil(QSystemTrayIcon.isSystemTrayAvailable, timeout=10_000)
-    yield Shooter(qtbot, qapp)
+    shooter = Shooter(qtbot, qapp)
+    yield shooter
+    for tray in shooter.trays:
+        tray.close()
     theme.apply(qapp, Qt.ColorScheme.Light)
 
 
@@ -250,3 +284,51 @@ def test_menu_when_the_key_is_rejected_or_the_port_is_taken(
         assert any("is in use by" in t for t in texts) and "Use another port…" in texts
         tray.close()
         sup.terminate()
+
+
+SETTINGS_TABS = ("account", "tracking", "editors", "agent", "system")
+
+
+@pytest.mark.tray
+@pytest.mark.screenshots
+def test_the_settings_and_import_windows_light_and_dark(
+    agent: Any, model: AgentModel, shooter: Shooter, qtbot: Any, qapp: QApplication, tmp_path: Path
+) -> None:
+    """Every settings tab; the import window before and after an import; light and dark."""
+    from app.import_window import ImportWindow
+    from app.settings_window import SettingsWindow
+    from tests.exports import exported, write_export
+
+    host = WindowHost(
+        WindowContext(model=model, data_dir=tmp_path, log_dir=tmp_path / "logs", config_dir=tmp_path),
+        keep_alive_s=3600,
+    )
+    try:
+        settings = host.open("settings")
+        assert isinstance(settings, SettingsWindow)
+        qtbot.waitUntil(settings.is_ready, timeout=30_000)
+        importer = host.open("import")
+        assert isinstance(importer, ImportWindow)
+        for theme_name, scheme in THEMES:
+            theme.apply(qapp, scheme)
+            for index, tab in enumerate(SETTINGS_TABS):
+                settings.tabs.setCurrentIndex(index)
+                assert settings.tabs.tabText(index).lower() == tab
+                qapp.processEvents()
+                assert settings.grab().save(str(SCREENSHOTS / f"settings-{tab}-{theme_name}.png"))
+            qtbot.waitUntil(lambda: importer.isVisible() and importer.windowHandle().isExposed(), timeout=10_000)
+            qapp.processEvents()
+            assert importer.grab().save(str(SCREENSHOTS / f"import-idle-{theme_name}.png"))
+
+        export = write_export(tmp_path / "wakatime.json.gz", "wakatime", exported("wakatime", 3_000), gz=True)
+        with qtbot.waitSignal(importer.finished, timeout=120_000) as finished:
+            importer.start(str(export))
+        assert finished.args[0]["state"] == "done"
+        assert importer.summary.text().startswith("Done: 3,000 new heartbeats")
+        for theme_name, scheme in THEMES:
+            theme.apply(qapp, scheme)
+            qapp.processEvents()
+            assert importer.grab().save(str(SCREENSHOTS / f"import-done-{theme_name}.png"))
+    finally:
+        theme.apply(qapp, Qt.ColorScheme.Light)
+        host.close()
