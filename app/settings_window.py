@@ -51,6 +51,23 @@ PAUSE_HOURS = 1
 Loaded = tuple[C.Status, C.KeyAnswer, C.EditorRouting | str, C.CaptureRules, C.Preferences]
 
 
+# Where the key in use was found (the agent's names for it), as a person reads it.
+KEY_SOURCES = {
+    "given": "given on the command line",
+    "WAKATIME_API_KEY": "from the WAKATIME_API_KEY environment variable",
+    "keyring": "from the system keyring",
+    "settings (plaintext)": "from this app's settings file (not encrypted)",
+    "api_key_vault_cmd": "from api_key_vault_cmd in ~/.wakatime.cfg",
+    "wakatime.cfg": "from ~/.wakatime.cfg",
+}
+
+
+def _key_words(masked: str) -> str:
+    """The agent's "<hidden>6f70" as words: "key ending in 6f70"."""
+    last = masked.removeprefix("<hidden>")
+    return f"key ending in {last}" if last else "a key"
+
+
 def _label(text: str = "", *, wrap: bool = True) -> QLabel:
     label = QLabel(text)
     label.setWordWrap(wrap)
@@ -276,7 +293,7 @@ class SettingsWindow(QWidget):
         state = {"ok": "accepted", "rejected": "rejected by the server", "unknown": "not checked yet"}.get(
             key["auth_state"], key["auth_state"]
         )
-        text = f"{key['masked']} from {key['source']} — {state}"
+        text = f"{_key_words(key['masked'])}, {KEY_SOURCES.get(key['source'], 'from ' + key['source'])} — {state}"
         if key["auth_state"] == "rejected" and key["next_check_in"] is not None:
             text += f"; checked again in {max(1, round(key['next_check_in'] / 60))} min"
         self.key_label.setText(text)
@@ -413,7 +430,9 @@ class SettingsWindow(QWidget):
             finished()
             who = signed.email or f"user {signed.user_id}"
             note = f" (the sign-in is kept until the agent stops: {kept['problem']})" if kept["problem"] else ""
-            self.signin_label.setText(f"Signed in as {who}; its key {answer['key']['masked']} is in use{note}.")
+            self.signin_label.setText(
+                f"Signed in as {who}; its key ({_key_words(answer['key']['masked'])}) is in use{note}."
+            )
             self.applied.emit("signin")
             self.reload()
 

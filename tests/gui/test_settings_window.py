@@ -79,7 +79,7 @@ def test_a_new_key_is_checked_as_typed_and_used_at_once(
     _memory_keyring: MemoryKeyring,
 ) -> None:
     window, urls = opened
-    assert "<hidden>6f70 from wakatime.cfg" in window.key_label.text()
+    assert "key ending in 6f70, from ~/.wakatime.cfg" in window.key_label.text()
     assert type_key(qtbot, window, "not-a-key")["verdict"] == "malformed"
     assert "not shaped like a Hackatime key" in window.typed_verdict.text()
     assert not window.save_key_button.isEnabled()
@@ -93,7 +93,7 @@ def test_a_new_key_is_checked_as_typed_and_used_at_once(
     with qtbot.waitSignal(window.applied, timeout=30_000):
         window.save_key_button.click()
     assert running.keys.current().key == NEW_KEY and running.keys.current().source == "keyring"
-    qtbot.waitUntil(lambda: "from keyring" in window.key_label.text(), timeout=30_000)
+    qtbot.waitUntil(lambda: "from the system keyring" in window.key_label.text(), timeout=30_000)
     assert window.key_edit.text() == ""
 
     window.get_key_button.click()
