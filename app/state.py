@@ -613,7 +613,7 @@ def source_caption(
         if unsynced_seconds is None:  # a list or a chart: no one amount to name
             return f"From Hackatime ({_age(fetched_at, now)}) · with this computer's newer work"
         amount = "under 1 min" if unsynced_seconds < 60 else format_duration(unsynced_seconds)
-        how = "not yet synced" if pending else "synced since"
+        how = "not yet synced" if pending else "synced since then"
         return f"From Hackatime ({_age(fetched_at, now)}) · includes {amount} {how}"
     if source == "local+server":
         return f"From Hackatime and this computer · {_age(fetched_at or generated_at, now)}"

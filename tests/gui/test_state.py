@@ -141,7 +141,7 @@ def test_source_captions() -> None:
         "From Hackatime (2 min old) · includes 12 mins not yet synced"
     )
     assert state.source_caption("server+local", NOW - 120, NOW, NOW, 720, pending=False) == (
-        "From Hackatime (2 min old) · includes 12 mins synced since"
+        "From Hackatime (2 min old) · includes 12 mins synced since then"
     )
     # Under a minute is said as such: "includes activity synced since" did not say how much
     assert state.source_caption("server+local", NOW, NOW, NOW, 30, pending=True) == (
