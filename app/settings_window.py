@@ -293,7 +293,8 @@ class SettingsWindow(QWidget):
         state = {"ok": "accepted", "rejected": "rejected by the server", "unknown": "not checked yet"}.get(
             key["auth_state"], key["auth_state"]
         )
-        text = f"{_key_words(key['masked'])}, {KEY_SOURCES.get(key['source'], 'from ' + key['source'])} — {state}"
+        source = str(key["source"])
+        text = f"{_key_words(key['masked'])}, {KEY_SOURCES.get(source, 'from ' + source)} — {state}"
         if key["auth_state"] == "rejected" and key["next_check_in"] is not None:
             text += f"; checked again in {max(1, round(key['next_check_in'] / 60))} min"
         self.key_label.setText(text)
