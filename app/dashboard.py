@@ -22,6 +22,7 @@ import datetime as dt
 import importlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -182,9 +183,11 @@ class DashboardWindow(QMainWindow):
     heatmap: HeatmapChart
     _palette: ChartPalette
 
-    def __init__(self, model: AgentModel, parent: QWidget | None = None) -> None:
+    def __init__(self, model: AgentModel, parent: QWidget | None = None, *, log_dir: Path | None = None) -> None:
+        """``log_dir``: the tray's, where the agent it starts writes why it refused to start (the banner says it)."""
         super().__init__(parent)
         self.model = model
+        self.log_dir = log_dir
         self.setObjectName("dashboard")
         self.setWindowTitle(f"{APP_TITLE} — Dashboard")
         self.setWindowIcon(icons.app_icon())
@@ -529,7 +532,7 @@ class DashboardWindow(QMainWindow):
 
         if model.available is False:
             shown = f" Figures shown are from {state.format_clock(model.status_at, now)}." if model.status_at else ""
-            self.banner.setText(f"{state.agent_down_line(model.error)}.{shown}")
+            self.banner.setText(f"{self._agent_problem() or state.agent_down_line(model.error) + '.'}{shown}")
             self.banner.show()
         else:
             self.banner.hide()
@@ -574,6 +577,15 @@ class DashboardWindow(QMainWindow):
             self.ready.emit()
         if self.charts_loaded and self._plot(stats, week, generated):
             self.rendered.emit()
+
+    def _agent_problem(self) -> str | None:
+        """The tray's sentence for an agent that refused to start (port in use, another agent), if it did."""
+        if self.log_dir is None:
+            return None
+        from .supervisor import refusal_in_log  # only while the agent is down
+
+        refusal = refusal_in_log(self.log_dir)
+        return refusal.sentence if refusal is not None else None
 
     def _plot(self, stats: Mapping[str, Any], week: Mapping[str, Any], generated: Any) -> bool:
         """Re-plot the charts whose figures changed; True when any was."""

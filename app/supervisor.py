@@ -106,6 +106,29 @@ def refusal_reason(path: Path) -> str:
     return reason.split(" is already running for ")[0]
 
 
+START_MARK = "--- agent started by the tray at "
+REFUSAL_WORDS = (("is in use", "port-in-use"), ("is already running for", "already-running"))
+
+
+def refusal_in_log(log_dir: Path) -> Refusal | None:
+    """Why the agent the tray started last refused to start, read from its console log; None if it did not.
+
+    For the window process, which has no supervisor: the dashboard's banner says the same
+    sentence as the tray's menu. Only lines after the last start count, so a refusal that
+    Retry or another port has fixed is not repeated.
+    """
+    path = log_dir / CONSOLE_LOG
+    tail = log_tail(path, lines=20)
+    lines = tail.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith(START_MARK)]
+    since = lines[starts[-1] + 1 :] if starts else lines
+    for line in reversed(since):
+        kind = next((k for words, k in REFUSAL_WORDS if words in line), None)
+        if line.startswith(REASON_PREFIX) and kind is not None:
+            return Refusal(kind, refusal_reason(path))
+    return None
+
+
 def settings_file(data_dir: Path | None) -> Path:
     """The agent's settings.json for this data dir (where its port is kept)."""
     from agent.dirs import SETTINGS_FILE, default_dirs
@@ -253,7 +276,7 @@ class AgentSupervisor(QObject):
     def _start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with self.console_log.open("ab") as out:
-            out.write(f"\n--- agent started by the tray at {time.strftime('%Y-%m-%d %H:%M:%S')} ---\n".encode())
+            out.write(f"\n{START_MARK}{time.strftime('%Y-%m-%d %H:%M:%S')} ---\n".encode())
             out.flush()
             try:
                 self.proc = subprocess.Popen(

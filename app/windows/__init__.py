@@ -46,7 +46,7 @@ class WindowSpec:
 def _dashboard(context: WindowContext) -> QWidget:
     from app.dashboard import DashboardWindow
 
-    return DashboardWindow(context.model)
+    return DashboardWindow(context.model, log_dir=context.log_dir)
 
 
 def _settings(context: WindowContext) -> QWidget:

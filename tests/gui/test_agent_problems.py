@@ -18,10 +18,13 @@ from typing import Any
 import pytest
 
 from agent.lock import InstanceLock
+from app.dashboard import DashboardWindow
 from app.model import AgentModel
 from app.state import Notice
 from app.supervisor import AgentSupervisor
 from app.tray import TrayApp
+from app.windows import WindowContext
+from app.windows.host import WindowHost
 from tests.conftest import API_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,6 +88,14 @@ def test_port_in_use_says_by_whom_and_offers_another_port(
         assert [n.kind for n in notices] == ["agent-refused"] and "\n" not in notices[0].message
         # a refusal is not a crash: nothing restarted it, and nothing counts towards giving up
         assert sup.starts == 1 and not sup.gave_up and not sup.running
+        # The dashboard, built as the window process builds it (no supervisor there), says the same sentence.
+        context = WindowContext(model=model, data_dir=data, log_dir=sup.log_dir, config_dir=tmp_path)
+        host = WindowHost(context, keep_alive_s=3600)
+        window = host.open("dashboard")
+        assert isinstance(window, DashboardWindow)
+        qtbot.waitUntil(window.banner.isVisible, timeout=10_000)
+        assert window.banner.text().startswith(sentence), window.banner.text()
+        host.close()
 
         tray.find_action("agent-port").trigger()  # type: ignore[union-attr]
         dialog = tray.port_dialog
