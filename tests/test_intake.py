@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.api.intake import MAX_BULK
+from agent.heartbeat import STRING_FIELDS
 from agent.daemon import Agent
 from tests.conftest import API_KEY
 
@@ -269,3 +270,22 @@ def test_a_web_page_is_refused_by_the_control_api_but_not_by_the_intake(http: ht
         assert rebound.status_code == 403 and "Host" in rebound.json()["error"]
     r = http.post("/users/current/heartbeats.bulk", json=[beat(0)], headers={**bearer(), "Origin": "vscode-file://x"})
     assert r.status_code == 201
+
+
+@pytest.mark.parametrize("field", STRING_FIELDS)
+def test_a_lone_surrogate_in_any_string_field_fails_only_its_item(http: httpx.Client, agent: Agent, field: str) -> None:
+    bad = json.dumps({**beat(99), field: "caf\udce9"})  # json.dumps writes it as the escape \udce9
+    assert "\\udce9" in bad
+    good = [json.dumps(beat(i)) for i in range(99)]
+    body = "[" + ",".join([*good[:50], bad, *good[50:]]) + "]"
+    r = http.post("/users/current/heartbeats.bulk", content=body.encode(), headers=bearer())
+    assert r.status_code == 201
+    responses = r.json()["responses"]
+    assert [status for _, status in responses[:50] + responses[51:]] == [201] * 99
+    answer, status = responses[50]
+    if status == 201:  # an editor named in the body yields to the one the User-Agent names, as on the server
+        assert field in ("editor", "operating_system") and "\udce9" not in json.dumps(answer)
+        assert stored_count(agent) == 100
+    else:
+        assert status == 400 and "not valid Unicode" in answer["error"], answer
+        assert stored_count(agent) == 99
