@@ -240,8 +240,10 @@ def test_item_verdicts(result: object, verdict: Verdict) -> None:
 
 
 def test_a_wall_clock_stepped_back_during_backoff_does_not_stall_delivery(
-    store: Store, standin: HackatimeStandin
+    store: Store, standin: HackatimeStandin, make_config: Any
 ) -> None:
+    from agent.daemon import build_status
+
     wall, steady = Clock(), Clock()
     add(store, 5)
     standin.inject(Fault.SERVER_ERROR_500)
@@ -253,10 +255,16 @@ def test_a_wall_clock_stepped_back_during_backoff_does_not_stall_delivery(
         assert outbox.backoff_remaining() == pytest.approx(failed.wait)
         wall.now -= 3600  # NTP corrects the clock an hour back while delivery waits
         assert outbox.backoff_remaining() == pytest.approx(failed.wait)  # the wait is unchanged
+        add(store, 2, start=T0 + 100)  # new heartbeats wait for the same backoff, no longer
+        status = build_status(store, make_config(), clock=wall, backoff=lambda _name: outbox.backoff_remaining())
+        shown = status["destinations"][0]
+        assert shown["backoff_seconds"] == round(failed.wait, 1)  # status shows the wait, in wall time
+        assert shown["backoff_until"] == pytest.approx(wall.now + failed.wait, abs=0.1)
+        assert "500" in shown["last_error"] and shown["pending"] == 7
         steady.now += failed.wait / 2
         assert outbox.deliver_once().outcome is Outcome.BACKING_OFF
         steady.now += failed.wait / 2
-        assert outbox.drain().sent == 5
+        assert outbox.drain().sent == 7
         assert outbox.backoff_remaining() == 0
     finally:
         client.close()
