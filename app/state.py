@@ -416,6 +416,8 @@ def _dest_line(dest: Mapping[str, Any], now: float) -> str:
 
 
 AGENT_NOT_RUNNING = "The Hackatime agent is not running"
+# The agent cannot store what editors send while its disk is full (they keep it and resend).
+DISK_FULL_LINE = "Disk full · new heartbeats can't be stored until there is room"
 
 
 def agent_down_line(error: str | None) -> str:
@@ -460,6 +462,8 @@ def sync_lines(
         dead = int(dest.get("dead") or 0)
         if dead:
             lines.append(f"{plural(dead, 'heartbeat')} refused by {server_title(dest)} · see the dashboard")
+    if status.get("disk_full"):
+        lines.append(DISK_FULL_LINE)
     lines.extend(import_lines(status))
     return lines
 
@@ -509,6 +513,8 @@ def tooltip(
         extra = f"{plural(waiting, 'heartbeat')} waiting to sync"
     if extra:
         lines.append(extra)
+    if status and status.get("disk_full"):
+        lines.append("Disk full — new heartbeats can't be stored")
     return "\n".join(lines)
 
 
@@ -637,7 +643,7 @@ def _age(ts: float | None, now: float) -> str:
 
 @dataclass(frozen=True)
 class Notice:
-    kind: str  # "key-rejected" | "back-online" | "goal-reached" | "agent-crashed" | "agent-gave-up"
+    kind: str  # "key-rejected" | "back-online" | "goal-reached" | "disk-full" | "agent-crashed" | "agent-gave-up"
     title: str
     message: str
     warning: bool = False
@@ -657,9 +663,22 @@ class NotificationTracker:
     _sent_before_outage: int = 0
     _catching_up: bool = False
     _goal_seen: dict[str, bool] = field(default_factory=dict)
+    _disk_full: bool = False
 
     def on_status(self, status: Status, now: float) -> list[Notice]:
         notices: list[Notice] = []
+        disk_full = bool(status.get("disk_full"))
+        if disk_full and not self._disk_full:
+            notices.append(
+                Notice(
+                    "disk-full",
+                    "Disk full",
+                    "The agent cannot store new heartbeats until there is room; editors keep theirs and send "
+                    "them again. Free some space: the agent carries on by itself.",
+                    warning=True,
+                )
+            )
+        self._disk_full = disk_full
         dests = destinations(status)
         rejected = {str(d.get("name")) for d in dests if d.get("auth_state") == "rejected"}
         for name in sorted(rejected - self._rejected):

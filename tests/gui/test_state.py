@@ -228,6 +228,21 @@ def test_notifications_fire_on_transitions_only() -> None:
     assert tracker.on_status(ex.status(online=True, dest={"sent": 104}), NOW + 60) == []
 
 
+def test_a_full_disk_is_said_in_the_menu_and_tooltip_and_notified_once() -> None:
+    full = ex.status(disk_full=True, dest={"pending": 3})
+    assert state.DISK_FULL_LINE in state.sync_lines(full, True, NOW)
+    assert "Disk full" in state.tooltip(full, ex.stats(), True, NOW)
+    tracker = NotificationTracker()
+    assert tracker.on_status(ex.status(disk_full=False), NOW) == []
+    [notice] = tracker.on_status(full, NOW + 5)
+    assert notice.kind == "disk-full" and notice.warning and "Free some space" in notice.message
+    assert tracker.on_status(full, NOW + 10) == []  # a steady state never repeats
+    room = ex.status(disk_full=False)
+    assert tracker.on_status(room, NOW + 15) == []
+    assert state.DISK_FULL_LINE not in state.sync_lines(room, True, NOW)
+    assert "Disk full" not in state.tooltip(room, ex.stats(), True, NOW)
+
+
 def test_goal_notification_only_when_reached_while_watching() -> None:
     tracker = NotificationTracker()
     reached = {"target_seconds": 3600, "tracked_seconds": 3700, "completion_percent": 100, "complete": True}
