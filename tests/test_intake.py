@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.api.intake import MAX_BULK
-from agent.heartbeat import STRING_FIELDS
 from agent.daemon import Agent
+from agent.heartbeat import STRING_FIELDS
 from tests.conftest import API_KEY
 
 T0 = 1755864000.0
