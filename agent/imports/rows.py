@@ -82,7 +82,10 @@ def _usual(raw: dict[str, Any], default_user_agent: str) -> Row | None:
             continue
         if type(value) is not kind:
             return None
-        if kind is int:
+        if kind is str:
+            if len(value) > MAX_STRING:
+                return None  # normalize refuses it, even in a field the user agent then replaces
+        elif kind is int:
             if not _INT_MIN <= value < _INT_MAX:
                 return None
         elif kind is list:
