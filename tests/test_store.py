@@ -168,6 +168,39 @@ def test_damaged_index_is_moved_aside_and_rows_recovered(tmp_path: Path) -> None
         store.add(beats(1, start=T0 + 10_000), "editor")  # and the fresh store takes new work
 
 
+def _imported(n: int, start: float) -> list[tuple[object, ...]]:
+    """Rows as an import prepares them for ``add_imported``."""
+    rows = []
+    for hb in beats(n, start=start, entity="/p/old.py"):
+        p = hb.payload
+        fields = ("entity", "type", "category", "project", "branch", "language", "machine")
+        entity, kind, category, project, branch, language, machine = (p.get(f) for f in fields)
+        rows.append((hb.time, hb.dedup_key, hb.payload_json, entity, kind, category, project, branch, language,
+                     hb.editor, hb.operating_system, machine, p.get("is_write")))  # fmt: skip
+    return rows
+
+
+def test_recovery_keeps_each_delivery_state_priority_and_history_kept_local(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with open_store(path) as store:
+        store.add(beats(1000), "editor")
+        store.settle("hackatime", sent=list(range(1, 501)), dead=[(501, "HTTP 400: bad")])
+        store.add_imported(_imported(1000, T0 - 100_000), upload=True)  # history queued behind live work
+        store.add_imported(_imported(1000, T0 - 200_000), upload=False)  # history kept on this computer
+        before = store.counts("hackatime")
+        conn = store.reader()
+        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'heartbeats_dedup'").fetchone()[0]
+    _corrupt_page(path, root, 4096)  # an index page: every row can still be read
+
+    with open_store(path) as store:
+        assert store.recovery is not None and (store.recovery["recovered"], store.recovery["lost"]) == (3000, 0)
+        after = store.counts("hackatime")
+        assert (after.sent, after.dead, after.pending, after.history) == (500, 1, 1499, 1000)
+        assert after == before
+        assert store.held_count() == 1000  # still held: not uploaded because the file was damaged
+        assert store.upload_held() == 1000 and store.counts("hackatime").history == 2000
+
+
 def test_unreadable_file_starts_fresh_and_says_so(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     with open_store(path) as store:
@@ -331,30 +364,32 @@ def _store_with_history(path: Path, n: int = 5000) -> None:
         store.settle("hackatime", sent=list(range(1, n // 5 + 1)))
 
 
-def _readable(path: Path, n: int) -> int:
-    """How many heartbeats a damaged file still gives by any plain query: a whole-table scan,
-    scans of id ranges (each until its first error), and each id alone. A damaged interior
-    page can hide rows from one of these and not from another."""
+def _readable(path: Path, n: int) -> dict[int, str]:
+    """The heartbeats a damaged file still gives by any plain query: whole-table scans from
+    either end, scans of id ranges of every size down to ten (each until its first error), and
+    each id alone. A damaged page hides rows from some of these reads and not from others."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    found: set[int] = set()
+    found: dict[int, str] = {}
 
     def take(sql: str, *params: int) -> None:
         try:
             for hb_id, payload in conn.execute(sql, params):
                 if isinstance(json.loads(payload), dict):
-                    found.add(hb_id)
+                    found[hb_id] = payload
         except (sqlite3.DatabaseError, ValueError, TypeError):
             pass
 
     try:
         take("SELECT id, payload FROM heartbeats")
-        for lo in range(1, n + 1, 100):
-            take("SELECT id, payload FROM heartbeats WHERE id BETWEEN ? AND ?", lo, lo + 99)
+        take("SELECT id, payload FROM heartbeats ORDER BY id DESC")
+        for size in (1000, 100, 10):
+            for lo in range(1, n + 1, size):
+                take("SELECT id, payload FROM heartbeats WHERE id BETWEEN ? AND ?", lo, lo + size - 1)
         for hb_id in range(1, n + 1):
             take("SELECT id, payload FROM heartbeats WHERE id = ?", hb_id)
     finally:
         conn.close()
-    return len(found)
+    return found
 
 
 def _damage_blocks(path: Path, seed: int, blocks: int = 5, size: int = 1024) -> None:
@@ -366,14 +401,17 @@ def _damage_blocks(path: Path, seed: int, blocks: int = 5, size: int = 1024) -> 
             fh.write(bytes(rng.randrange(256) for _ in range(size)))
 
 
-@pytest.mark.parametrize("damage", ["blocks-1", "blocks-2", "blocks-3", "half"])
+@pytest.mark.parametrize("damage", [*(f"blocks-{seed}" for seed in range(1, 13)), "half"])
 def test_recovery_keeps_every_row_that_can_be_read(tmp_path: Path, damage: str) -> None:
     path = tmp_path / "s.db"
     _store_with_history(path)
+    with sqlite3.connect(path) as conn:
+        original = dict(conn.execute("SELECT id, payload FROM heartbeats").fetchall())
+    conn.close()
     if damage == "half":
         os.truncate(path, path.stat().st_size // 2)
     else:
-        _damage_blocks(path, seed=int(damage[-1]))
+        _damage_blocks(path, seed=int(damage.split("-")[1]))
     copy = tmp_path / "copy.db"
     copy.write_bytes(path.read_bytes())
     if damage == "half":
@@ -383,11 +421,15 @@ def test_recovery_keeps_every_row_that_can_be_read(tmp_path: Path, damage: str) 
             page_size = int.from_bytes(fh.read(18)[16:18], "big")
             fh.seek(28)
             fh.write((copy.stat().st_size // page_size).to_bytes(4, "big"))
-    readable = _readable(copy, 5000)
+    rows = _readable(copy, 5000)
+    readable = len(rows)
 
     with open_store(path) as store:
         assert store.recovery is not None, "the damage went unnoticed"
         assert store.recovery["recovered"] == readable == store.heartbeat_count()
+        recovered = dict(store.reader().execute("SELECT id, payload FROM heartbeats").fetchall())
+        assert recovered == rows  # the same rows, none of them garbage from a damaged page
+        assert all(original[hb_id] == payload for hb_id, payload in recovered.items())
         notice = store.notices()[0]
         assert notice["level"] == "error" and f"{readable} heartbeats were recovered" in notice["message"]
         assert 0 < readable < 5000

@@ -7,13 +7,13 @@ import json
 import shutil
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from agent.contract import DESTINATION
 
-from .schema import DEAD, READY, SENT
+from .schema import DEAD, HISTORY, LIVE, READY, SENT
 from .sqlite import SQLITE_MAGIC, connect
 
 _HB_COLUMNS = (
@@ -21,20 +21,24 @@ _HB_COLUMNS = (
     "language, editor, operating_system, machine, is_write"
 )
 
-RECOVERY_STEP = 1000  # ids read per range
+RECOVERY_STEP = 1000  # ids read per range (then per tenth, per hundredth, then one by one)
 RECOVERY_PROBE = 1000  # ids tried one by one past the highest known, for rows on lost pages at the end
+_BATCH = 1000  # rows written per transaction
+_MIN_ROW = 32  # bytes: no heartbeat row is smaller (its dedup key alone is 16)
 
 
 def recover_into(conn: sqlite3.Connection, damaged: Path) -> tuple[int, int | None]:
     """Copy every heartbeat still readable from ``damaged`` into the fresh store.
 
-    Rows are read in id ranges; where a range fails, or yields fewer rows than ids (a
-    damaged page can make a range read stop early without an error), the missing ids are
-    read one by one, so one bad page loses only the rows on it. A delivery already marked
-    sent stays sent; anything else goes back to ready (a resend is de-duplicated by the
-    server). Returns (recovered, lost): heartbeats are never deleted, so every id up to the
-    highest one known existed, and each of those not recovered is lost (None: unknown, when
-    nothing could be read or the file was cut short).
+    A damaged page hides different rows from different reads: a scan stops at its first
+    error, a range read can stop early without one, a lookup by id can miss a row a range
+    reaches. So the table is scanned from both ends, then every range of ids still short is
+    read again in smaller ranges and finally id by id; each row is kept once. A delivery
+    already marked sent or dead stays so; anything else goes back to ready (a resend is
+    de-duplicated by the server); imported history kept local stays local. Returns
+    (recovered, lost): heartbeats are never deleted, so every id up to the highest one known
+    existed, and each of those not recovered is lost (None: unknown, when nothing could be
+    read or the file was cut short).
     """
     source = _readable_copy(damaged) or damaged
     try:
@@ -42,58 +46,170 @@ def recover_into(conn: sqlite3.Connection, damaged: Path) -> tuple[int, int | No
     except sqlite3.DatabaseError:
         _remove_copy(source, damaged)
         return 0, None
-    recovered = 0
-    highest = 0
+    # Heartbeats are never deleted, so no id exceeds the rows the file can hold (none is
+    # smaller than this): a larger one is garbage read from a damaged page.
+    copied = _Copied(limit=max(RECOVERY_PROBE, source.stat().st_size // _MIN_ROW))
     try:
-        highest = max(
-            _scalar(old, "SELECT max(id) FROM heartbeats"), _scalar(old, "SELECT max(heartbeat_id) FROM deliveries")
-        )
-        try:
+        with contextlib.suppress(sqlite3.DatabaseError):  # else re-created from the configuration
             for row in old.execute("SELECT name, url FROM destinations"):
                 conn.execute("INSERT OR IGNORE INTO destinations(name, url) VALUES (?, ?)", row)
-        except sqlite3.DatabaseError:
-            pass  # destinations are re-created from the configuration at start-up
-        # Where a heartbeat's delivery rows are lost, queue it again for every destination:
-        # a resend is de-duplicated by the server, a heartbeat never sent would be lost.
-        fallback = [r[0] for r in conn.execute("SELECT name FROM destinations")] or [DESTINATION]
-        lo = 1
-        while lo <= highest + RECOVERY_PROBE:
-            hi = lo + RECOVERY_STEP - 1
-            rows = _read_heartbeats(old, lo, hi)
-            if rows:
-                highest = max(highest, rows[-1][0])
-            deliveries = _read_deliveries(old, lo, hi)
-            conn.execute("BEGIN IMMEDIATE")
-            for row in rows:
-                if not _row_is_sane(row):
-                    continue
-                cur = conn.execute(
-                    f"INSERT OR IGNORE INTO heartbeats({_HB_COLUMNS}) VALUES ({','.join('?' * 16)})", row
-                )
-                if cur.rowcount != 1:
-                    continue
-                recovered += 1
-                known = deliveries.get(row[0]) or [(d, READY, None) for d in fallback]
-                for dest, state, reason in known:
-                    state = state if state in (SENT, DEAD) else READY
-                    conn.execute(
-                        "INSERT OR IGNORE INTO deliveries(destination, heartbeat_id, time, state, updated_at, "
-                        "reason) VALUES (?,?,?,?,?,?)",
-                        (dest, row[0], row[1], state, time.time(), reason),
-                    )
-            conn.execute("COMMIT")
-            lo = hi + 1
-        conn.execute(
-            "UPDATE destinations SET sent_total = (SELECT count(*) FROM deliveries d "
-            "WHERE d.destination = destinations.name AND d.state = ?)",
-            (SENT,),
+        held = _read_held(old, copied.limit)
+        for lo, hi in held:
+            conn.execute("INSERT INTO held_imports(lo, hi) VALUES (?, ?)", (lo, hi))
+        copied.highest = min(
+            copied.limit,
+            max(
+                _scalar(old, "SELECT max(id) FROM heartbeats"),
+                _scalar(old, "SELECT max(heartbeat_id) FROM deliveries"),
+                max((hi for _, hi in held), default=0),
+            ),
         )
+        sql = f"SELECT {_HB_COLUMNS} FROM heartbeats"
+        _copy(conn, copied, _rows(old, sql))
+        _copy(conn, copied, _rows(old, sql + " ORDER BY id DESC"))
+        lo = 1
+        while lo <= copied.highest + RECOVERY_PROBE:
+            hi = lo + RECOVERY_STEP - 1
+            _copy_range(conn, copied, old, lo, hi, RECOVERY_STEP)
+            lo = hi + 1
+        _copy_deliveries(conn, copied, old, held)
     finally:
         old.close()
         _remove_copy(source, damaged)
-    if not highest or source != damaged:
-        return recovered, None  # nothing readable, or rows on pages cut off: how many there were is unknown
-    return recovered, max(0, highest - recovered)
+    if not copied.highest or source != damaged:
+        return copied.count, None  # nothing readable, or rows on pages cut off: how many there were is unknown
+    return copied.count, max(0, copied.highest - copied.count)
+
+
+class _Copied:
+    """The ids of the heartbeats carried over (one bit each: a store may hold millions)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit  # no real id is larger
+        self.bits = bytearray()
+        self.count = 0
+        self.highest = 0
+
+    def __contains__(self, hb_id: int) -> bool:
+        return hb_id >> 3 < len(self.bits) and bool(self.bits[hb_id >> 3] & (1 << (hb_id & 7)))
+
+    def add(self, hb_id: int) -> None:
+        if hb_id >> 3 >= len(self.bits):
+            self.bits.extend(bytes((hb_id >> 3) + 1 - len(self.bits) + 4096))
+        self.bits[hb_id >> 3] |= 1 << (hb_id & 7)
+        self.count += 1
+        self.highest = max(self.highest, hb_id)
+
+    def missing(self, lo: int, hi: int) -> int:
+        return sum(hb_id not in self for hb_id in range(lo, hi + 1))
+
+
+def _rows(old: sqlite3.Connection, sql: str, *params: object) -> Iterator[tuple[Any, ...]]:
+    """The rows a query gives before its first error (a damaged page), if any."""
+    try:
+        yield from old.execute(sql, params)
+    except sqlite3.DatabaseError:
+        return
+
+
+def _copy(conn: sqlite3.Connection, copied: _Copied, rows: Iterable[tuple[Any, ...]]) -> None:
+    """Insert the sane rows not copied yet, a batch per transaction."""
+    batch: list[tuple[Any, ...]] = []
+    for row in rows:
+        if _row_is_sane(row) and row[0] <= copied.limit and row[0] not in copied:
+            copied.add(row[0])
+            batch.append(row)
+            if len(batch) >= _BATCH:
+                _insert(conn, batch)
+                batch = []
+    if batch:
+        _insert(conn, batch)
+
+
+def _insert(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany(f"INSERT INTO heartbeats({_HB_COLUMNS}) VALUES ({','.join('?' * 16)})", rows)
+    conn.execute("COMMIT")
+
+
+def _copy_range(
+    conn: sqlite3.Connection, copied: _Copied, old: sqlite3.Connection, lo: int, hi: int, step: int
+) -> None:
+    """Read ids lo..hi again where some are still missing: as one range, then in ranges a tenth
+    the size, down to one id at a time."""
+    if not copied.missing(lo, hi):
+        return
+    if step == 1:
+        _copy(conn, copied, _rows(old, f"SELECT {_HB_COLUMNS} FROM heartbeats WHERE id = ?", lo))
+        return
+    _copy(conn, copied, _rows(old, f"SELECT {_HB_COLUMNS} FROM heartbeats WHERE id BETWEEN ? AND ?", lo, hi))
+    part = max(1, step // 10)
+    for sub in range(lo, hi + 1, part):
+        _copy_range(conn, copied, old, sub, min(hi, sub + part - 1), part)
+
+
+def _read_held(old: sqlite3.Connection, limit: int) -> list[tuple[int, int]]:
+    """The id ranges of imported history kept local (``import --no-upload``)."""
+    return [
+        (lo, hi)
+        for lo, hi in _rows(old, "SELECT lo, hi FROM held_imports")
+        if isinstance(lo, int) and isinstance(hi, int) and 0 < lo <= hi <= limit
+    ]
+
+
+def _copy_deliveries(
+    conn: sqlite3.Connection, copied: _Copied, old: sqlite3.Connection, held: list[tuple[int, int]]
+) -> None:
+    """Each carried heartbeat's delivery rows, read per destination by key range. Where none
+    can be read, it is queued again for every destination (a resend is de-duplicated by the
+    server; a heartbeat never sent would be lost), unless it is history kept local."""
+    names = {r[0] for r in conn.execute("SELECT name FROM destinations")} | {DESTINATION}
+    names |= {r[0] for r in _rows(old, "SELECT DISTINCT destination FROM deliveries") if isinstance(r[0], str)}
+    fallback = [r[0] for r in conn.execute("SELECT name FROM destinations")] or [DESTINATION]
+    # A store older than schema 3 has no priorities: its deliveries were all live.
+    columns = {r[1] for r in _rows(old, "PRAGMA table_info(deliveries)")}
+    priority_column = "priority" if "priority" in columns or not columns else "0"
+    now = time.time()
+    for lo in range(1, copied.highest + 1, RECOVERY_STEP):
+        hi = lo + RECOVERY_STEP - 1
+        found: dict[int, list[tuple[str, int, Any, Any]]] = {}
+        for name in sorted(names):
+            for hb_id, state, reason, priority in _rows(
+                old,
+                f"SELECT heartbeat_id, state, reason, {priority_column} FROM deliveries "
+                "WHERE destination = ? AND heartbeat_id BETWEEN ? AND ?",
+                name,
+                lo,
+                hi,
+            ):
+                if hb_id in copied and isinstance(state, int):
+                    found.setdefault(hb_id, []).append((name, state, reason, priority))
+        rows = []
+        for hb_id, hb_time, source in conn.execute(
+            "SELECT id, time, source FROM heartbeats WHERE id BETWEEN ? AND ?", (lo, hi)
+        ):
+            known = found.get(hb_id)
+            if known is None:
+                if any(a <= hb_id <= b for a, b in held):
+                    continue  # kept local by choice: still held, not queued
+                guess = HISTORY if source == "import" else LIVE
+                known = [(name, READY, None, guess) for name in fallback]
+            for name, state, reason, priority in known:
+                state = state if state in (SENT, DEAD) else READY
+                priority = priority if priority in (LIVE, HISTORY) else LIVE
+                rows.append((name, hb_id, hb_time, state, now, reason, priority))
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(
+            "INSERT OR IGNORE INTO deliveries(destination, heartbeat_id, time, state, updated_at, reason, priority) "
+            "VALUES (?,?,?,?,?,?,?)",
+            rows,
+        )
+        conn.execute("COMMIT")
+    conn.execute(
+        "UPDATE destinations SET sent_total = (SELECT count(*) FROM deliveries d "
+        "WHERE d.destination = destinations.name AND d.state = ?)",
+        (SENT,),
+    )
 
 
 def _readable_copy(damaged: Path) -> Path | None:
@@ -147,45 +263,10 @@ def _scalar(conn: sqlite3.Connection, sql: str) -> int:
     return value if isinstance(value, int) else 0
 
 
-def _read_heartbeats(old: sqlite3.Connection, lo: int, hi: int) -> list[tuple[Any, ...]]:
-    """The rows with ids lo..hi that can be read: a range read, then one by one for the rest."""
-    rows: dict[int, tuple[Any, ...]] = {}
-    try:
-        for row in old.execute(f"SELECT {_HB_COLUMNS} FROM heartbeats WHERE id BETWEEN ? AND ?", (lo, hi)):
-            rows[row[0]] = row  # an error part way keeps the rows read before it
-    except sqlite3.DatabaseError:
-        pass
-    if len(rows) < hi - lo + 1:
-        for hb_id in range(lo, hi + 1):
-            if hb_id in rows:
-                continue
-            try:
-                row = old.execute(f"SELECT {_HB_COLUMNS} FROM heartbeats WHERE id = ?", (hb_id,)).fetchone()
-            except sqlite3.DatabaseError:
-                continue
-            if row is not None:
-                rows[hb_id] = row
-    return [rows[hb_id] for hb_id in sorted(rows)]
-
-
-def _read_deliveries(old: sqlite3.Connection, lo: int, hi: int) -> Mapping[int, list[tuple[str, int, Any]]]:
-    out: dict[int, list[tuple[str, int, Any]]] = {}
-    try:
-        rows = old.execute(
-            "SELECT heartbeat_id, destination, state, reason FROM deliveries WHERE heartbeat_id BETWEEN ? AND ?",
-            (lo, hi),
-        ).fetchall()
-    except sqlite3.DatabaseError:
-        return out
-    for hb_id, dest, state, reason in rows:
-        out.setdefault(hb_id, []).append((dest, state, reason))
-    return out
-
-
 def _row_is_sane(row: Sequence[Any]) -> bool:
     # A damaged page can yield rows with garbage types; keep only well-formed ones.
     try:
         json.loads(row[3])
     except (TypeError, ValueError):
         return False
-    return isinstance(row[0], int) and isinstance(row[1], float) and isinstance(row[2], bytes)
+    return isinstance(row[0], int) and row[0] > 0 and isinstance(row[1], float) and isinstance(row[2], bytes)
