@@ -253,7 +253,7 @@ def watch_key_sources(
 
             listener = KeyringSignals(kinds, heard_change, address=address)
             try:
-                signals = listener.start()
+                signals = listener.start(since=owner.keyring_answer())
             except Exception as exc:  # a bus that refuses: the poll stands in, as before
                 log.warning("cannot listen to the keyring's signals (%s): it is read on a timer", type(exc).__name__)
                 return

@@ -28,13 +28,14 @@ from jeepney import DBusAddress, DBusErrorResponse, HeaderFields, MatchRule, Mes
 from jeepney.io.blocking import DBusConnection, open_dbus_connection
 from jeepney.low_level import MessageFlag
 
-from .secrets import KEYRING_SERVICE, KEYRING_USER, KWALLET_SIGNALS, SECRET_SERVICE_SIGNALS
+from .secrets import KEYRING_SERVICE, KEYRING_USER, KWALLET_SIGNALS, SECRET_SERVICE_SIGNALS, KeyringResult
 
 log = logging.getLogger(__name__)
 
 SECRETS_NAME = "org.freedesktop.secrets"
 SERVICE = "org.freedesktop.Secret.Service"
 COLLECTION = "org.freedesktop.Secret.Collection"
+ITEM = "org.freedesktop.Secret.Item"
 SECRETS = DBusAddress("/org/freedesktop/secrets", SECRETS_NAME, SERVICE)
 PROPERTIES = "org.freedesktop.DBus.Properties"
 BUS = "org.freedesktop.DBus"
@@ -62,8 +63,12 @@ class KeyringSignals:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
 
-    def start(self) -> KeyringSignals:
-        """Subscribe, then listen on a thread; raises OSError or DBusErrorResponse when the bus refuses."""
+    def start(self, since: KeyringResult | None = None) -> KeyringSignals:
+        """Subscribe, then listen on a thread; raises OSError or DBusErrorResponse when the bus refuses.
+
+        ``since``: the keyring's answer read before this subscription. A change it does not
+        hold (made between that read and now) is told at once, on the caller's thread.
+        """
         conn = open_dbus_connection(self.address)
         try:
             # Every signal goes to one queue: a search's reply may arrive after signals, which
@@ -71,14 +76,18 @@ class KeyringSignals:
             conn.filter(MatchRule(type="signal"), queue=self._pending)
             for rule in self._rules():
                 conn.bus_proxy.AddMatch(rule)
+            missed = None
             if SECRET_SERVICE_SIGNALS in self.kinds:
                 self._ours = self._search(conn)
+                missed = self._changed_since(conn, since)
         except BaseException:
             conn.close()
             raise
         self._conn = conn
         self._thread = threading.Thread(target=self._run, args=(conn,), name="keyring-signals", daemon=True)
         self._thread.start()
+        if missed is not None:
+            self.on_change(missed)
         return self
 
     def alive(self) -> bool:
@@ -129,6 +138,27 @@ class KeyringSignals:
         except DBusErrorResponse:
             return frozenset()
         return frozenset(unlocked) | frozenset(locked)
+
+    def _changed_since(self, conn: DBusConnection, since: KeyringResult | None) -> str | None:
+        """What changed in the Secret Service since ``since`` was read; None when nothing did.
+
+        Items say when they were last modified, in whole seconds: only a second wholly after
+        the read's start counts, so an answer read just after a change is never taken for
+        an older one (a change in the rest of that second goes unnoticed, as before).
+        """
+        if since is None:
+            return None
+        if since.problem or (since.key and not self._ours):
+            return SECRETS.object_path  # unread, or our item is gone: read again
+        for item in sorted(self._ours):
+            get = new_method_call(DBusAddress(item, SECRETS_NAME, PROPERTIES), "Get", "ss", (ITEM, "Modified"))
+            try:
+                ((_signature, modified),) = conn.send_and_get_reply(get, timeout=CALL_TIMEOUT).body
+            except DBusErrorResponse:
+                return item  # gone meanwhile
+            if modified > since.asked_at:
+                return item
+        return None
 
     def _run(self, conn: DBusConnection) -> None:
         try:

@@ -170,6 +170,11 @@ class KeyOwner:
         with self._lock:
             return self._signals
 
+    def keyring_answer(self) -> KeyringResult | None:
+        """The keyring's last answer, when it was read since the key was resolved."""
+        with self._lock:
+            return self._keyring
+
     def keyring_asked(self) -> bool:
         """Whether the keyring's answer is known (it was read since the key was resolved)."""
         with self._lock:

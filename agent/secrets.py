@@ -16,6 +16,7 @@ import shlex
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -94,6 +95,8 @@ class KeyringResult:
     # How the backend announces changes itself, when it does (see change_signals): the agent
     # listens for them instead of reading the keyring on a timer.
     signals: tuple[str, ...] = ()
+    # When the read began (time.time()): a change the keyring dates later is not in this answer.
+    asked_at: float = 0.0
 
 
 NO_BACKEND = "no usable OS keyring backend was found; keys are read from ~/.wakatime.cfg or WAKATIME_API_KEY instead"
@@ -109,6 +112,7 @@ def keyring_call(op: KeyringOp = "get", key: str | None = None, *, user: str = K
     ``set`` and ``delete`` answer ``key=None``; their ``problem`` says why they failed. ``user``
     names the entry: the API key's, or the OAuth token's (``agent.oauth``).
     """
+    began = time.time()
     try:
         import keyring
         from keyring.errors import KeyringError, NoKeyringError, PasswordDeleteError
@@ -137,7 +141,8 @@ def keyring_call(op: KeyringOp = "get", key: str | None = None, *, user: str = K
         return KeyringResult(None, f"the OS keyring could not be used: {type(exc).__name__}")
     remember_secret(found)
     backend = keyring.get_keyring()
-    return KeyringResult(found or None, None, stores=keyring_stores(backend), signals=change_signals(backend))
+    stores, signals = keyring_stores(backend), change_signals(backend)
+    return KeyringResult(found or None, None, stores=stores, signals=signals, asked_at=began)
 
 
 def _backends(backend: object) -> list[object]:
@@ -208,6 +213,7 @@ def keyring_call_in_child(
     or the environment) and exits. Should no child start at all, the call is made here.
     """
     request = json.dumps({"op": op, "key": key, "user": user})
+    began = time.time()
     try:
         done = subprocess.run(
             _keyring_child_command(),
@@ -239,7 +245,7 @@ def keyring_call_in_child(
         why = f"the OS keyring could not be read (the reader exited with status {done.returncode})"
         return KeyringResult(None, why)
     remember_secret(found)
-    return KeyringResult(found or None, problem, bool(no_backend), tuple(stores), tuple(signals))
+    return KeyringResult(found or None, problem, bool(no_backend), tuple(stores), tuple(signals), began)
 
 
 def keyring_child_main() -> int:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from agent.config import Flags, load_config
 from agent.daemon import Agent
 from agent.keyring_signals import KeyringSignals
 from agent.keys import KEYRING_POLL_BLOCKED, KEYRING_POLL_IDLE, fingerprint
-from agent.secrets import KEYRING_SERVICE, KEYRING_USER, SECRET_SERVICE_SIGNALS
+from agent.secrets import KEYRING_SERVICE, KEYRING_USER, SECRET_SERVICE_SIGNALS, KeyringResult, read_keyring_in_child
 from tests.conftest import API_KEY
 from tests.file_keyring import BACKEND, FILE_ENV, UNNAMED_ENV, FileKeyring
 from tests.secret_service import SecretServiceBus
@@ -230,3 +231,25 @@ def test_the_listener_hears_only_the_items_the_key_lives_under(secret_service: S
     finally:
         listener.stop()
     assert not listener.alive()
+
+
+def test_a_change_made_before_the_listener_subscribed_is_told_at_once(secret_service: SecretServiceBus) -> None:
+    """The agent reads the keyring before it can know to listen: what changed in between is not lost."""
+    heard: queue.Queue[str] = queue.Queue()
+    address = secret_service.address
+
+    def listen(since: KeyringResult) -> str | None:
+        listener = KeyringSignals([SECRET_SERVICE_SIGNALS], heard.put, address=address).start(since=since)
+        listener.stop()
+        return None if heard.empty() else heard.get_nowait()  # told on the caller's thread, before start returns
+
+    keyring_cli_set(API_KEY)
+    answer = read_keyring_in_child()
+    assert answer.key == API_KEY and answer.problem is None
+    assert listen(answer) is None  # nothing since that read
+    # The same item, changed after a read that began a minute earlier: an item of ours is named.
+    assert (listen(replace(answer, asked_at=answer.asked_at - 60)) or "").startswith("/org/freedesktop/secrets/")
+    keyring_cli("del")
+    assert listen(answer) == "/org/freedesktop/secrets"  # it held a key, and there is none now
+    assert listen(replace(answer, key=None)) is None  # it held none, and still does
+    assert listen(replace(answer, key=None, problem="the OS keyring did not answer")) == "/org/freedesktop/secrets"
