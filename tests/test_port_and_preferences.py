@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from agent.daemon import Agent
 from agent.settings import AppSettings
 from tests.conftest import API_KEY
+from tests.standin import HackatimeStandin
 
 T0 = 1755864000.0
 
@@ -130,3 +132,16 @@ def test_preferences_are_checked_then_saved_together(agent: Agent, control: http
     saved = control.post(url, json={"notifications": False, "oauth_client_id": " my-app-id "}).json()
     assert saved == {"notifications": False, "oauth_client_id": "my-app-id"}
     assert control.get(f"{agent.control_url}/agent/v1/status").json()["notifications"] is False
+
+
+def test_the_listener_moved_from_is_stopped_with_the_agent_when_it_stops_before_the_answer_left(
+    make_config: Callable[..., Any], standin: HackatimeStandin
+) -> None:
+    """The old listener is retired after its answer has left; a caller that stops the agent as
+    soon as it has the answer may be first (a thread-leak failure under load)."""
+    with Agent(make_config(api_url=standin.api_url), synchronous="NORMAL", keyring_in_child=False) as agent:
+        assert agent.server is not None
+        old_port = agent.server.port
+        _answer, after_answer = agent.set_port(free_port())
+    after_answer()  # the answer's hook, later than the stop: starts nothing
+    assert not accepts(old_port)

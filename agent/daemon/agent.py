@@ -174,9 +174,14 @@ class Agent(DeliveryLoop, AccountControl, SignInControl, CaptureControl, StatsJo
         self.jobs.shutdown()
         if self.server is not None:
             self.server.stop()
+        with self._port_lock:
+            self._tearing_down = True
         for thread in self._threads:
             thread.join()
         self._threads.clear()
+        for old in self._retiring:  # moved from, and not yet retired: the answer's hook came too late
+            old.stop()
+        self._retiring.clear()
         if hasattr(self, "client"):
             self.client.close()
         if hasattr(self, "store"):
@@ -231,6 +236,7 @@ class Agent(DeliveryLoop, AccountControl, SignInControl, CaptureControl, StatsJo
                 raise
             new.start()
             self.server, self.config = new, replace(cfg, port=port)
+            self._retiring.append(old)
             self._write_runtime_file()
         log.info("the local API moved from port %d to %d", old.port, port)
         editors = None
@@ -244,9 +250,18 @@ class Agent(DeliveryLoop, AccountControl, SignInControl, CaptureControl, StatsJo
 
         def retire() -> None:
             old.stop()
+            with self._port_lock:
+                self._retiring.remove(old)
             self.changed()  # the old port is free now
 
-        return answer, lambda: self._spawn("retire-intake", retire)
+        def after_answer() -> None:
+            # The answer may reach the caller, who stops the agent, before this runs: then the
+            # teardown retires the old listener, and no thread is started after it joined them.
+            with self._port_lock:
+                if not self._tearing_down:
+                    self._spawn("retire-intake", retire)
+
+        return answer, after_answer
 
     def _port_answer(self, editors: EditorRouting | None, old_port: int | None = None) -> PortAnswer:
         warning = None

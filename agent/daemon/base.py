@@ -89,6 +89,9 @@ class AgentBase:
         self._recheck_lock = threading.Lock()
         self._editors_lock = threading.Lock()
         self._port_lock = threading.Lock()
+        # Listeners a port move left behind, until retired (under _port_lock; teardown retires the rest).
+        self._retiring: list[LocalServer] = []
+        self._tearing_down = False
         self._oauth_token: str | None = None  # "Sign in with Hackatime" (agent.daemon.sign_in)
         self.key_files: KeyFileWatcher | None = None
         self.paused_until: float | None = None
