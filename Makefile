@@ -6,11 +6,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-# Debian packages Qt needs even offscreen; what a real window needs; what the real-tray test needs.
-QT_DEBS := libgl1 libegl1 libxkbcommon0 libglib2.0-0 libfontconfig1 libfreetype6 libdbus-1-3 fonts-dejavu-core
+# Debian packages Qt needs even offscreen (QtNetwork, for the single-instance socket, links
+# Kerberos' GSSAPI); what a real X11 window needs (Wayland's come with any Wayland desktop);
+# what the real-tray test needs; what the tests that build real Git repositories need.
+QT_DEBS := libgl1 libegl1 libxkbcommon0 libglib2.0-0 libfontconfig1 libfreetype6 libdbus-1-3 fonts-dejavu-core \
+	libgssapi-krb5-2
 XCB_DEBS := libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 \
 	libxcb-randr0 libxcb-render-util0 libxcb-image0 libxcb-xinerama0
 TRAY_DEBS := xvfb openbox trayer x11-utils xdotool wmctrl imagemagick
+TEST_DEBS := git
 # PyInstaller writes the bundle's executables with objcopy and strips its libraries with strip.
 BUNDLE_DEBS := binutils
 # The keyring tests' private session bus and the Secret Service on it (tests/secret_service.py).
@@ -36,7 +40,7 @@ lint: venv
 	$(BIN)/mypy
 
 system-deps:
-	@packaging/system-deps.sh $(QT_DEBS) $(XCB_DEBS) $(TRAY_DEBS) $(BUNDLE_DEBS) $(KEYRING_DEBS)
+	@packaging/system-deps.sh $(QT_DEBS) $(XCB_DEBS) $(TRAY_DEBS) $(TEST_DEBS) $(BUNDLE_DEBS) $(KEYRING_DEBS)
 
 # One folder with both executables (packaging/hackatime-desktop.spec); the libraries Qt's
 # platform plugins link to must be on this machine to be copied in.
