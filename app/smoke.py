@@ -1,6 +1,6 @@
 """``hackatime-desktop --smoke``: does this installation work? No display needed.
 
-Run from a freshly built bundle (CI does, ``packaging/smoke-bundle.sh``) it proves that
+Run from a freshly built bundle (CI does, ``packaging/bundle-smoke.sh``) it proves that
 what the trimmed spec left in is enough: Qt starts (offscreen) and finds the platform plugins
 a desktop needs; the agent executable starts, takes a heartbeat on a free port and commits it
 to its store; a chart renders through matplotlib's QtAgg backend. Everything happens in a

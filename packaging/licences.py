@@ -73,7 +73,7 @@ def _debian_package(path: str) -> str | None:
 def _write_system_libraries(binaries: Iterable[tuple[str, str]], target: Path) -> list[str]:
     lines = []
     prefix = sysconfig.get_config_var("LIBDIR") or ""
-    for dest, source in sorted(binaries):
+    for dest, source in sorted(set(binaries)):  # both executables' lists name the shared ones
         if "site-packages" in source or not source.startswith(("/usr/", "/lib")):
             continue
         package = _debian_package(source)
