@@ -2,9 +2,11 @@
 
 * An existing ``~/.wakatime.cfg`` with a key (a Hackatime user's usual set-up) is picked up
   as it is, and the window says so (the key shown by its last four characters only).
-* With no key, it asks for one: "Get my key" opens the server's key page, and the key pasted
-  is handed to the agent (``POST /agent/v1/key``), which checks it with the server before it
-  keeps it in the keyring; the answer (accepted for whom, or why not) is shown in words.
+* With no key anywhere (the agent says so: not in the cfg, the keyring or the environment), it
+  opens the settings at the key (:class:`app.settings_window.SettingsWindow` shows the Account
+  tab, the key field in focus): the one place a key is set — checked with the server, kept in
+  the keyring or, where there is none, where the user chooses — or Hackatime's sign-in done.
+  The window says so, offers to open them again, and says the key once the agent has it.
 * Starting at login is a checkbox, on from the start in the bundle (a person who downloads
   the app and starts it once expects it back at the next login), off in a source checkout.
 * Editor plugins can be pointed at the agent in one click (the control API's editor routes,
@@ -22,20 +24,18 @@ import logging
 import os
 import sys
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
     QDialogButtonBox,
-    QHBoxLayout,
     QLabel,
-    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPushButton,
@@ -50,7 +50,6 @@ from agent.secrets import mask
 from . import APP_TITLE, autostart, first_run_marker
 from .client import AgentClient
 from .model import AgentModel
-from .state import web_url
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +135,8 @@ def find_projects(home: Path, *, max_depth: int = MAX_DEPTH, max_dirs: int = MAX
 
 
 class FirstRunWindow(QDialog):
-    key_saved = Signal(dict)  # contract.KeySetAnswer, once the agent checked and stored a key
+    # Another window of the window process to show, by name (app.windows): the settings, at the key.
+    open_window = Signal(str)
     scanned = Signal(list)  # the project folders found (tests wait on it)
     watched = Signal(list)  # the folders the agent now watches, after "Watch checked folders"
     routing_changed = Signal(dict)  # contract.EditorRouting, after routing the editors or undoing it
@@ -147,7 +147,6 @@ class FirstRunWindow(QDialog):
         config_dir: Path,
         setup: ExistingSetup,
         home: Path | None = None,
-        open_url: Callable[[QUrl], object] = QDesktopServices.openUrl,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -155,33 +154,20 @@ class FirstRunWindow(QDialog):
         self.setWindowTitle(f"Welcome to {APP_TITLE} Desktop")
         self.model, self.config_dir, self.setup = model, config_dir, setup
         self.home = home or Path.home()
-        self.open_url = open_url
+        self._settings_opened = False
         layout = QVBoxLayout(self)
 
         self.key_label = QLabel(self._key_text())
         self.key_label.setObjectName("key-status")
         self.key_label.setWordWrap(True)
         layout.addWidget(self.key_label)
-        self.key_row = QWidget()
-        row = QHBoxLayout(self.key_row)
-        row.setContentsMargins(0, 0, 0, 0)
-        self.get_key = QPushButton("Get my key")
-        self.get_key.setObjectName("get-key")
-        self.get_key.clicked.connect(self.open_key_page)
-        self.key_input = QLineEdit()
-        self.key_input.setObjectName("key-input")
-        self.key_input.setEchoMode(QLineEdit.EchoMode.Password)  # a key is never shown whole
-        self.key_input.setPlaceholderText("paste your Hackatime API key")
-        self.save_key = QPushButton("Use this key")
-        self.save_key.setObjectName("save-key")
-        self.save_key.clicked.connect(self.use_key)
-        for widget in (self.get_key, self.key_input, self.save_key):
-            row.addWidget(widget)
-        self.key_row.setVisible(setup.key_hint is None)
-        layout.addWidget(self.key_row)
-        # A key kept elsewhere (the keyring, WAKATIME_API_KEY) shows once the agent says so.
+        self.set_key = QPushButton("Open the settings at the key")
+        self.set_key.setObjectName("set-key")
+        self.set_key.clicked.connect(self.open_settings_at_key)
+        self.set_key.setVisible(False)
+        layout.addWidget(self.set_key)
+        # A key kept elsewhere (the keyring, WAKATIME_API_KEY), or none at all, shows once the agent says.
         model.changed.connect(self._key_from_agent)
-        self._key_from_agent()
 
         self.folders_label = QLabel(f"Looking for projects in {self.home} …")
         self.folders_label.setObjectName("folders-status")
@@ -232,52 +218,34 @@ class FirstRunWindow(QDialog):
                 f"Found your Hackatime set-up in {setup.cfg_path}: its API key ({setup.key_hint}) is used, "
                 f"and nothing else needs setting up.{routed}"
             )
-        return "No Hackatime API key yet. Heartbeats are kept on this computer until you set one."
+        return f"No API key in {setup.cfg_path}; asking the agent whether it has one from elsewhere …"
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._key_from_agent()  # the agent may have answered before the window was shown
 
     def _key_from_agent(self) -> None:
+        """With no key in ~/.wakatime.cfg, the agent's status says whether one is kept elsewhere:
+        then it is said; if none is, the settings open at the key (once; the button opens them again)."""
         status = self.model.status
-        if self.setup.key_hint is not None or self.key_row.isHidden() or not status:
+        if self.setup.key_hint is not None or not status or not self.isVisible():
             return
         source = status.get("key_source")
         if source and status.get("api_key") not in (None, "", "(none)"):
             self.key_label.setText(f"Your API key ({status['api_key']}, from {source}) is used; nothing to set up.")
-            self.key_row.setVisible(False)
-
-    # ---- the key ------------------------------------------------------------------------
-
-    def open_key_page(self) -> None:
-        """The server's page that shows the key (hackatime-api.md: ``/api-key``)."""
-        self.open_url(QUrl(web_url(self._upload_url()).rstrip("/") + "/api-key"))
-
-    def _upload_url(self) -> str | None:
-        status = self.model.status
-        destinations = status.get("destinations") if status else None
-        return str(destinations[0].get("url")) if destinations else None
-
-    def use_key(self) -> None:
-        """Hand the key to the agent: it checks it with the server first, then keeps it in the keyring."""
-        key = self.key_input.text().strip()
-        if not key:
+            self.set_key.setVisible(False)
             return
-        self.save_key.setEnabled(False)
-        self.key_label.setText("Checking the key with the server …")
+        self.key_label.setText(
+            "No Hackatime API key yet: the settings are open at the key — paste yours there (Get my key "
+            "shows it) or sign in with Hackatime. Heartbeats are kept on this computer until then."
+        )
+        self.set_key.setVisible(True)
+        if not self._settings_opened:
+            self.open_settings_at_key()
 
-        def done(answer: C.KeySetAnswer) -> None:
-            who = answer["check"].get("username")
-            self.key_label.setText(
-                f"Key accepted{f' for {who}' if who else ''} and {answer['stored']}. Heartbeats now sync."
-            )
-            self.key_input.clear()
-            self.key_row.setVisible(False)
-            self.key_saved.emit(dict(answer))
-
-        def failed(exc: BaseException) -> None:
-            # The agent's reason says what is wrong (malformed, rejected, server down, no keyring), never the key.
-            self.key_label.setText(f"The key was not saved: {exc}")
-            self.save_key.setEnabled(True)
-
-        body = {"key": key, "store": "keyring", "check": True}
-        self.model.call(lambda client: client.request(C.KEY_SET, body), done, failed, context=self)
+    def open_settings_at_key(self) -> None:
+        self._settings_opened = True
+        self.open_window.emit("settings")
 
     # ---- editors ------------------------------------------------------------------------
 

@@ -289,6 +289,9 @@ class SettingsWindow(QWidget):
             )
         if not key["configured"]:
             self.key_label.setText("no key is set: heartbeats are kept until one is")
+            if not self._loaded:  # opened with no key at all: at the key, ready for a paste
+                self.tabs.setCurrentIndex(0)
+                self.key_edit.setFocus()
             return
         state = {"ok": "accepted", "rejected": "rejected by the server", "unknown": "not checked yet"}.get(
             key["auth_state"], key["auth_state"]

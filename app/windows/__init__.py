@@ -9,6 +9,8 @@ the windows need — matplotlib above all), then add a :class:`WindowSpec` below
 
 A window may offer a ``ready`` signal and an ``is_ready()`` method: the window
 process then answers "opened" only once it shows its figures (the dashboard does).
+A window may offer an ``open_window`` signal carrying another window's name: the
+window process then shows that one too (the welcome window opens the settings).
 Closing a window hides it; the window process keeps it for the next request until
 its keep-alive runs out.
 """

@@ -75,6 +75,9 @@ class WindowHost(QObject):
             window = WINDOWS[name].factory(self.context)
             window.installEventFilter(self)
             self.windows[name] = window
+            wants = getattr(window, "open_window", None)
+            if wants is not None:
+                wants.connect(self.open)  # the welcome window opens the settings at the key
         self.keep_alive.stop()
         window.show()
         if window.isMinimized():

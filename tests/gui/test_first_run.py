@@ -4,18 +4,20 @@ nothing watched until they say so — against a real agent, real folders, real w
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import Qt
 
 from app import first_run, first_run_marker
 from app import main as app_main
 from app.first_run import FirstRunWindow
 from app.model import AgentModel
+from app.settings_window import SettingsWindow
 from app.tray import TrayApp
+from app.windows import WindowContext
+from app.windows.host import WindowHost
 from tests.conftest import API_KEY, MemoryKeyring
 
 
@@ -51,7 +53,7 @@ def test_an_existing_wakatime_cfg_is_picked_up_and_said_so(model: AgentModel, _i
     text = w.key_label.text()
     assert str(_isolated_home / ".wakatime.cfg") in text and API_KEY[-4:] in text
     assert API_KEY not in text and API_KEY[:-4] not in text  # the last four characters at most
-    assert not w.key_row.isVisible()
+    assert not w.set_key.isVisible()
 
 
 def test_editors_already_routed_through_the_agent_are_recognised(
@@ -63,39 +65,60 @@ def test_editors_already_routed_through_the_agent_are_recognised(
     assert "already send their heartbeats through this app" in window(model, _isolated_home, qtbot).key_label.text()
 
 
-def test_without_a_key_it_asks_for_one_checks_it_and_keeps_it(
+def test_without_a_key_the_settings_open_at_the_key_and_the_key_set_there_is_said(
     make_agent: Callable[..., Any],
     make_model: Callable[..., AgentModel],
-    standin: Any,
     _memory_keyring: MemoryKeyring,
     _isolated_home: Path,
+    tmp_path: Path,
     qtbot: Any,
 ) -> None:
     agent = make_agent(api_key=None, keyring_in_child=False)  # the test keyring lives in this process
     model = make_model(agent.config.data_dir)
     model.start()
     qtbot.waitUntil(lambda: model.status is not None, timeout=10_000)
-    opened: list[QUrl] = []
-    w = FirstRunWindow(model, _isolated_home / "config", first_run.existing_setup(), open_url=opened.append)
-    qtbot.addWidget(w)
-    w.show()
-    assert "No Hackatime API key yet" in w.key_label.text() and w.key_row.isVisible()
+    # The window process, as the first start opens it: the welcome window from its factory.
+    host = WindowHost(WindowContext(model, tmp_path, tmp_path / "logs", tmp_path / "config"), keep_alive_s=3600)
+    with qtbot.waitSignal(host.opened, timeout=10_000, check_params_cb=lambda name: name == "settings"):
+        welcome = host.open("welcome")
+    assert isinstance(welcome, FirstRunWindow)
+    assert "No Hackatime API key yet: the settings are open at the key" in welcome.key_label.text()
+    settings = host.windows["settings"]
+    assert isinstance(settings, SettingsWindow) and settings.isVisible()
+    qtbot.waitUntil(settings.is_ready, timeout=10_000)
+    assert settings.tabs.currentIndex() == 0 and settings.tabs.tabText(0) == "Account"
+    assert settings.focusWidget() is settings.key_edit
 
-    qtbot.mouseClick(w.get_key, Qt.MouseButton.LeftButton)
-    assert [u.toString() for u in opened] == [standin.url + "/api-key"]
-
-    # A key the server does not know: refused in words, nothing kept.
-    w.key_input.setText(str(uuid.uuid4()))
-    qtbot.mouseClick(w.save_key, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: "was not saved" in w.key_label.text(), timeout=10_000)
-    assert not _memory_keyring.secrets and w.key_row.isVisible()
-
-    w.key_input.setText(API_KEY)
-    with qtbot.waitSignal(w.key_saved, timeout=10_000):
-        qtbot.mouseClick(w.save_key, Qt.MouseButton.LeftButton)
-    assert "Key accepted for orpheus" in w.key_label.text() and API_KEY not in w.key_label.text()
+    # The key goes in where the settings take it (checked, then kept); the welcome window says so.
+    settings.key_edit.setText(API_KEY)
+    qtbot.waitUntil(settings.save_key_button.isEnabled, timeout=10_000)
+    with qtbot.waitSignal(settings.applied, timeout=10_000):
+        qtbot.mouseClick(settings.save_key_button, Qt.MouseButton.LeftButton)
     assert list(_memory_keyring.secrets.values()) == [API_KEY]
-    assert not w.key_row.isVisible() and w.key_input.text() == ""
+    qtbot.waitUntil(lambda: "is used; nothing to set up" in welcome.key_label.text(), timeout=10_000)
+    assert API_KEY[-4:] in welcome.key_label.text() and API_KEY not in welcome.key_label.text()
+    assert not welcome.set_key.isVisible()
+    host.close()
+
+
+def test_the_settings_are_opened_at_the_key_once_then_on_request(
+    make_agent: Callable[..., Any], make_model: Callable[..., AgentModel], _isolated_home: Path, qtbot: Any
+) -> None:
+    agent = make_agent(api_key=None, keyring_in_child=False)
+    model = make_model(agent.config.data_dir)
+    model.start()
+    qtbot.waitUntil(lambda: model.status is not None, timeout=10_000)
+    w = FirstRunWindow(model, _isolated_home / "config", first_run.existing_setup(), home=_isolated_home)
+    qtbot.addWidget(w)
+    asked: list[str] = []
+    w.open_window.connect(asked.append)
+    w.show()
+    assert asked == ["settings"] and w.set_key.isVisible()
+    model.refresh()  # more answers from the agent, still no key: not opened again by itself
+    qtbot.waitSignal(model.changed, timeout=10_000).wait()
+    assert asked == ["settings"]
+    qtbot.mouseClick(w.set_key, Qt.MouseButton.LeftButton)
+    assert asked == ["settings", "settings"]
 
 
 def test_projects_are_offered_and_only_the_checked_ones_watched(
@@ -207,4 +230,4 @@ def test_a_key_kept_elsewhere_is_recognised_through_the_agent(
 ) -> None:
     w = window(model, _isolated_home, qtbot)  # no ~/.wakatime.cfg; the agent has its key from elsewhere
     assert f"Your API key ({model.status['api_key']}, from " in w.key_label.text()
-    assert API_KEY not in w.key_label.text() and not w.key_row.isVisible()
+    assert API_KEY not in w.key_label.text() and not w.set_key.isVisible()
