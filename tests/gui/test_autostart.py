@@ -168,3 +168,26 @@ def test_install_desktop_puts_the_entry_and_icon_where_menus_look(tmp_path: Path
     assert fields["Icon"] == "hackatime-desktop" and fields["Name"] == "Hackatime Desktop"
     assert icon.read_bytes() == (desktop_entry.resources_dir() / "icons" / "hackatime-desktop.png").read_bytes()
     assert "X-GNOME-Autostart-enabled" not in fields
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the XDG menu entry is Linux's")
+def test_make_install_desktop_installs_the_entry_and_icon_in_the_users_home(tmp_path: Path) -> None:
+    """The README's command, through the Makefile: this venv (its install stamp taken as done,
+    so nothing is reinstalled), writing only under the user's own data folder."""
+    venv = Path(sys.prefix)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "MAKE"))}
+    env.update(HOME=str(tmp_path), XDG_DATA_HOME=str(tmp_path / "data"), QT_QPA_PLATFORM="offscreen")
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        ["make", "-s", "-C", str(root), f"VENV={venv}", "-o", str(venv / ".installed"), "install-desktop"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    # update-desktop-database, where installed, refreshes the menu's cache beside the entry.
+    made = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "mimeinfo.cache"]
+    written = sorted(str(p.relative_to(tmp_path)) for p in made)
+    assert written == [
+        "data/applications/hackatime-desktop.desktop",
+        "data/icons/hicolor/256x256/apps/hackatime-desktop.png",
+    ]
+    assert exec_argv(read_entry(tmp_path / written[0])["Exec"]) == [os.path.abspath(SCRIPTS / "hackatime-desktop")]
