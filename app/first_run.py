@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -241,10 +241,11 @@ class FirstRunWindow(QDialog):
         )
         self.set_key.setVisible(True)
         if not self._settings_opened:
-            self.open_settings_at_key()
+            self._settings_opened = True
+            # Once this window is up (it may be showing right now), so the settings come on top of it.
+            QTimer.singleShot(0, self, self.open_settings_at_key)
 
     def open_settings_at_key(self) -> None:
-        self._settings_opened = True
         self.open_window.emit("settings")
 
     # ---- editors ------------------------------------------------------------------------
