@@ -191,3 +191,13 @@ def test_make_install_desktop_installs_the_entry_and_icon_in_the_users_home(tmp_
         "data/icons/hicolor/256x256/apps/hackatime-desktop.png",
     ]
     assert exec_argv(read_entry(tmp_path / written[0])["Exec"]) == [os.path.abspath(SCRIPTS / "hackatime-desktop")]
+
+
+def test_each_system_gets_its_own_kind_of_login_entry(tmp_path: Path) -> None:
+    mac = autostart.for_this_system("darwin")
+    assert isinstance(mac, autostart.LaunchAgent) and mac.path.parent == Path.home() / "Library" / "LaunchAgents"
+    linux = autostart.for_this_system("linux", {"XDG_CONFIG_HOME": str(tmp_path)})
+    assert isinstance(linux, autostart.XdgAutostart)
+    assert linux.path == tmp_path / "autostart" / "hackatime-desktop.desktop"
+    default = autostart.for_this_system("linux", {})
+    assert isinstance(default, autostart.XdgAutostart) and default.config_home == Path.home() / ".config"
