@@ -83,9 +83,11 @@ def _write_system_libraries(binaries: Iterable[tuple[str, str]], target: Path) -
             lines.append(f"{dest}: from {source}; its owner is unknown to dpkg, licence not collected")
             continue
         copyright_file = Path("/usr/share/doc") / package / "copyright"
-        if copyright_file.is_file():
-            (target / "system").mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(copyright_file, target / "system" / f"{package}.copyright")
+        if not copyright_file.is_file():  # a system set to install no docs (path-exclude in dpkg.cfg.d)
+            lines.append(f"{dest}: Debian package {package}; {copyright_file} is missing, licence not collected")
+            continue
+        (target / "system").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(copyright_file, target / "system" / f"{package}.copyright")
         lines.append(f"{dest}: Debian package {package} (system/{package}.copyright)")
     return lines
 
