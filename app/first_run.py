@@ -235,9 +235,10 @@ class FirstRunWindow(QDialog):
             self.key_label.setText(f"Your API key ({status['api_key']}, from {source}) is used; nothing to set up.")
             self.set_key.setVisible(False)
             return
+        unreadable = f"{self.setup.cfg_path} could not be read ({self.setup.problem}). " if self.setup.problem else ""
         self.key_label.setText(
-            "No Hackatime API key yet: the settings are open at the key — paste yours there (Get my key "
-            "shows it) or sign in with Hackatime. Heartbeats are kept on this computer until then."
+            f"{unreadable}No Hackatime API key yet: the settings are open at the key — paste yours there "
+            "(Get my key shows it) or sign in with Hackatime. Heartbeats are kept on this computer until then."
         )
         self.set_key.setVisible(True)
         if not self._settings_opened:

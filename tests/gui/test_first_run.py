@@ -125,6 +125,19 @@ def test_the_settings_are_opened_at_the_key_once_then_on_request(
     assert asked == ["settings", "settings"]
 
 
+def test_an_unreadable_wakatime_cfg_is_said_beside_the_missing_key(
+    make_agent: Callable[..., Any], make_model: Callable[..., AgentModel], _isolated_home: Path, qtbot: Any
+) -> None:
+    (_isolated_home / ".wakatime.cfg").write_text("[settings\napi_key = broken\n")
+    agent = make_agent(api_key=None, keyring_in_child=False)
+    model = make_model(agent.config.data_dir)
+    model.start()
+    qtbot.waitUntil(lambda: model.status is not None, timeout=10_000)
+    w = window(model, _isolated_home, qtbot)
+    text = w.key_label.text()
+    assert f"{_isolated_home / '.wakatime.cfg'} could not be read" in text and "No Hackatime API key yet" in text
+
+
 def test_projects_are_offered_and_only_the_checked_ones_watched(
     model: AgentModel, agent: Any, _isolated_home: Path, qtbot: Any
 ) -> None:
