@@ -338,6 +338,27 @@ def test_claimed_after_the_server_figure_counts_as_unsynced_and_dead_letters_not
     assert store.counts("hackatime").dead == 1
 
 
+def test_a_projects_heartbeat_beyond_the_rows_read_still_bridges_its_missing_work(store: Store) -> None:
+    """Per-project lists (LAG per project, §2): a project's nearest heartbeat more than two
+    minutes from its missing work, past other projects' heartbeats, still adds its capped gap,
+    before the work or after it; a dead letter there does not (the server never had it)."""
+    base = at("2026-08-22T09:00:00")
+    (refused,) = store.add([beat(base + 100, "gone")], "editor")
+    store.claim("hackatime", 10)
+    store.settle("hackatime", dead=[(refused.id, "rejected")])
+    synced = store.add([beat(base, "app"), beat(base + 600, "site"), beat(base + 900, "site"),
+                        beat(base + 2000, "web")], "editor")  # fmt: skip
+    settle_all(store, [a.id for a in synced])
+    offline = [(660, "app"), (690, "app"), (705, "gone"), (720, "web"), (750, "web")]
+    store.add([beat(base + o, p) for o, p in offline], "editor")
+    R.catch_up(store)  # as every read of the stats service does first
+    found = M.added(store.reader(), "hackatime", base - 1000, base + 3000, store.delivery_seq(), ("project",))
+    # The whole timeline gains 60 + 30 + 15 + 15 + 30 + 120 over the 120 from 600 to 900: 150.
+    assert (found.seconds, found.heartbeats) == (150.0, 5)
+    # app: 0 → 660 (120, capped) + 30; web: 30 + 750 → 2000 (120, capped); gone: alone on the server.
+    assert found.groups["project"] == {"app": 150.0, "web": 150.0, "gone": 0.0}
+
+
 # ---- rollups under any arrival order ---------------------------------------------------------------
 
 TZS = ["America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "UTC"]

@@ -14,9 +14,11 @@ follows the deliveries. Dead letters are on neither side: the server refused the
 
 What missing work adds is measured on the timeline (§2): the duration with it minus the
 duration without it, over the heartbeats this store has. For one machine that is exactly
-what the server will add. Totals use the exact neighbours; per-group lists look at the
-neighbours within two minutes only, which can leave a group short by at most one capped gap
-(never over) until the next fetch.
+what the server will add. Totals use the exact neighbours. Per-group lists read the rows
+from two minutes before the missing work to two minutes after it, and for a group whose
+first (or last) row there is missing work, whether the group has a heartbeat further out in
+the range: that one is more than two minutes away, so all it adds is one capped gap, and
+whether it exists is all a group's figure needs of it.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from agent.store import windows as W
 
 from . import durations as D
 from .durations import TIMEOUT
-from .rollups import server_language
+from .queries import GROUP_DIMS, after, window_groups
+from .rollups import enc, server_language
 
 # A heartbeat as the merges see it, with whether the figure may contain it.
 #   (time, id, category, project, language, editor, operating_system, machine, contained)
@@ -83,12 +86,50 @@ def added(conn: sqlite3.Connection, dest: str, lo: float, hi: float, mark: int, 
     without = [r[0] for r in rows if start <= r[0] <= end and r[8]]
     out = Added(D.capped_sum(with_) - D.capped_sum(without), len(gone))
     for column in columns:
-        i = COLUMNS[column]
-        touched: set[str | None] = {_text(r[i]) for r in gone}
-        both = D.grouped_seconds((r[0], _text(r[i])) for r in rows if r[i] in touched)
-        known = D.grouped_seconds((r[0], _text(r[i])) for r in rows if r[i] in touched and r[8])
-        out.groups[column] = {g: both[g] - known.get(g, 0.0) for g in touched}
+        out.groups[column] = _group_changes(conn, dest, column, gone, rows, (lo, hi), (max(lo, a), min(hi, b)))
     return out
+
+
+def _group_changes(
+    conn: sqlite3.Connection,
+    dest: str,
+    column: str,
+    gone: Sequence[Row],
+    rows: Sequence[Row],
+    range_: tuple[float, float],
+    read: tuple[float, float],
+) -> dict[str | None, float]:
+    """What the missing work adds to each group it touches (LAG partitioned by ``column``):
+    ``rows`` are those of ``read``, which holds every missing heartbeat of ``range_``."""
+    i = COLUMNS[column]
+    touched: set[str | None] = {_text(r[i]) for r in gone}
+    mine = [(r[0], _text(r[i]), r[8]) for r in rows if _text(r[i]) in touched]
+    # Beyond the rows read, a group's nearest heartbeat is over two minutes from its missing
+    # work: one stand-in more than two minutes out adds the same capped gap.
+    firsts = {g: contained for _, g, contained in reversed(mine)}
+    lasts = {g: contained for _, g, contained in mine}
+    (lo, hi), (first, last) = range_, read
+    led = _present(conn, dest, column, {g for g, c in firsts.items() if not c}, lo, first)
+    trailed = _present(conn, dest, column, {g for g, c in lasts.items() if not c}, after(last), after(hi))
+    timeline = [(first - TIMEOUT - 1, g, True) for g in led] + mine + [(last + TIMEOUT + 1, g, True) for g in trailed]
+    both = D.grouped_seconds((t, g) for t, g, _ in timeline)
+    known = D.grouped_seconds((t, g) for t, g, contained in timeline if contained)
+    return {g: both[g] - known.get(g, 0.0) for g in touched}
+
+
+def _present(
+    conn: sqlite3.Connection, dest: str, column: str, groups: set[str | None], lo: float, hi: float
+) -> set[str | None]:
+    """Those of ``groups`` with a heartbeat in [lo, hi) the figure may contain: any but dead
+    letters (none there is missing work, which lies between). Counted from the rollups, which
+    every read of the stats brings up to date first."""
+    if not groups or hi <= lo:
+        return set()
+    counts = {g: seg.count for g, seg in window_groups(conn, GROUP_DIMS[column], lo, hi).items()}
+    for r in W.dead_letters(conn, dest, lo, hi):
+        g = enc(_text(_row(r, False)[COLUMNS[column]]))
+        counts[g] = counts.get(g, 0) - 1
+    return {g for g in groups if counts.get(enc(g), 0) > 0}
 
 
 def _text(value: object) -> str | None:

@@ -49,6 +49,7 @@ _GROUP_COLUMNS = {
     MACHINE: "machine",
     CATEGORY: "category",
 }
+GROUP_DIMS = {column: dim for dim, column in _GROUP_COLUMNS.items()}  # column → its rollup dim
 GROUP_LISTS = (
     ("projects", PROJECT, "project"),
     ("languages", LANGUAGE, "language"),

@@ -61,6 +61,16 @@ def not_contained(conn: sqlite3.Connection, dest: str, lo: float, hi: float, mar
     return conn.execute(sql, {"dest": dest, "lo": lo, "hi": hi, "mark": mark}).fetchall()
 
 
+def dead_letters(conn: sqlite3.Connection, dest: str, lo: float, hi: float) -> list[Any]:
+    """Heartbeats in [lo, hi) the server refused (dead letters; unordered)."""
+    sql = (
+        f"{_SELECT} FROM deliveries d INDEXED BY deliveries_queue JOIN heartbeats h ON h.id = d.heartbeat_id "
+        f"WHERE d.destination = :dest AND d.state = {DEAD} AND d.priority IN ({LIVE}, {HISTORY}) "
+        "AND d.time >= :lo AND d.time < :hi"
+    )
+    return conn.execute(sql, {"dest": dest, "lo": lo, "hi": hi}).fetchall()
+
+
 def with_containment(conn: sqlite3.Connection, dest: str, lo: float, hi: float, mark: int) -> sqlite3.Cursor:
     """Every heartbeat in [lo, hi] but dead letters in (time, id) order, each with a last
     column saying whether the figure may contain it."""
