@@ -6,6 +6,7 @@ and once it has, they are the server's."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import random
 import threading
@@ -20,14 +21,75 @@ import pytest
 from agent.daemon import Agent
 from agent.delivery.hackatime import HackatimeClient
 from agent.delivery.outbox import Outbox
+from agent.stats import durations as D
 from agent.stats.service import StatsService
 from agent.store.store import Store
 from tests.conftest import API_KEY
-from tests.standin import HackatimeStandin, reports
+from tests.standin import Gate, HackatimeStandin, reports
 from tests.test_server_stats import USER, VSCODE, Clock, at, beat, other_machine
 
-ORDERS = ("post held after it is stored", "post held before", "fetch held before", "fetch held after", "in turn")
 FETCHES = ("statusbar/today", "stats/last_7_days", "summaries")
+FIGURES = {"today": "statusbar/today", "week": "stats/last_7_days", "days": "summaries"}
+LISTS = ("projects", "languages", "editors", "operating_systems", "machines")
+COLUMNS = ("time", "entity", "project", "language", "editor", "operating_system", "machine", "category")
+
+
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    """What one figure's answer was made of: the stand-in computed it over its first ``stored``
+    rows, and every heartbeat not yet POSTed when it came back (``posted``: those that were)
+    surely is not in it."""
+
+    stored: int
+    posted: frozenset[str]
+
+
+class RecordingClient(HackatimeClient):
+    """The agent's own client, noting the heartbeats each POST carries as it leaves and, as each
+    figure's answer comes back, what it was made of (``Answer``)."""
+
+    def __init__(self, srv: HackatimeStandin, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.srv = srv
+        self.lock = threading.Lock()
+        self.posted: set[str] = set()
+        self.answers: dict[str, Answer] = {}
+
+    def post_bulk(self, body: bytes, stop: threading.Event | None = None) -> httpx.Response | None:
+        with self.lock:
+            self.posted.update(item["entity"] for item in json.loads(body))
+        return super().post_bulk(body, stop)
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
+        response = super().get(path, params)
+        for name, endpoint in FIGURES.items():
+            if path.endswith(endpoint) and response.status_code == 200:
+                found = [r for r in self.srv.requests() if r.method == "GET" and r.path.endswith(endpoint)]
+                with self.lock:
+                    self.answers[name] = Answer(found[-1].stored, frozenset(self.posted))
+        return response
+
+
+@dataclasses.dataclass(frozen=True)
+class Figures:
+    """Today, the week's total and lists (name → seconds) and the daily totals, as the stand-in
+    computes them over some rows (or as sums and differences of such)."""
+
+    today: int
+    week: int
+    lists: dict[str, dict[str, int]]
+    days: dict[str, int]
+
+    def plus(self, other: Figures, sign: int = 1) -> Figures:
+        def add(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+            return {k: a.get(k, 0) + sign * b.get(k, 0) for k in a.keys() | b.keys()}
+
+        return Figures(
+            self.today + sign * other.today,
+            self.week + sign * other.week,
+            {name: add(self.lists[name], other.lists[name]) for name in LISTS},
+            add(self.days, other.days),
+        )
 
 
 @dataclasses.dataclass
@@ -37,28 +99,100 @@ class Race:
     clock: Clock
     svc: StatsService
     outbox: Outbox
+    client: RecordingClient
     seen: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    known: dict[Any, Figures] = dataclasses.field(default_factory=dict)  # bounds already computed
+    rows_here: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    last_id: int = 0
+    rows_there: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
-    def ceiling(self) -> tuple[int, int]:
-        """The server's today and 7-day totals once every heartbeat recorded here has arrived:
-        its own answers over its rows plus the local ones it does not have yet."""
-        rows = [r for r in self.srv.heartbeats() if r["deleted_at"] is None]
-        have = {(r["time"], r["entity"]) for r in rows}
-        columns = ("time", "entity", "project", "language", "editor", "operating_system", "machine", "category")
-        for n, found in enumerate(self.store.reader().execute(f"SELECT {', '.join(columns)} FROM heartbeats")):
-            row = dict(zip(columns, found, strict=True))
-            if (row["time"], row["entity"]) not in have:
-                rows.append({**row, "id": 10**9 + n})
-        today = reports.statusbar_today(USER, rows, self.clock.now)["data"]["grand_total"]["total_seconds"]
-        week = reports.last_7_days(USER, rows, self.clock.now)["data"]["total_seconds"]
-        return today, week
+    def local_rows(self) -> list[dict[str, Any]]:
+        """This store's heartbeats as the stand-in's rows (each read once: rows are only added)."""
+        found = self.store.reader().execute(
+            f"SELECT id, {', '.join(COLUMNS)} FROM heartbeats WHERE id > ? ORDER BY id", (self.last_id,)
+        )
+        for row_id, *row in found:
+            self.rows_here.append({**dict(zip(COLUMNS, row, strict=True)), "id": 10**9 + row_id})
+            self.last_id = row_id
+        return self.rows_here
+
+    def figures(self, rows: list[dict[str, Any]], part: str = "") -> Figures:
+        """The stand-in's figures over ``rows``: all of them, or only ``part`` (the others 0)."""
+        now = self.clock.now
+        today, week, lists, days = 0, 0, {name: {} for name in LISTS}, {}
+        if part in ("", "today"):
+            today = reports.statusbar_today(USER, rows, now)["data"]["grand_total"]["total_seconds"]
+        if part in ("", "week"):
+            found = reports.last_7_days(USER, rows, now)["data"]
+            week = found["total_seconds"]
+            lists = {name: {e["name"]: e["total_seconds"] for e in found[name]} for name in LISTS}
+        if part in ("", "days"):
+            date = D.local_date(now, D.zone(USER.timezone))
+            first = (date - dt.timedelta(days=7)).isoformat()
+            _, answer = reports.summaries(USER, rows, now, {"start": first, "end": date.isoformat()})
+            days = {d["range"]["date"]: d["grand_total"]["total_seconds"] for d in answer["data"]}
+        return Figures(today, week, lists, days)
+
+    def server_rows(self) -> list[dict[str, Any]]:
+        if len(self.rows_there) != self.srv.count():  # nothing is deleted here: rows are only added
+            self.rows_there = self.srv.heartbeats()
+        return self.rows_there
+
+    def ceiling(self) -> Figures:
+        """The server's figures once every heartbeat recorded here has arrived: its rows plus
+        the local ones it does not have yet."""
+        return self._bound(None)
+
+    def floor(self, figure: str) -> Figures:
+        """What a figure made from the cached answer must show at least: the answer, plus what
+        the work surely not in it (not POSTed before it came back) adds on top of every row the
+        answer may hold (its rows and those on their way while it was made)."""
+        return self._bound(figure)
+
+    def _bound(self, figure: str | None) -> Figures:
+        answer = self.client.answers[figure] if figure is not None else None
+        server, local = self.server_rows(), self.local_rows()
+        # Rows are only ever added: their counts, the clock and the answer say what is known.
+        key = (figure, answer, len(server), len(local), self.clock.now)
+        if key not in self.known:
+            if answer is None:
+                have = {r["entity"] for r in server}
+                self.known[key] = self.figures(server + [r for r in local if r["entity"] not in have])
+            else:
+                held = [r for r in server if r["id"] <= answer.stored]
+                have = {r["entity"] for r in held}
+                local = [r for r in local if r["entity"] not in have]
+                maybe = held + [r for r in local if r["entity"] in answer.posted]
+                surely_not = [r for r in local if r["entity"] not in answer.posted]
+                part = figure or ""
+                adds = self.figures(maybe + surely_not, part).plus(self.figures(maybe, part), -1)
+                self.known[key] = self.figures(held, part).plus(adds)
+        return self.known[key]
 
     def observe(self) -> None:
+        """Today, the week with its lists and the days beside it: never above what the server will
+        hold (nothing counted twice), never below the answer they come from with what the work
+        surely missing from it adds (no list or bar left as a fetch made before it had them)."""
         snap = self.svc.snapshot()
         today, week = snap["today"], snap["last_7_days"]
-        most_today, most_week = self.ceiling()
-        assert today["total_seconds"] <= most_today, (today, most_today)
-        assert week["total_seconds"] <= most_week, (week["total_seconds"], week["source"], most_week)
+        high = self.ceiling()
+        assert today["total_seconds"] <= high.today, (today, high.today)
+        assert week["total_seconds"] <= high.week, (week["total_seconds"], week["source"], high.week)
+        assert today["total_seconds"] >= self.floor("today").today, (today, self.floor("today").today)
+        # The week's lists come from where its total does: the server's answer merged, or this store alone.
+        low = self.floor("week") if week["source"] != "local" else self.figures(self.local_rows(), "week")
+        assert week["total_seconds"] >= low.week, (week["total_seconds"], week["source"], low.week)
+        for name in LISTS:
+            shown = {e["name"]: e["total_seconds"] for e in week[name]}
+            most, least = high.lists[name], low.lists[name]
+            assert all(seconds <= most.get(group, 0) for group, seconds in shown.items()), (name, shown, most)
+            assert all(shown.get(group, 0) >= seconds for group, seconds in least.items()), (name, shown, least)
+        # The day bars beside the week, today's among them.
+        least_days = self.floor("days").days
+        assert len(week["days"]) == 8 and week["days"][-1] == snap["daily_totals"][-1]
+        for day in week["days"]:
+            assert day["total_seconds"] == sum(p["total_seconds"] for p in day["projects"]), day
+            assert least_days[day["date"]] <= day["total_seconds"] <= high.days[day["date"]], (day, least_days)
         self.seen.append((today["source"], week["source"]))
 
     def fetch(self) -> None:
@@ -76,45 +210,87 @@ def race(tmp_path: Path) -> Iterator[Race]:
     with (
         HackatimeStandin(keys={API_KEY: USER}, now=clock) as srv,
         Store(tmp_path / "store.db", synchronous="OFF") as store,
-        HackatimeClient(srv.api_url, API_KEY, machine="laptop", timeout=10) as client,
+        RecordingClient(srv, srv.api_url, API_KEY, machine="laptop", timeout=10) as client,
     ):
         store.set_destination("hackatime", srv.api_url)
         svc = StatsService(store, client=client, clock=clock, timezone="UTC")
-        yield Race(srv, store, clock, svc, Outbox(store, client))
+        yield Race(srv, store, clock, svc, Outbox(store, client), client)
         assert srv.errors() == []
 
 
-def one_pass(race: Race, order: str, fetch: str) -> None:
-    """One delivery pass (a claim of up to 100, its POST, its settling) and one fetch round,
-    in the given order. The clock moves past every fetch interval first."""
+@dataclasses.dataclass(frozen=True)
+class Pass:
+    """One delivery pass (a claim of up to 100, its POST, its settling) and one fetch round, met
+    in one order: each may be held at the stand-in ``before`` the app looks at it or ``after``
+    (a batch stored, a figure computed) until the test lets it go; with both held, ``first``
+    says which was sent first and ``released`` which is let go first."""
+
+    post: str | None
+    fetch: str | None
+    path: str = ""
+    first: str = "post"
+    released: str = "post"
+
+
+def every_pass() -> list[Pass]:
+    stages = ("before", "after")
+    out = [Pass(None, None), *(Pass(s, None) for s in stages)]
+    out += [Pass(None, s, p) for s in stages for p in FETCHES]
+    out += [
+        Pass(ps, fs, p, first, released)
+        for ps in stages
+        for fs in stages
+        for p in FETCHES
+        for first in ("post", "fetch")
+        for released in ("post", "fetch")
+    ]
+    return out
+
+
+def one_pass(race: Race, step: Pass) -> None:
+    """Run ``step``, looking at the figures at every point between its events. The clock moves
+    past every fetch interval first."""
     race.clock.now += 121
     srv, outbox = race.srv, race.outbox
-    if order == "in turn":
+    if step.post is None and step.fetch is None:  # a delivery answered just before the fetch
         outbox.deliver_once()
         race.observe()
         race.fetch()
         race.observe()
         return
-    if order.startswith("post"):
-        gate = srv.hold("POST", "heartbeats.bulk", "after" if order == "post held after it is stored" else "before")
-        held = race.in_background(outbox.deliver_once)
-    else:
-        gate = srv.hold("GET", fetch, "before" if order == "fetch held before" else "after")
-        held = race.in_background(race.fetch)
-    try:
-        assert gate.arrived.wait(10)
-        if order == "post held after it is stored":
-            race.observe()
-            race.fetch()  # the figure contains the batch whose answer has not come back yet
-        elif order == "post held before":
-            race.fetch()  # the batch is in flight and not on the server: the figure lacks it
+    held: dict[str, tuple[Gate, threading.Thread]] = {}
+
+    def send(what: str) -> None:
+        if what == "post" and step.post is not None:
+            gate = srv.hold("POST", "heartbeats.bulk", step.post)
+            held["post"] = (gate, race.in_background(outbox.deliver_once))
+        elif what == "fetch" and step.fetch is not None:
+            gate = srv.hold("GET", step.path, step.fetch)
+            held["fetch"] = (gate, race.in_background(race.fetch))
         else:
-            outbox.deliver_once()  # sent and settled while the figure is made or on its way
+            return
+        assert gate.arrived.wait(10), what
         race.observe()
+
+    try:
+        for what in (step.first, "fetch" if step.first == "post" else "post"):
+            send(what)
+        if step.fetch is None:  # the fetch made and answered while the batch is held
+            race.fetch()
+            race.observe()
+        elif step.post is None:  # the batch sent and answered while the fetch is held
+            outbox.deliver_once()
+            race.observe()
+        for what in (step.released, "fetch" if step.released == "post" else "post"):
+            if what in held:
+                gate, thread = held.pop(what)
+                gate.release()
+                thread.join()
+                race.observe()
     finally:
-        gate.release()
-        held.join()
-    race.observe()
+        for gate, thread in held.values():
+            gate.release()
+            thread.join()
 
 
 def test_reconnecting_never_counts_a_heartbeat_twice_whatever_the_order(race: Race) -> None:
@@ -127,30 +303,38 @@ def test_reconnecting_never_counts_a_heartbeat_twice_whatever_the_order(race: Ra
     race.fetch()
     race.observe()
     cursor = at("2026-03-10T08:30:00")
-    orders_used: set[str] = set()
-    for _ in range(14):
-        # Offline for a while: a stretch of work the server has not seen, apart from the rest.
-        count = rnd.choice([40, 130, 240])
-        race.store.add([beat(cursor + 10 * i, rnd.choice(["app", "site"])) for i in range(count)], "editor")
-        cursor += 10 * count + 900
-        race.clock.now = max(race.clock.now, cursor)
-        race.observe()
-        # Back online: deliveries and fetches meet in every order.
-        while race.store.counts("hackatime").pending:
-            order = rnd.choice(ORDERS)
-            orders_used.add(order)
-            one_pass(race, order, rnd.choice(FETCHES))
-    assert orders_used == set(ORDERS)
+    # Small batches, so that a stretch of work is often sent in several and a batch in flight has
+    # work waiting behind it.
+    race.outbox = Outbox(race.store, race.client, batch_size=20)
+    # Every order, those with one request held twice, shuffled; a stretch of offline work whenever
+    # the queue runs dry.
+    steps = every_pass() + [step for step in every_pass() if step.post is None or step.fetch is None]
+    rnd.shuffle(steps)
+    for step in steps:
+        if not race.store.counts("hackatime").pending:
+            count = rnd.choice([10, 30, 50])
+            race.store.add([beat(cursor + 10 * i, rnd.choice(["app", "site"])) for i in range(count)], "editor")
+            cursor += 10 * count + 200
+            race.clock.now = max(race.clock.now, cursor)
+            race.observe()
+        one_pass(race, step)
+    assert D.local_date(race.clock.now, D.zone(USER.timezone)) == dt.date(2026, 3, 10)  # one day's work
     # Work added on top of a server figure was seen, and so was a figure that already had it.
     assert ("server+local", "server+local") in race.seen and ("server", "server") in race.seen
 
     # Everything delivered and fetched once more: the server's own figures, to the second.
+    while race.outbox.deliver_once().sent:
+        pass
     race.clock.now += 121
     race.fetch()
     snap = race.svc.snapshot()
-    today, week = race.ceiling()
-    assert (snap["today"]["total_seconds"], snap["today"]["source"]) == (today, "server")
-    assert (snap["last_7_days"]["total_seconds"], snap["last_7_days"]["source"]) == (week, "server")
+    high = race.ceiling()
+    assert (snap["today"]["total_seconds"], snap["today"]["source"]) == (high.today, "server")
+    week = snap["last_7_days"]
+    assert (week["total_seconds"], week["source"]) == (high.week, "server")
+    for name in LISTS:
+        assert {e["name"]: e["total_seconds"] for e in week[name]} == high.lists[name], name
+    assert {d["date"]: d["total_seconds"] for d in week["days"]} == high.days
     assert snap["today"]["unsynced_heartbeats"] == 0
 
 

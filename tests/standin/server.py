@@ -43,6 +43,9 @@ class RequestRecord:
     auth: AuthForm | None  # which credential source was used or tried
     fault: Fault | None
     at: float  # the stand-in's clock when the request arrived
+    # Rows stored once the app had answered: the rows a read was computed over (tests that order
+    # deliveries and fetches on purpose use it to know what a figure can hold).
+    stored: int
 
 
 @dataclass
@@ -477,7 +480,10 @@ class HackatimeStandin:
         except Exception as exc:  # a stand-in bug: answer 500 and keep it for errors()
             self.record_error(exc)
             outcome = _Outcome(Response(500, railsjson.dumpb({"error": repr(exc)})))
-        record = RequestRecord(req.method, req.path, outcome.status, outcome.items, outcome.auth, outcome.fault, now)
+        stored = self.app.store.count()
+        record = RequestRecord(
+            req.method, req.path, outcome.status, outcome.items, outcome.auth, outcome.fault, now, stored
+        )
         with self.app.store.changed:
             self._log.append(record)
             self.app.store.changed.notify_all()
