@@ -121,12 +121,19 @@ def test_the_cli_week_lists_one_coding_category_like_the_server(
     tmp_path: Path, _isolated_home: Path, standin: HackatimeStandin
 ) -> None:
     now = time.time()
-    raws = [
-        {"time": now - 7200 + 30 * i, "entity": f"/w/{i}.py", "project": "w", "language": "Python",
-         "user_agent": VSCODE, "machine": "laptop"}
-        for i in range(100)
-    ] + [{"time": now - 7200 + 1500, "entity": "https://docs.python.org", "type": "url", "user_agent": VSCODE,
-          "machine": "laptop"}]  # fmt: skip
+    start = now - 7200
+
+    def coding(t: float, i: int) -> dict[str, Any]:
+        return {"time": t, "entity": f"/w/{i}.py", "project": "w", "language": "Python", "user_agent": VSCODE,
+                "machine": "laptop"}  # fmt: skip
+
+    # 25 minutes of coding, ten minutes reading docs in the browser, 25 minutes of coding: one
+    # timeline of 3,570 s. Each category apart would be coding 3,060 s (1,470 + a capped gap of
+    # 120 + 1,470) and browsing 570 s; the server's answer is one coding row of 3,570 s.
+    raws = [coding(start + 30 * i, i) for i in range(50)]
+    raws += [{"time": start + 1500 + 30 * i, "entity": f"https://docs.python.org/{i}", "type": "url",
+              "user_agent": VSCODE, "machine": "laptop"} for i in range(20)]  # fmt: skip
+    raws += [coding(start + 2100 + 30 * i, 50 + i) for i in range(50)]
     standin.seed(raws, API_KEY)
     with Store(tmp_path / "store.db") as store:
         store.set_destination("hackatime", standin.api_url)
@@ -142,7 +149,7 @@ def test_the_cli_week_lists_one_coding_category_like_the_server(
     served = httpx.get(
         f"{standin.api_url}/users/current/stats/last_7_days", headers={"Authorization": f"Bearer {API_KEY}"}
     ).json()["data"]
-    assert local["total_seconds"] == served["total_seconds"] == 99 * 30
+    assert local["total_seconds"] == served["total_seconds"] == 3570
     assert [(c["name"], c["total_seconds"]) for c in local["categories"]] == [("coding", served["total_seconds"])]
     assert [(c["name"], c["total_seconds"]) for c in served["categories"]] == [("coding", served["total_seconds"])]
 
