@@ -34,7 +34,7 @@ from agent.store import windows as W
 
 from . import durations as D
 from .durations import TIMEOUT
-from .queries import GROUP_DIMS, after, window_groups
+from .queries import GROUP_DIMS, after, group_counts
 from .rollups import enc, server_language
 
 # A heartbeat as the merges see it, with whether the figure may contain it.
@@ -109,27 +109,46 @@ def _group_changes(
     firsts = {g: contained for _, g, contained in reversed(mine)}
     lasts = {g: contained for _, g, contained in mine}
     (lo, hi), (first, last) = range_, read
-    led = _present(conn, dest, column, {g for g, c in firsts.items() if not c}, lo, first)
-    trailed = _present(conn, dest, column, {g for g, c in lasts.items() if not c}, after(last), after(hi))
+    led = _present(conn, dest, column, {g for g, c in firsts.items() if not c}, (lo, first), backwards=True)
+    trailed = _present(conn, dest, column, {g for g, c in lasts.items() if not c}, (after(last), after(hi)))
     timeline = [(first - TIMEOUT - 1, g, True) for g in led] + mine + [(last + TIMEOUT + 1, g, True) for g in trailed]
     both = D.grouped_seconds((t, g) for t, g, _ in timeline)
     known = D.grouped_seconds((t, g) for t, g, contained in timeline if contained)
     return {g: both[g] - known.get(g, 0.0) for g in touched}
 
 
+FIRST_LOOK = 3600.0  # how far _present looks first; each further look is eight times as far
+
+
 def _present(
-    conn: sqlite3.Connection, dest: str, column: str, groups: set[str | None], lo: float, hi: float
+    conn: sqlite3.Connection,
+    dest: str,
+    column: str,
+    groups: set[str | None],
+    span: tuple[float, float],
+    *,
+    backwards: bool = False,
 ) -> set[str | None]:
     """Those of ``groups`` with a heartbeat in [lo, hi) the figure may contain: any but dead
-    letters (none there is missing work, which lies between). Counted from the rollups, which
-    every read of the stats brings up to date first."""
-    if not groups or hi <= lo:
-        return set()
-    counts = {g: seg.count for g, seg in window_groups(conn, GROUP_DIMS[column], lo, hi).items()}
-    for r in W.dead_letters(conn, dest, lo, hi):
-        g = enc(_text(_row(r, False)[COLUMNS[column]]))
-        counts[g] = counts.get(g, 0) - 1
-    return {g for g in groups if counts.get(enc(g), 0) > 0}
+    letters (none there is missing work, which lies outside). Looked for in widening steps
+    from the end next to the missing work (the start, or the end ``backwards``), since a
+    group's nearest heartbeat is usually close; counted from the rollups, which every read of
+    the stats brings up to date first."""
+    lo, hi = span
+    left, found = set(groups), set()
+    reach = FIRST_LOOK
+    while left and lo < hi:
+        a, b = (max(lo, hi - reach), hi) if backwards else (lo, min(hi, lo + reach))
+        counts = group_counts(conn, GROUP_DIMS[column], a, b, sorted(enc(g) for g in left))
+        for r in W.dead_letters(conn, dest, a, b):
+            g = enc(_text(_row(r, False)[COLUMNS[column]]))
+            counts[g] = counts.get(g, 0) - 1
+        seen = {g for g in left if counts.get(enc(g), 0) > 0}
+        found |= seen
+        left -= seen
+        lo, hi = (lo, a) if backwards else (b, hi)
+        reach *= 8
+    return found
 
 
 def _text(value: object) -> str | None:

@@ -181,6 +181,21 @@ def window_groups(conn: sqlite3.Connection, dim: int, lo: float, hi: float) -> d
     return collect(conn, dim, [(lo, hi, 0)]).get(0, {})
 
 
+def group_counts(conn: sqlite3.Connection, dim: int, lo: float, hi: float, values: Sequence[str]) -> dict[str, int]:
+    """How many heartbeats each of ``values`` (encoded groups of ``dim``) has in [lo, hi): whole
+    buckets summed by SQLite from the rollups, the cut ends counted from the heartbeats."""
+    if not values or hi <= lo:
+        return {}
+    blo, bhi = _split(lo, hi)
+    cuts = [(lo, blo * BUCKET), (bhi * BUCKET, hi)] if blo < bhi else [(lo, hi)]
+    out = R.counts_in(conn, dim, blo, bhi, values) if blo < bhi else {}
+    for a, b in cuts:
+        for value, seg in _raw_groups(conn, dim, a, b).items():
+            if value in values:
+                out[value] = out.get(value, 0) + seg.count
+    return out
+
+
 def window_seconds(conn: sqlite3.Connection, lo: float, hi: float, dim: int = ALL) -> int:
     seg = window_groups(conn, dim, lo, hi).get("")
     return 0 if seg is None else D.to_seconds(seg.span)

@@ -73,6 +73,19 @@ def rows_in(conn: sqlite3.Connection, dim: int, lo_bucket: int, end_bucket: int)
     )
 
 
+def counts_in(
+    conn: sqlite3.Connection, dim: int, lo_bucket: int, end_bucket: int, values: Sequence[str]
+) -> dict[str, int]:
+    """How many heartbeats each of ``values`` of ``dim`` has in buckets [lo_bucket, end_bucket)."""
+    marks = ",".join("?" * len(values))
+    found = conn.execute(
+        f"SELECT value, sum(n) FROM stats_rollup WHERE dim = ? AND bucket >= ? AND bucket < ? AND value IN ({marks}) "
+        "GROUP BY value",
+        (dim, lo_bucket, end_bucket, *values),
+    )
+    return {value: int(n) for value, n in found}
+
+
 def bounds_in(conn: sqlite3.Connection, dim: int, lo_bucket: int, end_bucket: int) -> sqlite3.Cursor:
     """(bucket, first, last, tail) of ``dim`` in buckets [lo_bucket, end_bucket), by bucket."""
     return conn.execute(
