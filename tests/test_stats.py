@@ -346,16 +346,17 @@ def test_a_projects_heartbeat_beyond_the_rows_read_still_bridges_its_missing_wor
     (refused,) = store.add([beat(base + 100, "gone")], "editor")
     store.claim("hackatime", 10)
     store.settle("hackatime", dead=[(refused.id, "rejected")])
-    synced = store.add([beat(base, "app"), beat(base + 600, "site"), beat(base + 900, "site"),
-                        beat(base + 2000, "web")], "editor")  # fmt: skip
+    # app's and web's nearest heartbeats are hours away: found a few widening looks out.
+    synced = store.add([beat(base - 10_000, "app"), beat(base + 600, "site"), beat(base + 900, "site"),
+                        beat(base + 20_000, "web")], "editor")  # fmt: skip
     settle_all(store, [a.id for a in synced])
     offline = [(660, "app"), (690, "app"), (705, "gone"), (720, "web"), (750, "web")]
     store.add([beat(base + o, p) for o, p in offline], "editor")
     R.catch_up(store)  # as every read of the stats service does first
-    found = M.added(store.reader(), "hackatime", base - 1000, base + 3000, store.delivery_seq(), ("project",))
+    found = M.added(store.reader(), "hackatime", base - 20_000, base + 30_000, store.delivery_seq(), ("project",))
     # The whole timeline gains 60 + 30 + 15 + 15 + 30 + 120 over the 120 from 600 to 900: 150.
     assert (found.seconds, found.heartbeats) == (150.0, 5)
-    # app: 0 → 660 (120, capped) + 30; web: 30 + 750 → 2000 (120, capped); gone: alone on the server.
+    # app: -10,000 → 660 (120, capped) + 30; web: 30 + 750 → 20,000 (120, capped); gone: alone on the server.
     assert found.groups["project"] == {"app": 150.0, "web": 150.0, "gone": 0.0}
 
 
