@@ -210,7 +210,9 @@ def race(tmp_path: Path) -> Iterator[Race]:
     with (
         HackatimeStandin(keys={API_KEY: USER}, now=clock) as srv,
         Store(tmp_path / "store.db", synchronous="OFF") as store,
-        RecordingClient(srv, srv.api_url, API_KEY, machine="laptop", timeout=10) as client,
+        # A request held at a gate waits while the test looks at the figures: on a loaded machine
+        # that can take seconds, and a timeout would back the outbox off mid-race.
+        RecordingClient(srv, srv.api_url, API_KEY, machine="laptop", timeout=60) as client,
     ):
         store.set_destination("hackatime", srv.api_url)
         svc = StatsService(store, client=client, clock=clock, timezone="UTC")
