@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from agent.contract import DESTINATION
+from agent.heartbeat import dedup_key_of
 
 from .schema import DEAD, HISTORY, LIVE, READY, SENT
 from .sqlite import SQLITE_MAGIC, connect
@@ -25,6 +27,11 @@ RECOVERY_STEP = 1000  # ids read per range (then per tenth, per hundredth, then 
 RECOVERY_PROBE = 1000  # ids tried one by one past the highest known, for rows on lost pages at the end
 _BATCH = 1000  # rows written per transaction
 _MIN_ROW = 32  # bytes: no heartbeat row is smaller (its dedup key alone is 16)
+# The columns after ``received_at`` but ``is_write``: the payload's values (agent.store.heartbeats).
+_PAYLOAD_COLUMNS = (
+    "entity", "type", "category", "project", "branch", "language", "editor", "operating_system", "machine",
+)  # fmt: skip
+_SOURCES = {b"editor": "editor", b"watcher": "watcher", b"import": "import"}
 
 
 def recover_into(conn: sqlite3.Connection, damaged: Path) -> tuple[int, int | None]:
@@ -64,14 +71,16 @@ def recover_into(conn: sqlite3.Connection, damaged: Path) -> tuple[int, int | No
                 max((hi for _, hi in held), default=0),
             ),
         )
-        sql = f"SELECT {_HB_COLUMNS} FROM heartbeats"
-        _copy(conn, copied, _rows(old, sql))
-        _copy(conn, copied, _rows(old, sql + " ORDER BY id DESC"))
+        old.text_factory = bytes  # a row of garbage text must not end a scan: each is decoded alone
+        _copy(conn, copied, _rows(old, "SELECT id, payload FROM heartbeats"))
+        _copy(conn, copied, _rows(old, "SELECT id, payload FROM heartbeats ORDER BY id DESC"))
         lo = 1
         while lo <= copied.highest + RECOVERY_PROBE:
             hi = lo + RECOVERY_STEP - 1
             _copy_range(conn, copied, old, lo, hi, RECOVERY_STEP)
             lo = hi + 1
+        _copy_row_facts(conn, copied, old)
+        old.text_factory = str
         _copy_deliveries(conn, copied, old, held)
     finally:
         old.close()
@@ -87,17 +96,18 @@ class _Copied:
     def __init__(self, limit: int) -> None:
         self.limit = limit  # no real id is larger
         self.bits = bytearray()
-        self.count = 0
+        self.count = 0  # rows inserted
         self.highest = 0
 
-    def __contains__(self, hb_id: int) -> bool:
+    def __contains__(self, hb_id: object) -> bool:  # an id read from a damaged page can be of any type
+        if not isinstance(hb_id, int) or hb_id <= 0:
+            return False
         return hb_id >> 3 < len(self.bits) and bool(self.bits[hb_id >> 3] & (1 << (hb_id & 7)))
 
-    def add(self, hb_id: int) -> None:
+    def mark(self, hb_id: int) -> None:
         if hb_id >> 3 >= len(self.bits):
             self.bits.extend(bytes((hb_id >> 3) + 1 - len(self.bits) + 4096))
         self.bits[hb_id >> 3] |= 1 << (hb_id & 7)
-        self.count += 1
         self.highest = max(self.highest, hb_id)
 
     def missing(self, lo: int, hi: int) -> int:
@@ -113,23 +123,94 @@ def _rows(old: sqlite3.Connection, sql: str, *params: object) -> Iterator[tuple[
 
 
 def _copy(conn: sqlite3.Connection, copied: _Copied, rows: Iterable[tuple[Any, ...]]) -> None:
-    """Insert the sane rows not copied yet, a batch per transaction."""
+    """Insert the heartbeats not copied yet whose payload reads whole, a batch per transaction.
+
+    Only the id and the payload are read (the fewer columns a read decodes, the fewer damaged
+    records end it): every other column is the payload's own value, as the store writes it.
+    Where it was read, the original source, time received and key replace the stand-ins
+    afterwards (:func:`_copy_row_facts`).
+    """
     batch: list[tuple[Any, ...]] = []
-    for row in rows:
-        if _row_is_sane(row) and row[0] <= copied.limit and row[0] not in copied:
-            copied.add(row[0])
-            batch.append(row)
-            if len(batch) >= _BATCH:
-                _insert(conn, batch)
-                batch = []
+    for hb_id, payload in rows:
+        if not isinstance(hb_id, int) or not 0 < hb_id <= copied.limit or hb_id in copied:
+            continue
+        row = _rebuilt(hb_id, payload)
+        if row is None:
+            continue
+        copied.mark(hb_id)
+        batch.append(row)
+        if len(batch) >= _BATCH:
+            copied.count += _insert(conn, batch)
+            batch = []
     if batch:
-        _insert(conn, batch)
+        copied.count += _insert(conn, batch)
 
 
-def _insert(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+def _rebuilt(hb_id: int, payload: Any) -> tuple[Any, ...] | None:
+    """The heartbeats row for a payload read from a damaged file; None when it is not one."""
+    try:
+        text = payload.decode("utf-8")
+        p = json.loads(text)
+        when = p["time"]
+        key = dedup_key_of(text)
+    except (AttributeError, UnicodeDecodeError, ValueError, TypeError, KeyError):
+        return None
+    if not isinstance(when, float) or not math.isfinite(when):
+        return None
+    is_write = p.get("is_write")
+    columns = [p.get(name) for name in _PAYLOAD_COLUMNS]
+    if not all(value is None or isinstance(value, str) for value in columns):
+        return None
+    return (hb_id, when, key, text, "editor", when, *columns, None if is_write is None else int(bool(is_write)))
+
+
+def _insert(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> int:
+    """How many were inserted: a row stored before schema 3 can share its rebuilt key with a
+    twin stored since, and the server counts the two as one heartbeat anyway."""
+    before = conn.total_changes
     conn.execute("BEGIN IMMEDIATE")
-    conn.executemany(f"INSERT INTO heartbeats({_HB_COLUMNS}) VALUES ({','.join('?' * 16)})", rows)
+    conn.executemany(f"INSERT OR IGNORE INTO heartbeats({_HB_COLUMNS}) VALUES ({','.join('?' * 16)})", rows)
     conn.execute("COMMIT")
+    return conn.total_changes - before
+
+
+def _copy_row_facts(conn: sqlite3.Connection, copied: _Copied, old: sqlite3.Connection) -> None:
+    """Each copied heartbeat's source, time received and stored key, where they can be read."""
+    for lo in range(1, copied.highest + 1, RECOVERY_STEP):
+        facts: dict[int, tuple[str, float, bytes, int]] = {}
+        _read_facts(old, copied, facts, lo, min(copied.highest, lo + RECOVERY_STEP - 1), RECOVERY_STEP)
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(
+            "UPDATE OR IGNORE heartbeats SET source = ?, received_at = ?, dedup_key = ? WHERE id = ?",
+            list(facts.values()),
+        )
+        conn.execute("COMMIT")
+
+
+def _read_facts(
+    old: sqlite3.Connection,
+    copied: _Copied,
+    facts: dict[int, tuple[str, float, bytes, int]],
+    lo: int,
+    hi: int,
+    step: int,
+) -> None:
+    """The facts of ids lo..hi not read yet: as one range, then smaller ones, as for the rows."""
+    if not any(hb_id in copied and hb_id not in facts for hb_id in range(lo, hi + 1)):
+        return
+    columns = "SELECT id, dedup_key, source, received_at FROM heartbeats"
+    rows = (
+        _rows(old, f"{columns} WHERE id = ?", lo)
+        if step == 1
+        else _rows(old, f"{columns} WHERE id BETWEEN ? AND ?", lo, hi)
+    )
+    for hb_id, key, source, received in rows:
+        if hb_id in copied and source in _SOURCES and isinstance(received, float) and isinstance(key, bytes):
+            facts[hb_id] = (_SOURCES[source], received, key, hb_id)
+    if step > 1:
+        part = max(1, step // 10)
+        for sub in range(lo, hi + 1, part):
+            _read_facts(old, copied, facts, sub, min(hi, sub + part - 1), part)
 
 
 def _copy_range(
@@ -140,9 +221,9 @@ def _copy_range(
     if not copied.missing(lo, hi):
         return
     if step == 1:
-        _copy(conn, copied, _rows(old, f"SELECT {_HB_COLUMNS} FROM heartbeats WHERE id = ?", lo))
+        _copy(conn, copied, _rows(old, "SELECT id, payload FROM heartbeats WHERE id = ?", lo))
         return
-    _copy(conn, copied, _rows(old, f"SELECT {_HB_COLUMNS} FROM heartbeats WHERE id BETWEEN ? AND ?", lo, hi))
+    _copy(conn, copied, _rows(old, "SELECT id, payload FROM heartbeats WHERE id BETWEEN ? AND ?", lo, hi))
     part = max(1, step // 10)
     for sub in range(lo, hi + 1, part):
         _copy_range(conn, copied, old, sub, min(hi, sub + part - 1), part)
@@ -261,12 +342,3 @@ def _scalar(conn: sqlite3.Connection, sql: str) -> int:
     except sqlite3.DatabaseError:
         return 0
     return value if isinstance(value, int) else 0
-
-
-def _row_is_sane(row: Sequence[Any]) -> bool:
-    # A damaged page can yield rows with garbage types; keep only well-formed ones.
-    try:
-        json.loads(row[3])
-    except (TypeError, ValueError):
-        return False
-    return isinstance(row[0], int) and row[0] > 0 and isinstance(row[1], float) and isinstance(row[2], bytes)
