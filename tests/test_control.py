@@ -187,3 +187,17 @@ def test_a_file_name_that_is_not_utf8_is_sent_as_wakatime_cli_sends_it(
         assert standin.wait_for(lambda s: s.count() >= 1, timeout=20)
     # Go's JSON encoder puts one U+FFFD in place of each byte that is not UTF-8.
     assert standin.heartbeats()[0]["entity"] == str(code) + "/caf\ufffd-\ufffd\ufffd.py"
+
+
+def test_the_control_token_is_private_even_when_found_readable(tmp_path: Any) -> None:
+    import os
+    import stat
+
+    from agent.api.control import load_or_create_token
+
+    token = load_or_create_token(tmp_path)
+    path = tmp_path / "control-token"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    os.chmod(path, 0o644)  # restored from a backup, or copied by a sync tool
+    assert load_or_create_token(tmp_path) == token
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600

@@ -77,6 +77,7 @@ def load_or_create_token(data_dir: Path) -> str:
     try:
         token = path.read_text(encoding="utf-8").strip()
         if len(token) >= 32:
+            os.chmod(path, 0o600)  # a copy or another tool may have left it readable to others
             return token
     except FileNotFoundError:
         pass
