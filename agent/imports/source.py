@@ -98,7 +98,9 @@ class _DepthGauge:
             chunk = chunk[:-1]
         if b"\\" in chunk:  # an escaped backslash, then an escaped quote, is no delimiter
             chunk = chunk.replace(b"\\\\", b"").replace(b'\\"', b"")
-        parts = chunk.translate(None, _NOT_MARKS).split(b'"')
+        # Two quotes with no bracket between them change no bracket's side (inside a string or
+        # not): dropped first, they leave the split below a few pieces instead of one per string.
+        parts = chunk.translate(None, _NOT_MARKS).replace(b'""', b"").split(b'"')
         brackets = b"".join(parts[1::2] if self._in_string else parts[0::2])
         if len(parts) % 2 == 0:
             self._in_string = not self._in_string
