@@ -6,17 +6,21 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import os
+import signal
 import sqlite3
 import threading
 import zipfile
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from agent.heartbeat import normalize
 from agent.imports import upload_seconds
 from agent.imports.job import ImportJob, Progress
+from agent.imports.reader import SHARE_OF, ReaderFailed, ReaderProcess, Request
 from agent.store import HISTORY, Store
 from tests.exports import FORMATS, T0, UA, UA_ID, exported, heartbeat, write_export
 
@@ -345,7 +349,7 @@ def test_a_store_failure_stops_the_import_where_it_was_committed(store: Store, t
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_the_import_stores_the_rows_the_live_path_stores(store: Store, tmp_path: Path, fmt: str) -> None:
     path = write_export(tmp_path / "h.json", fmt, exported(fmt, 60))
-    assert run(store, path).imported == 60
+    assert run(store, path, batch=7).imported == 60  # batches of 7: the reader makes some rows, this side the rest
     columns = (
         "time, dedup_key, payload, entity, type, category, project, branch, language, editor, operating_system, "
         "machine, is_write"
@@ -366,3 +370,78 @@ def test_the_import_stores_the_rows_the_live_path_stores(store: Store, tmp_path:
         live.add([normalize(h, machine="") for h in mapped], "import")
         stored = live.reader().execute(f"SELECT {columns} FROM heartbeats ORDER BY time").fetchall()
     assert imported == stored
+
+
+# ---- the reading process -------------------------------------------------------------------------
+
+
+def _children() -> list[psutil.Process]:
+    return psutil.Process().children(recursive=True)
+
+
+def test_errors_keep_their_order_whichever_process_made_the_rows(store: Store, tmp_path: Path) -> None:
+    items: list[Any] = [heartbeat(i) for i in range(60)]
+    for i in range(2, 60, 3):
+        items[i] = {k: v for k, v in items[i].items() if k != "time"}
+    path = write_export(tmp_path / "h.json", "hackatime", items)
+    result = run(store, path, batch=4)  # 15 batches: the two processes take turns making rows
+    assert (result.state, result.read, result.imported, result.invalid) == ("done", 60, 40, 20)
+    assert [e["heartbeat"] for e in result.errors] == list(range(3, 31, 3))
+    assert all(0 < e["near_byte"] <= path.stat().st_size for e in result.errors)
+    assert all("time is required" in e["error"] for e in result.errors)
+    assert SHARE_OF > 1  # else every row is the reader's and this test tells nothing
+
+
+def test_cancel_stops_the_reading_process(store: Store, tmp_path: Path) -> None:
+    path = write_export(tmp_path / "h.json.gz", "wakatime", exported("wakatime", 5000), gz=True)
+    cancel = threading.Event()
+    readers: list[psutil.Process] = []
+
+    def cancel_once_reading(p: Progress) -> None:
+        readers.extend(_children())
+        cancel.set()
+
+    first = run(store, path, cancel=cancel, batch=500, on_progress=cancel_once_reading)
+    assert first.state == "cancelled" and first.read == 500
+    assert readers and not any(r.is_running() for r in readers)  # killed and reaped
+    assert not _children()
+
+
+def test_a_store_failure_leaves_no_reading_process(store: Store, tmp_path: Path) -> None:
+    path = write_export(tmp_path / "h.json.gz", "wakatime", exported("wakatime", 3000), gz=True)
+
+    def refuse_writes(p: Progress) -> None:
+        store._conn.execute("PRAGMA query_only = ON")
+
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            run(store, path, batch=500, on_progress=refuse_writes)
+    finally:
+        store._conn.execute("PRAGMA query_only = OFF")
+    assert not _children()
+
+
+def test_a_reading_process_killed_midway_fails_the_import_and_resume_adds_the_rest(
+    store: Store, tmp_path: Path
+) -> None:
+    path = write_export(tmp_path / "h.json.gz", "wakatime", exported("wakatime", 3000), gz=True)
+
+    def kill_reader(p: Progress) -> None:
+        for child in _children():
+            os.kill(child.pid, signal.SIGKILL)
+
+    with pytest.raises(ReaderFailed, match="ended without finishing"):
+        run(store, path, batch=500, on_progress=kill_reader)
+    assert not _children()
+    kept = store.heartbeat_count()
+    assert kept >= 500
+    again = run(store, path, batch=500)
+    assert (again.state, again.read, again.imported) == ("done", 3000, 3000 - kept)
+
+
+def test_a_failure_inside_the_reading_process_crosses_the_pipe(tmp_path: Path) -> None:
+    path = write_export(tmp_path / "h.json", "hackatime", exported("hackatime", 3))
+    request = Request(str(path), "heartbeats.item", 0, UA, batch=0)  # 0: a division by zero in the child
+    with ReaderProcess(request) as reader, pytest.raises(ReaderFailed, match="ZeroDivisionError"):
+        list(reader)
+    assert not _children()

@@ -4,6 +4,10 @@ running agent, and the upload of the imported history to the stand-in behind liv
 from __future__ import annotations
 
 import json
+import marshal
+import struct
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +20,7 @@ from agent.delivery.hackatime import HackatimeClient
 from agent.delivery.outbox import Outbox, Outcome
 from agent.delivery.pacing import Backoff
 from agent.heartbeat import normalize
+from agent.imports import IMPORT_READER_ARG
 from agent.imports.job import ImportJob
 from agent.store.store import Store
 from tests.conftest import API_KEY
@@ -169,3 +174,24 @@ def test_history_kept_local_is_uploaded_later_exactly_once(
         assert again.returncode == 0 and "nothing to upload" in again.stdout
         assert running.status()["history_held"] == 0 and running.store.counts("hackatime").pending == 0
     assert standin.count() == 120
+
+
+def test_the_agents_own_command_line_is_the_reading_process_a_frozen_agent_starts(tmp_path: Path) -> None:
+    # A bundle runs no "-c": the reader is started as ``hackatime-agent --read-import-for-agent``.
+    path = write_export(tmp_path / "h.json", "hackatime", exported("hackatime", 3))
+    request = {"path": str(path), "prefix": "heartbeats.item", "skip": 0, "default_user_agent": UA, "batch": 2}
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", IMPORT_READER_ARG],
+        input=json.dumps(request).encode() + b"\n",
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    messages, data = [], done.stdout
+    while data:
+        (size,) = struct.unpack("<Q", data[:8])
+        messages.append(marshal.loads(data[8 : 8 + size]))
+        data = data[8 + size :]
+    assert [(m[0], m[1]) for m in messages] == [("batch", 2), ("end", 3)]
+    assert messages[-1][-2:] == ("done", None)
+    assert len(messages[0][3]) + len(messages[0][6]) + len(messages[1][3]) == 3  # every heartbeat, once

@@ -29,6 +29,7 @@ from agent.cli.key import cmd_key
 from agent.cli.run import cmd_run, cmd_sync
 from agent.cli.status import cmd_doctor, cmd_stats, cmd_status
 from agent.contract import RANGES
+from agent.imports import IMPORT_READER_ARG
 from agent.keys import PLACES
 from agent.secrets import KEYRING_CHILD_ARG, keyring_child_main, redact
 from agent.store import StoreTooNew
@@ -92,6 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if list(sys.argv[1:] if argv is None else argv) == [KEYRING_CHILD_ARG]:
         # A frozen agent asked itself to read the keyring (secrets.read_keyring_in_child).
         return keyring_child_main()
+    if list(sys.argv[1:] if argv is None else argv) == [IMPORT_READER_ARG]:
+        # A frozen agent started its import's reading process (agent.imports.reader).
+        from agent.imports.reader import child_main
+
+        return child_main()
     args = build_parser().parse_args(argv)
     try:
         return int(_COMMANDS[args.command](args))

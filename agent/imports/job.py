@@ -16,31 +16,28 @@ import json
 import logging
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import ijson
-
 from agent.contract import DESTINATION
-from agent.heartbeat import HeartbeatError, user_agent
+from agent.heartbeat import user_agent
 from agent.store import Store
 
 from .estimate import upload_seconds
 from .formats import Detected, detect
-from .rows import Row, row
+from .reader import BROKEN, DONE, END, MAX_ERRORS, REFUSED, ReaderProcess, Request, make_rows
+from .rows import Row
 from .source import ImportRefused, Source
 
 log = logging.getLogger(__name__)
 
 BATCH = 5000  # heartbeats per store transaction: big enough that the fsync is noise
-MAX_ERRORS = 10  # errors kept for the summary, with their positions
 CHECKPOINT_PREFIX = "import:"
 
-# Run states. The last four are final.
-READING, DONE, BROKEN, REFUSED, CANCELLED = "reading", "done", "broken", "refused", "cancelled"
+# Run states. The last four are final (the reader ends a read in one of the first three).
+READING, CANCELLED = "reading", "cancelled"
 FINAL = (DONE, BROKEN, REFUSED, CANCELLED)
 
 
@@ -127,38 +124,25 @@ class ImportJob:
         return p
 
     def _read(self, detected: Detected) -> tuple[str, str | None]:
-        """Read and store; returns the final state and problem (set by ``_finish``, last)."""
+        """Read (in the reading process) and store; returns the final state and problem (set
+        by ``_finish``, last)."""
         p = self.progress
-        default_ua = self._default_ua
-        with Source(self.path) as source:
-            p.bytes_total = source.size
-            batch: list[Row] = []
-            count = 0  # heartbeats taken from the file so far (each stored, queued or invalid)
-            state, problem = DONE, None
-            try:
-                for raw in ijson.items(source.stream, detected.prefix, use_float=True):
-                    if self.cancel.is_set():
-                        state = CANCELLED
-                        break
-                    count += 1
-                    if count <= self._skip:
-                        continue
-                    try:
-                        batch.append(row(raw, default_ua))
-                    except HeartbeatError as exc:
-                        self._invalid(count, source.json_bytes, str(exc))
-                    if len(batch) >= self.batch:
-                        self._store(batch, count, source)
-                        batch = []
-            except ijson.JSONError as exc:
-                state, problem = BROKEN, f"the JSON is not valid near byte {source.json_bytes:,}: {_first_line(exc)}"
-            except (EOFError, zlib.error, OSError) as exc:
-                where = f"byte {source.file_bytes:,} of {source.size:,}"
-                state, problem = BROKEN, f"the {source.kind} file breaks off at {where}: {_first_line(exc)}"
-            except ImportRefused as exc:  # a decompression bomb or deep nesting, met while reading
-                state, problem = REFUSED, str(exc)
-            # Every heartbeat yielded before a break is whole: keep them.
-            self._store(batch, count, source)
+        request = Request(str(self.path), detected.prefix, self._skip, self._default_ua, self.batch)
+        state, problem = CANCELLED, None
+        with ReaderProcess(request) as reader:
+            for message in reader:
+                if self.cancel.is_set():
+                    break  # the reader is stopped on the way out; nothing after the last batch is kept
+                read, file_bytes, rows, invalid, errors, raws, places = message[1:8]
+                if raws:  # parsed heartbeats the reader left for this side to make rows of
+                    rows, invalid, errors = make_rows(raws, places, read, self._default_ua)
+                for index, byte, error in errors:
+                    if len(p.errors) < MAX_ERRORS:
+                        p.errors.append({"heartbeat": index, "near_byte": byte, "error": error})
+                p.invalid += invalid
+                self._store(rows, read, file_bytes)
+                if message[0] == END:
+                    state, problem = message[8:10]
         if state == BROKEN:
             kept = "nothing before it was a whole heartbeat"
             if p.read:
@@ -166,24 +150,20 @@ class ImportJob:
             problem = f"{problem} ({kept})"
         return state, problem
 
-    def _invalid(self, index: int, byte: int, message: str) -> None:
-        p = self.progress
-        p.invalid += 1
-        if len(p.errors) < MAX_ERRORS:
-            p.errors.append({"heartbeat": index, "near_byte": byte, "error": message[:300]})
-
-    def _store(self, batch: list[Row], read_through: int, source: Source) -> None:
+    def _store(self, batch: list[Row], read_through: int, file_bytes: int) -> None:
         """Commit a batch; then the checkpoint says everything up to ``read_through`` is in."""
         p = self.progress
         read = max(p.read, read_through)
-        checkpoint = (self._checkpoint_key, self._checkpoint(read, complete=False)) if self._checkpoint_key else None
-        created = self.store.add_imported(batch, upload=p.upload, meta=checkpoint)
-        p.imported += created
-        p.duplicates += len(batch) - created
-        if created:
-            self.on_stored(created)
+        if batch or read > p.read:
+            key = self._checkpoint_key
+            checkpoint = (key, self._checkpoint(read, complete=False)) if key else None
+            created = self.store.add_imported(batch, upload=p.upload, meta=checkpoint)
+            p.imported += created
+            p.duplicates += len(batch) - created
+            if created:
+                self.on_stored(created)
         p.read = read
-        p.bytes_read = source.file_bytes
+        p.bytes_read = file_bytes
         self._tick()
 
     def _tick(self) -> None:
@@ -263,7 +243,3 @@ class ImportJob:
 
 def _count(n: int) -> str:
     return "1 heartbeat" if n == 1 else f"{n:,} heartbeats"
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
