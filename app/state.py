@@ -686,7 +686,8 @@ class NotificationTracker:
                 Notice(
                     "key-rejected",
                     "API key rejected",
-                    f"{name} refused the API key. Heartbeats are kept on this computer and sent once the key is fixed.",
+                    f"{server_title({'name': name})} refused the API key. Heartbeats are kept on this computer "
+                    "and sent once the key is fixed.",
                     warning=True,
                 )
             )

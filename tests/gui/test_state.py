@@ -212,6 +212,7 @@ def test_notifications_fire_on_transitions_only() -> None:
     rejected = ex.status(dest={"auth_state": "rejected"})
     [notice] = tracker.on_status(rejected, NOW)
     assert notice.kind == "key-rejected" and notice.warning
+    assert notice.message.startswith("Hackatime refused the API key.")  # the name as people write it
     assert tracker.on_status(rejected, NOW + 5) == []  # a steady state never repeats
 
     # back online after a long outage: one notice once the backlog is delivered, with the count
