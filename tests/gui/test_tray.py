@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QPoint
-from PySide6.QtWidgets import QApplication, QSystemTrayIcon
+from PySide6.QtWidgets import QApplication, QLabel, QSystemTrayIcon
 from pytestqt.exceptions import TimeoutError as WaitTimeout
 
 from agent.delivery.pacing import Backoff
@@ -231,6 +231,7 @@ def test_status_window_where_there_is_no_tray(model: AgentModel, qtbot: Any) -> 
     assert window is not None and window.isVisible()
     assert window.summary.text().startswith("Today: ")
     assert "Nothing to sync yet" in window.sync.text()
+    assert all(label.isEnabled() for label in window.findChildren(QLabel))  # read, so never greyed out
     with qtbot.waitSignal(tray.quit_requested):
         window.close()  # no tray to fall back on: closing quits the tray app
     tray.close()
