@@ -138,6 +138,8 @@ class Shooter:
             assert _words(shown) == _words(texts)  # a theme changes colours, never words
             tip = self.tooltip(tray, f"{name}-{theme_name}")
             assert tip == tray.icon.toolTip()
+            for text in [*shown, tip]:  # "Hackatime", capitalised; "hackatime-desktop" is a project's own name
+                assert not re.search(r"\bhackatime\b(?!-)", text), text
         theme.apply(self.qapp, Qt.ColorScheme.Light)
         return texts
 
