@@ -314,6 +314,13 @@ def test_the_dashboard_is_usable_on_small_screens(
         assert ax.get_position().width * width_px > 40  # the bars have room
         assert text.get_text() in ("Editors", "Machines", "Operating systems", "Systems")  # whole words, not clipped
     assert dashboard.week_chart.height() >= dashboard.week_chart.minimumHeight() > 0
+    # The Projects table: the languages get as much room as the names (a name is elided, not the languages).
+    dashboard.tabs.setCurrentIndex(1)
+    qapp.processEvents()
+    header = dashboard.projects_table.horizontalHeader()
+    assert header.sectionSize(2) >= header.sectionSize(0) - 2 > 0  # equal shares, give or take a pixel
+    columns = sum(header.sectionSize(c) for c in range(4))
+    assert columns <= dashboard.projects_table.viewport().width() + 1  # all in view, no sideways scrolling
 
 
 @pytest.fixture
