@@ -238,6 +238,7 @@ class DashboardWindow(QMainWindow):
     def _caption(name: str) -> QLabel:
         label = QLabel()
         label.setObjectName(name)
+        label.setWordWrap(True)  # a long caption takes a second line on a narrow window, never runs off it
         _muted(label)
         return label
 

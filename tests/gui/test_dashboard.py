@@ -15,7 +15,7 @@ import pytest
 from matplotlib.patches import Wedge
 from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
 
 from app import charts, state
 from app.dashboard import RANGES, SORT_ROLE, DashboardWindow
@@ -314,6 +314,17 @@ def test_the_dashboard_is_usable_on_small_screens(
         assert ax.get_position().width * width_px > 40  # the bars have room
         assert text.get_text() in ("Editors", "Machines", "Operating systems", "Systems")  # whole words, not clipped
     assert dashboard.week_chart.height() >= dashboard.week_chart.minimumHeight() > 0
+    # No text cut off: every label shown has the room its text needs (wrapped ones their lines' height).
+    for tab in range(dashboard.tabs.count()):
+        dashboard.tabs.setCurrentIndex(tab)
+        qapp.processEvents()
+        for label in dashboard.findChildren(QLabel):
+            if not label.isVisible() or not label.text():
+                continue
+            if label.wordWrap():
+                assert label.height() >= label.heightForWidth(label.width()), (size, label.objectName(), label.text())
+            else:
+                assert label.width() >= label.sizeHint().width(), (size, label.objectName(), label.text())
     # The Projects table: the languages get as much room as the names (a name is elided, not the languages).
     dashboard.tabs.setCurrentIndex(1)
     qapp.processEvents()
