@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from agent.delivery.pacing import Backoff
 from app import state
 from app.dashboard import RANGES, DashboardWindow
 from app.model import AgentModel
@@ -78,7 +79,7 @@ def test_the_same_figure_reads_the_same_everywhere_in_each_state(
     qtbot: Any, tmp_path: Any,
 ) -> None:  # fmt: skip
     standin.update_user(User(id=1, username="orpheus", timezone=zone, day_goal=3 * 3600))
-    agent = make_agent()
+    agent = make_agent(backoff=Backoff(base=600, cap=600))  # "retrying in 10 min": a state that stays while read
     model = make_model(agent.config.data_dir)
     tray = TrayApp(model, tray_wait_s=3600)
     host = WindowHost(

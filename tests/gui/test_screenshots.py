@@ -23,6 +23,7 @@ from PySide6.QtCore import QPoint, QRect, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QImage
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QToolTip, QWidget
 
+from agent.delivery.pacing import Backoff
 from app import state, theme
 from app.dashboard import DashboardWindow
 from app.model import AgentModel
@@ -51,16 +52,13 @@ def grab(region: QRect, name: str) -> Path:
     return path
 
 
-def grab_shown(qtbot: Any, widget: QWidget, region: QRect, name: str) -> Path:
-    """Grab ``region`` once X shows ``widget`` in it as Qt draws it (nine in ten pixels alike).
+def grab_shown(qtbot: Any, widget: QWidget, region: Callable[[], QRect], name: str) -> Path:
+    """Grab ``region()`` once X shows ``widget`` in it as Qt draws it now (nine in ten pixels alike).
 
     A grab taken the moment Qt calls a popup visible can catch the screen before X has
-    mapped or painted it (a tooltip shot came out as the bare root window).
+    mapped or painted it (a tooltip shot came out as the bare root window). Qt's drawing and
+    the region are taken again at each try: fresh figures may change the texts meanwhile.
     """
-    drawn = widget.grab().toImage()
-    scale = drawn.devicePixelRatio()
-    offset = widget.geometry().topLeft() - region.intersected(QGuiApplication.primaryScreen().geometry()).topLeft()
-    points = [QPoint(x, y) for x in range(0, widget.width(), 3) for y in range(0, widget.height(), 3)]
     shots: list[Path] = []
 
     def alike(a: QColor, b: QColor) -> bool:
@@ -71,7 +69,12 @@ def grab_shown(qtbot: Any, widget: QWidget, region: QRect, name: str) -> Path:
         handle = widget.windowHandle()
         if handle is None or not viewable(int(handle.winId())):
             return False
-        shots.append(grab(region, name))
+        drawn = widget.grab().toImage()
+        scale = drawn.devicePixelRatio()
+        where = region()
+        offset = widget.geometry().topLeft() - where.intersected(QGuiApplication.primaryScreen().geometry()).topLeft()
+        points = [QPoint(x, y) for x in range(0, widget.width(), 3) for y in range(0, widget.height(), 3)]
+        shots.append(grab(where, name))
         shown = QImage(str(shots[-1]))
         same = sum(alike(shown.pixelColor(offset + p), drawn.pixelColor(p * scale)) for p in points)
         return same >= 0.9 * len(points)
@@ -104,8 +107,10 @@ class Shooter:
         self.qtbot.waitUntil(lambda: tray.menu.isVisible() and viewable(int(tray.menu.winId())), timeout=10_000)
         self.qtbot.waitUntil(lambda: not tray.model._status_busy and not tray.model._stats_busy, timeout=10_000)
         texts = tray.menu_texts()
-        where = tray.menu.geometry().united(tray.icon.geometry()).adjusted(-8, -4, 8, 8)
-        grab_shown(self.qtbot, tray.menu, where, f"menu-{name}")
+        around = tray.icon.geometry()
+        grab_shown(
+            self.qtbot, tray.menu, lambda: tray.menu.geometry().united(around).adjusted(-8, -4, 8, 8), f"menu-{name}"
+        )
         subprocess.run(["xdotool", "key", "Escape"], check=True, timeout=10)
         self.qtbot.waitUntil(lambda: not tray.menu.isVisible(), timeout=5_000)
         return texts
@@ -123,7 +128,7 @@ class Shooter:
         self.qapp.processEvents()
         tip = QToolTip.text()
         label = next(w for w in QApplication.topLevelWidgets() if w.inherits("QTipLabel") and w.isVisible())
-        grab_shown(self.qtbot, label, label.geometry().united(where).adjusted(-8, -4, 8, 8), f"tooltip-{name}")
+        grab_shown(self.qtbot, label, lambda: label.geometry().united(where).adjusted(-8, -4, 8, 8), f"tooltip-{name}")
         QToolTip.hideText()
         self.qtbot.waitUntil(lambda: not QToolTip.isVisible(), timeout=10_000)
         return tip
@@ -171,7 +176,9 @@ def test_menu_and_tooltip_in_each_state_and_every_dashboard_tab(
     shooter: Shooter, qtbot: Any, qapp: QApplication, tmp_path: Path,
 ) -> None:  # fmt: skip
     standin.update_user(User(id=1, username="orpheus", timezone=zone, day_goal=2 * 3600))
-    agent = make_agent()
+    # A failed upload is retried in 10 minutes, not 1-2 s: "Can't reach … · retrying in 10 min" stays
+    # what it is while both themes are shot (Sync now ends it).
+    agent = make_agent(backoff=Backoff(base=600, cap=600))
     model = make_model(agent.config.data_dir)
     model.start()
     post_heartbeats(agent, coding("hackatime-desktop", 35))
