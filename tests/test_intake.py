@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.api.intake import MAX_BULK
+from agent.api.intake import MAX_BULK, parse_body
 from agent.daemon import Agent
 from agent.heartbeat import STRING_FIELDS
 from tests.conftest import API_KEY
@@ -289,3 +289,59 @@ def test_a_lone_surrogate_in_any_string_field_fails_only_its_item(http: httpx.Cl
     else:
         assert status == 400 and "not valid Unicode" in answer["error"], answer
         assert stored_count(agent) == 99
+
+
+_bodies = st.recursive(
+    # Integers within 64 bits: orjson reads a longer one as a float (see test_a_huge_integer_is_refused_alike).
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(st.characters(codec=None)),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_bodies)
+def test_a_body_is_read_as_the_json_module_reads_it(doc: Any) -> None:
+    """Bodies are read by orjson first (agent/fastjson.py): what it reads must be what the json
+    module reads, or what it refuses must still be read by the json module."""
+    body = json.dumps(doc, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    try:
+        expected = json.loads(body)
+    except ValueError:  # a lone surrogate written raw: not UTF-8; the per-item reading decides
+        return
+    assert parse_body(body) == expected
+    assert _types(parse_body(body)) == _types(expected)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[NaN]", b'["\\ud800"]', b"\xef\xbb\xbf[1]", "[1.5]".encode("utf-16"), b"[" * 600 + b"]" * 600, b"[1e400]"],
+    ids=["nan", "lone-surrogate", "bom", "utf-16", "600-deep", "overflow"],
+)
+def test_what_orjson_refuses_the_json_module_still_reads(body: bytes) -> None:
+    assert parse_body(body) == json.loads(body)
+
+
+@pytest.mark.parametrize("field", ["lineno", "time", "is_write"])
+def test_a_huge_integer_is_refused_alike(http: httpx.Client, agent: Agent, field: str) -> None:
+    """orjson reads an integer beyond 64 bits as a float, the json module as an int: out of every
+    field's range either way, so the item gets the same 400."""
+    huge = "1" + "0" * 30
+    bad = json.dumps(beat(1))[:-1] + f', "{field}": {huge}}}'
+    answers = []
+    for body in ("[" + bad + "," + json.dumps(beat(2)) + "]", "[" + bad + "," + json.dumps(beat(2)) + ", NaN]"):
+        r = http.post("/users/current/heartbeats.bulk", content=body.encode(), headers=bearer())
+        answers.append(r.json()["responses"][0])  # orjson reads the first body, the json module the second
+    assert answers[0] == answers[1] and answers[0][1] == 400
+
+
+def _types(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_types(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _types(v) for k, v in value.items()}
+    return type(value)
