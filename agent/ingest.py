@@ -37,7 +37,7 @@ class Ingest:
         except StoreFull:
             self.on_full()
             raise
-        created = sum(a.created for a in added)
+        created = [created for _, created in added].count(True)
         if created:
             self.on_stored(created)
         return added

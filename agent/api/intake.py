@@ -107,57 +107,56 @@ class Intake:
 
     def post_bulk(self, request: Request) -> Response:
         self._authorize(request)
-        answers: list[str] = []
-        for item in self._ingest(self._items(request, bulk=True), request):
-            if isinstance(item, HeartbeatError):
-                answers.append(json.dumps([{"error": str(item), "type": "InvalidHeartbeat"}, 400]))
-                continue
-            hb, added = item
-            # Splice the frozen payload instead of re-encoding it: same bytes, less work.
-            head = '[{"id":null,"recorded":false,' if added is None else f'[{{"id":{added.id},'
-            answers.append(f"{head}{hb.payload_json[1:]},201]")
+        heartbeats, added, refused = self._ingest(self._items(request, bulk=True), request)
+        # Splice the frozen payload instead of re-encoding it: same bytes, less work.
+        if added is None:
+            answers = [f'[{{"id":null,"recorded":false,{hb.payload_json[1:]},201]' for hb in heartbeats]
+        else:
+            answers = [
+                f'[{{"id":{hb_id},{hb.payload_json[1:]},201]' for hb, (hb_id, _) in zip(heartbeats, added, strict=True)
+            ]
+        for i, exc in refused:  # in order, so each lands at its item's place
+            answers.insert(i, json.dumps([{"error": str(exc), "type": "InvalidHeartbeat"}, 400]))
         return Response(201, raw=f'{{"responses":[{",".join(answers)}]}}'.encode())
 
     def post_single(self, request: Request) -> Response:
         self._authorize(request)
-        [item] = self._ingest(self._items(request, bulk=False), request)
-        if isinstance(item, HeartbeatError):
-            raise HTTPError(400, str(item), type="InvalidHeartbeat")
-        hb, added = item
+        heartbeats, added, refused = self._ingest(self._items(request, bulk=False), request)
+        if refused:
+            raise HTTPError(400, str(refused[0][1]), type="InvalidHeartbeat")
+        [hb] = heartbeats
         if added is None:
             return Response(202, {**hb.payload, "id": None, "recorded": False})
-        return Response(202, {**hb.payload, "id": added.id})
+        return Response(202, {**hb.payload, "id": added[0].id})
 
-    def _ingest(self, items: list[Any], request: Request) -> list[tuple[Heartbeat, Added | None] | HeartbeatError]:
+    def _ingest(
+        self, items: list[Any], request: Request
+    ) -> tuple[list[Heartbeat], list[Added] | None, list[tuple[int, HeartbeatError]]]:
         """The one way editor heartbeats come in: normalise every item, store the valid ones in one
-        transaction (unless tracking is paused: then ``Added`` is None), answer per item in order."""
-        out: list[tuple[Heartbeat, Added | None] | HeartbeatError] = []
-        valid: list[tuple[int, Heartbeat]] = []
+        transaction (unless tracking is paused: then ``Added`` is None). Returns the valid ones, in
+        order, with what storing them gave, and each refused item's place and reason."""
+        heartbeats: list[Heartbeat] = []
+        refused: list[tuple[int, HeartbeatError]] = []
         # What the request's headers say holds for each of its heartbeats: read once.
         machine, default_ua = self.machine, self.default_ua
         header_ua, header_machine = request.headers.get("user-agent"), request.headers.get("x-machine-name")
-        for raw in items:
+        for i, raw in enumerate(items):
             try:
-                if isinstance(raw, Unparsable):
+                if type(raw) is Unparsable:
                     raise HeartbeatError(raw.reason)
-                hb = normalize(
-                    raw,
-                    machine=machine,
-                    default_user_agent=default_ua,
-                    header_user_agent=header_ua,
-                    header_machine=header_machine,
+                heartbeats.append(
+                    normalize(
+                        raw,
+                        machine=machine,
+                        default_user_agent=default_ua,
+                        header_user_agent=header_ua,
+                        header_machine=header_machine,
+                    )
                 )
             except HeartbeatError as exc:
-                out.append(exc)
-                continue
-            valid.append((len(out), hb))
-            out.append((hb, None))
+                refused.append((i, exc))
         # While tracking is paused, editor heartbeats are acknowledged but not recorded (None).
-        added = self._add([hb for _, hb in valid]) if valid else None
-        if added is not None:
-            for (i, hb), result in zip(valid, added, strict=True):
-                out[i] = (hb, result)
-        return out
+        return heartbeats, self._add(heartbeats) if heartbeats else None, refused
 
     def _add(self, heartbeats: list[Heartbeat]) -> list[Added] | None:
         try:

@@ -153,8 +153,8 @@ class HeartbeatRows(StoreBase):
             "project, branch, language, editor, operating_system, machine, is_write) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(time, dedup_key) DO NOTHING",
             [
-                (hb.time, hb.dedup_key, hb.payload_json, source, now, *map(hb.payload.get, _COLUMNS))
-                for hb in heartbeats
+                (t, key, payload_json, source, now, *map(payload.get, _COLUMNS))
+                for payload, payload_json, key, t, _, _ in heartbeats  # unpacked: cheaper than six lookups
             ],
         )
         if conn.total_changes - changes_before == len(heartbeats):
@@ -205,12 +205,13 @@ class HeartbeatRows(StoreBase):
         """Keep the last editor heartbeat time per file in memory (the watcher asks about the last 30 s)."""
         with self._recent_lock:
             recent = self._recent_editor
+            get = recent.get
             for item in group:
                 if item.source == "editor" and item.result is not None:
-                    for hb in item.heartbeats:
-                        entity = hb.payload.get("entity")
-                        if entity and hb.time > recent.get(entity, 0.0):
-                            recent[entity] = hb.time
+                    for payload, _, _, t, _, _ in item.heartbeats:
+                        entity = payload.get("entity")
+                        if entity and t > get(entity, 0.0):
+                            recent[entity] = t
             if len(recent) > RECENT_ENTITIES:
                 newest = sorted(recent.items(), key=lambda kv: kv[1])[-RECENT_ENTITIES // 2 :]
                 self._recent_editor = dict(newest)
