@@ -36,6 +36,7 @@ from tests.standin import DEFAULT_API_KEY, HackatimeStandin, ThrottleLimits, mea
 
 KEY = DEFAULT_API_KEY
 T0 = 1_760_000_000.0
+INTAKE_BUDGET = 23_000  # heartbeats/s committed (issue #10: no worse than when it was first met)
 
 
 def raw_heartbeat(i: int) -> dict[str, object]:
@@ -233,7 +234,7 @@ def main() -> None:
     print(
         f"intake     committed by the agent:      {rate:>10,.0f} heartbeats/s (median of "
         f"{', '.join(f'{r:,.0f}' for r in runs)}; 2 clients, bulks of 100, synchronous=FULL) · "
-        f"{rate / raw_full:.2f}x raw FULL · budget ≥ 20,000/s: {'ok' if rate >= 20_000 else 'MISSED'}"
+        f"{rate / raw_full:.2f}x raw FULL · budget ≥ {INTAKE_BUDGET:,}/s: {'ok' if rate >= INTAKE_BUDGET else 'MISSED'}"
     )
     print(f"intake     agent CPU per heartbeat:     {cpu:>10.1f} µs (median of 3; user + system)")
 
