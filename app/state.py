@@ -482,6 +482,38 @@ def import_lines(status: Status) -> list[str]:
     return []
 
 
+# ---- the agent's notices ----------------------------------------------------------
+
+
+def agent_notices(status: Status | None) -> list[Mapping[str, Any]]:
+    """The notices the agent lists (``status["notices"]``), read defensively."""
+    return [n for n in (status or {}).get("notices") or [] if isinstance(n, Mapping)]
+
+
+def stored_notices(status: Status | None) -> list[Mapping[str, Any]]:
+    """Notices kept in the agent's store (an integer id): they stay until the user dismisses them."""
+    return [n for n in agent_notices(status) if isinstance(n.get("id"), int) and not isinstance(n.get("id"), bool)]
+
+
+def is_disk_notice(notice: Mapping[str, Any]) -> bool:
+    """The full disk's notice: not stored (no id) yet timed. Configuration notices carry no time."""
+    return notice.get("id") is None and notice.get("time") is not None
+
+
+def notices_line(status: Status | None) -> str | None:
+    """The menu's pointer to the Sync tab while stored warnings wait to be read and dismissed."""
+    count = sum(1 for n in stored_notices(status) if n.get("level") in ("warning", "error"))
+    if not count:
+        return None
+    return f"{plural(count, 'notice')} from the agent — see Sync"
+
+
+def notice_title(level: str | None) -> str:
+    return {"error": "Hackatime agent: problem", "warning": "Hackatime agent: warning"}.get(
+        str(level), "Hackatime agent"
+    )
+
+
 def goal_tooltip(stats: Stats | None) -> str:
     percent = goal_percent(stats)
     if percent is None:
@@ -515,6 +547,9 @@ def tooltip(
         lines.append(extra)
     if status and status.get("disk_full"):
         lines.append("Disk full — new heartbeats can't be stored")
+    line = notices_line(status)
+    if line:
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -533,6 +568,7 @@ class MenuView:
     syncing: bool = False
     web_url: str = DEFAULT_WEB_URL
     log_dir: str | None = None
+    notices: str | None = None  # "2 notices from the agent — see Sync", while some wait to be dismissed
 
 
 def menu_view(
@@ -564,6 +600,7 @@ def menu_view(
         syncing=syncing,
         web_url=web_url(dests[0].get("url") if dests else None),
         log_dir=(status or {}).get("log_dir"),
+        notices=notices_line(status) if available is not False else None,
     )
 
 
@@ -643,7 +680,8 @@ def _age(ts: float | None, now: float) -> str:
 
 @dataclass(frozen=True)
 class Notice:
-    kind: str  # "key-rejected" | "back-online" | "goal-reached" | "disk-full" | "agent-crashed" | "agent-gave-up"
+    # "key-rejected" | "back-online" | "goal-reached" | "disk-full" | "agent-notice" | "agent-crashed" | "agent-gave-up"
+    kind: str
     title: str
     message: str
     warning: bool = False
@@ -664,9 +702,11 @@ class NotificationTracker:
     _catching_up: bool = False
     _goal_seen: dict[str, bool] = field(default_factory=dict)
     _disk_full: bool = False
+    _notice_ids: set[int] = field(default_factory=set)  # stored notices already shown
+    _notice_texts: set[str] = field(default_factory=set)  # the configuration's notices already shown (no id)
 
     def on_status(self, status: Status, now: float) -> list[Notice]:
-        notices: list[Notice] = []
+        notices = self._agent_notices(status)
         disk_full = bool(status.get("disk_full"))
         if disk_full and not self._disk_full:
             notices.append(
@@ -713,6 +753,25 @@ class NotificationTracker:
                     Notice("back-online", "Back online", f"{plural(delivered, 'heartbeat')} delivered to Hackatime.")
                 )
         return notices
+
+    def _agent_notices(self, status: Status) -> list[Notice]:
+        """A popup per notice the agent lists, once: stored ones once per id (they are listed until
+        dismissed), the configuration's once per wording for this run (the agent lists them on every
+        status and they have no id). The full disk has its own transition notice below."""
+        out: list[Notice] = []
+        for item in agent_notices(status):
+            ident, message = item.get("id"), str(item.get("message") or "")
+            if isinstance(ident, int):
+                if ident in self._notice_ids:
+                    continue
+                self._notice_ids.add(ident)
+            elif is_disk_notice(item) or not message or message in self._notice_texts:
+                continue
+            else:
+                self._notice_texts.add(message)
+            level = item.get("level")
+            out.append(Notice("agent-notice", notice_title(level), message, warning=level in ("warning", "error")))
+        return out
 
     def on_stats(self, stats: Stats) -> list[Notice]:
         goal = today(stats).get("goal")

@@ -174,6 +174,8 @@ class TrayApp(QObject):
         ]
         menu.addSeparator()
         self._sync = [self._action(menu, "", f"sync-{i}", self.open_dashboard) for i in range(SYNC_SLOTS)]
+        # The agent's notices are listed, and dismissed, on the dashboard's Sync tab.
+        self._notices = self._action(menu, "", "agent-notices", self.open_dashboard)
         self._retry = self._action(menu, "Retry starting the agent", "agent-retry", self.retry_agent)
         self._port = self._action(menu, "Use another port…", "agent-port", self.choose_port)
         self._sync_now = self._action(menu, "Sync now", "sync-now", self.model.sync_now)
@@ -200,6 +202,7 @@ class TrayApp(QObject):
         _fill(self._info, view.info)
         _fill(self._projects, [f"    {line}" for line in view.projects])
         _fill(self._sync, view.sync)
+        _fill([self._notices], [view.notices] if view.notices else [])
         refusal = self.supervisor.refusal if self.supervisor is not None else None
         stuck = self.model.available is not True and self.agent_problem() is not None
         self._retry.setVisible(stuck)

@@ -258,3 +258,33 @@ def test_goal_notification_only_when_reached_while_watching() -> None:
 def test_top_with_other() -> None:
     assert state.top_with_other([("a", 5), ("b", 3), ("c", 1), ("d", 1)], 2) == [("a", 5), ("b", 3), ("Other", 2)]
     assert state.top_with_other([("a", 5)], 2) == [("a", 5)]
+
+
+def test_agent_notices_pop_up_once_and_stored_ones_are_pointed_to_from_the_menu() -> None:
+    recovered = {"id": 7, "time": NOW - 60, "level": "error", "message": "The local database was damaged (…)."}
+    key_source = {"id": None, "time": None, "level": "warning", "message": "~/.wakatime.cfg could not be read"}
+    disk = {"id": None, "time": NOW, "level": "error", "message": "The disk holding /data is full: …"}
+    tracker = NotificationTracker()
+    status = ex.status(notices=[recovered, key_source])
+    popups = tracker.on_status(status, NOW)
+    assert [(n.kind, n.title, n.message, n.warning) for n in popups] == [
+        ("agent-notice", "Hackatime agent: problem", recovered["message"], True),
+        ("agent-notice", "Hackatime agent: warning", key_source["message"], True),
+    ]
+    for t in range(1, 20):  # a refresh every few seconds never repeats either
+        assert tracker.on_status(status, NOW + 3 * t) == []
+    assert tracker.on_status(ex.status(notices=[key_source]), NOW + 70) == []  # dismissed: nothing
+    # a full disk has its own notice, never a second one from the list
+    [full] = tracker.on_status(ex.status(disk_full=True, notices=[disk]), NOW + 80)
+    assert full.kind == "disk-full"
+    # a new stored notice pops up once
+    later = {**recovered, "id": 8, "message": "Another one"}
+    [again] = tracker.on_status(ex.status(notices=[later]), NOW + 90)
+    assert again.message == "Another one"
+
+    assert state.menu_view(status, ex.stats(), True, NOW).notices == "1 notice from the agent — see Sync"
+    two = ex.status(notices=[recovered, later, key_source])
+    assert state.notices_line(two) == "2 notices from the agent — see Sync"
+    assert "2 notices from the agent" in state.tooltip(two, ex.stats(), True, NOW)
+    assert state.notices_line(ex.status(notices=[key_source, disk])) is None  # only stored ones wait for a dismiss
+    assert state.menu_view(ex.status(), ex.stats(), True, NOW).notices is None
