@@ -264,6 +264,10 @@ class AgentClient:
         body = {"destination": destination, "ids": list(ids)}
         return int(self.request(C.DEAD_DISCARD, body).get("count") or 0)
 
+    def dismiss_notice(self, notice_id: int) -> None:
+        """Mark a stored notice read: the agent's status no longer lists it."""
+        self.request(C.NOTICE_DISMISS, {}, id=notice_id)
+
     def wait_for_change(self, after: int, timeout: float) -> int:
         """Long-poll: returns the agent's state seq once it passes ``after``, or after ``timeout`` s."""
         data = self.request(C.EVENTS, query={"after": after, "timeout": int(timeout)}, timeout=timeout + 10)

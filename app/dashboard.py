@@ -175,6 +175,7 @@ class DashboardWindow(QMainWindow):
     charts_ready = Signal()  # the charts are in place and plotted
     rendered = Signal()  # the charts were re-plotted from new figures (tests, benchmarks)
     dead_loaded = Signal()  # the dead-letter table was filled from the agent's answer
+    notices_shown = Signal()  # the notices list was refilled from a new status
 
     # Created once the charts module is imported (_install_charts); until then placeholders hold their places.
     week_chart: WeekChart
@@ -368,6 +369,7 @@ class DashboardWindow(QMainWindow):
     def _build_sync(self) -> QWidget:
         page = QWidget()
         layout = QVBoxLayout(page)
+        self._build_notices(layout)
         layout.addWidget(_title("Destinations"))
         self.dest_table = QTableWidget(0, 7)
         self.dest_table.setObjectName("destinations")
@@ -427,6 +429,31 @@ class DashboardWindow(QMainWindow):
         layout.addLayout(buttons)
         self._dead_selection_changed()
         return page
+
+    def _build_notices(self, layout: QVBoxLayout) -> None:
+        """What the agent wants the user to know (a damaged store recovered, a key source unreadable):
+        first on the Sync tab, shown only while there is any."""
+        self.notices_title = _title("Notices from the agent")
+        layout.addWidget(self.notices_title)
+        self.notices_table = QTableWidget(0, 3)
+        self.notices_table.setObjectName("agent-notices")
+        self.notices_table.setHorizontalHeaderLabels(["Time", "Message", ""])
+        self.notices_table.verticalHeader().hide()
+        self.notices_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.notices_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.notices_table.setWordWrap(True)  # a recovery notice is a few sentences: all of it is read
+        header = self.notices_table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        self.notices_table.setMaximumHeight(170)
+        layout.addWidget(self.notices_table)
+        self.notices_status = QLabel()
+        self.notices_status.setObjectName("notices-status")
+        self.notices_status.setWordWrap(True)
+        layout.addWidget(self.notices_status)
+        self.notices: list[Mapping[str, Any]] = []
+        self._show_notices([])
 
     def _placeholder(self, layout: QLayout, name: str) -> QLabel:
         label = QLabel("Loading the chart…")
@@ -571,6 +598,9 @@ class DashboardWindow(QMainWindow):
         elif stats and self._projects_range != stats.get("projects_range") and self._changed("projects-for", generated):
             self.load_projects()
         self._refresh_destinations(status)
+        notices = state.agent_notices(status)
+        if self._changed("notices", notices):
+            self._show_notices(notices)
         self.week_title.setText(state.days_title(state.week_days(stats)))
         # Ready once the headline shows what there is: the figures, or that the agent is not running.
         if (model.stats is not None or model.available is False) and not self._has_figures:
@@ -652,6 +682,45 @@ class DashboardWindow(QMainWindow):
         caption = state.source_caption(source, fetched, generated, now)
         total = state.format_duration(sum(float(r.get("total_seconds") or 0) for r in rows))
         self.projects_caption.setText(f"{state.plural(len(rows), 'project')} · {total} · {caption}")
+
+    # ---- the agent's notices ----------------------------------------------------------
+
+    def _show_notices(self, notices: Sequence[Mapping[str, Any]]) -> None:
+        """One row per notice, as the latest status lists them; stored ones get a Dismiss button."""
+        self.notices = list(notices)
+        table = self.notices_table
+        table.setRowCount(len(notices))
+        for r, notice in enumerate(notices):
+            when = notice.get("time")
+            stamp = dt.datetime.fromtimestamp(float(when)).strftime("%Y-%m-%d %H:%M") if when else "—"
+            for c, text in enumerate((stamp, str(notice.get("message") or ""))):
+                table.setItem(r, c, QTableWidgetItem(text))
+            ident = notice.get("id")
+            if isinstance(ident, int):
+                button = QPushButton("Dismiss")
+                button.setObjectName(f"notice-dismiss-{ident}")
+                button.clicked.connect(lambda _checked=False, i=ident, b=button: self.dismiss_notice(i, b))
+                table.setCellWidget(r, 2, button)
+            else:
+                table.removeCellWidget(r, 2)
+                table.setItem(r, 2, QTableWidgetItem(""))  # the agent's own: gone once its cause is
+        table.resizeRowsToContents()
+        for widget in (self.notices_title, self.notices_table, self.notices_status):
+            widget.setVisible(bool(notices))
+        self.notices_status.clear()
+        self.notices_shown.emit()
+
+    def dismiss_notice(self, notice_id: int, button: QPushButton | None = None) -> None:
+        """Ask the agent to drop the notice, off the GUI thread; the next status removes its row."""
+        if button is not None:
+            button.setEnabled(False)
+            button.setText("Dismissing…")
+
+        def failed(exc: BaseException) -> None:
+            self._show_notices(self.notices)  # a fresh button: the one clicked may have been replaced meanwhile
+            self.notices_status.setText(f"Could not dismiss the notice: {exc}")
+
+        self.model.dismiss_notice(notice_id, lambda _answer: None, failed)
 
     # ---- sync health ------------------------------------------------------------------
 

@@ -301,6 +301,12 @@ class AgentModel(QObject):
     def discard_dead(self, destination: str, ids: Sequence[int], on_done: Callable[[Any], None]) -> None:
         self.call(lambda c: c.discard_dead(destination, ids), on_done, refresh_after=True)
 
+    def dismiss_notice(
+        self, notice_id: int, on_done: Callable[[Any], None], on_error: Callable[[BaseException], None]
+    ) -> None:
+        """Dismiss a stored notice; the refresh after it brings the status that no longer lists it."""
+        self.call(lambda c: c.dismiss_notice(notice_id), on_done, on_error, refresh_after=True)
+
     # ---- what the views show ------------------------------------------------------
 
     def icon_state(self) -> state.IconState:

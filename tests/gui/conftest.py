@@ -27,6 +27,7 @@ import pytest  # noqa: E402
 from PySide6.QtCore import QThreadPool  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
+from agent.contract import STORE_FILE  # noqa: E402
 from app.client import AgentClient  # noqa: E402
 from app.model import AgentModel  # noqa: E402
 from app.tasks import TaskRunner  # noqa: E402
@@ -223,6 +224,13 @@ def coding(project: str, minutes: int, *, end: float | None = None, language: st
         }
         for i in range(minutes + 1)
     ]
+
+
+def damage_store(data_dir: Path) -> None:
+    """A store file that is no database any more (a disk fault, an interrupted copy): the agent
+    started on it moves it aside, starts a fresh one and stores a notice saying so."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / STORE_FILE).write_bytes(b"\xde\xad\xbe\xef" * 1024)
 
 
 def wait_exposed(qtbot: Any, widget: QWidget, timeout: int = 5000) -> None:

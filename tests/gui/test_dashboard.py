@@ -15,7 +15,7 @@ import pytest
 from matplotlib.patches import Wedge
 from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
+from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QPushButton
 
 from app import charts, state
 from app.dashboard import RANGES, SORT_ROLE, DashboardWindow
@@ -23,7 +23,7 @@ from app.model import AgentModel
 from app.windows import WindowContext
 from app.windows.host import WindowHost
 from tests.conftest import API_KEY
-from tests.gui.conftest import coding, local_midnight, post_heartbeats, screenshot, wait_exposed
+from tests.gui.conftest import coding, damage_store, local_midnight, post_heartbeats, screenshot, wait_exposed
 from tests.standin import Fault
 
 
@@ -419,3 +419,34 @@ def test_the_charts_secondary_text_is_readable(qapp: QApplication, scheme: Qt.Co
         assert contrast(palette.text, palette.background) > contrast(palette.muted, palette.background)
     finally:
         theme.apply(qapp, Qt.ColorScheme.Light)
+
+
+def test_the_sync_tab_lists_the_agents_notices_and_dismisses_them(
+    make_agent: Callable[..., Any], make_model: Callable[..., AgentModel], tmp_path: Path, qtbot: Any
+) -> None:
+    data_dir = tmp_path / "damaged"
+    damage_store(data_dir)
+    agent = make_agent(data_dir)
+    [stored] = agent.store.notices()
+    model = make_model(data_dir)
+    model.start()
+    context = WindowContext(model=model, data_dir=data_dir, log_dir=tmp_path / "logs", config_dir=tmp_path)
+    host = WindowHost(context, keep_alive_s=3600)
+    try:
+        window = host.open("dashboard")
+        assert isinstance(window, DashboardWindow)
+        window.tabs.setCurrentIndex(3)
+        qtbot.waitUntil(lambda: window.notices_table.rowCount() == 1, timeout=10_000)
+        assert window.notices_table.isVisible()
+        assert window.notices_table.item(0, 1).text() == stored["message"]
+        assert window.notices_table.item(0, 0).text() != "—"  # when it happened
+        button = window.notices_table.cellWidget(0, 2)
+        assert isinstance(button, QPushButton) and button.text() == "Dismiss"
+
+        button.click()  # the call runs on the pool: the window keeps answering
+        qtbot.waitUntil(lambda: window.notices_table.rowCount() == 0, timeout=10_000)
+        assert not window.notices_table.isVisible()
+        assert agent.store.notices() == []
+        assert not any(n["id"] is not None for n in model.status["notices"])  # type: ignore[index]
+    finally:
+        host.close()

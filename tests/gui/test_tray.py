@@ -25,7 +25,7 @@ from app.model import AgentModel
 from app.single import SingleInstance
 from app.state import IconState, Notice, SyncState
 from app.tray import TrayApp
-from tests.gui.conftest import coding, post_heartbeats, screenshot
+from tests.gui.conftest import coding, damage_store, post_heartbeats, screenshot
 from tests.standin import Fault, User
 
 
@@ -360,3 +360,42 @@ def test_closing_twice_is_closing_once(model: AgentModel) -> None:
     QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)  # the menu is gone now
     tray.close()
     assert not tray.icon.isVisible()
+
+
+def test_a_store_recovered_from_damage_is_notified_once_and_the_menu_points_to_it(
+    make_agent: Callable[..., Any], make_model: Callable[..., AgentModel], tmp_path: Path, qtbot: Any
+) -> None:
+    data_dir = tmp_path / "damaged"
+    damage_store(data_dir)
+    agent = make_agent(data_dir)
+    [stored] = agent.store.notices()
+    assert "damaged" in stored["message"]
+    model = make_model(data_dir)
+    tray = TrayApp(model, tray_wait_s=3600, open_url=[].append)
+    shown: list[Notice] = []
+    tray.notified.connect(shown.append)
+    try:
+        model.start()
+        wait_status(qtbot, model, lambda s: any(n["id"] == stored["id"] for n in s["notices"]))
+        for _ in range(5):  # a refresh every few seconds cannot repeat it
+            with qtbot.waitSignal(model.changed, timeout=10_000):
+                model.refresh(stats=False)
+        popups = [n for n in shown if n.kind == "agent-notice"]
+        assert len(popups) == 1
+        assert popups[0].message == stored["message"] and popups[0].warning
+        assert popups[0].title == "Hackatime agent: problem"
+
+        assert "1 notice from the agent — see Sync" in open_menu(tray)
+        line = tray.find_action("agent-notices")
+        assert line is not None and line.isVisible() and line.isEnabled()  # readable, not greyed
+        with qtbot.waitSignal(tray.dashboard_opened, timeout=10_000):
+            line.trigger()
+
+        done: list[Any] = []
+        model.dismiss_notice(int(stored["id"]), done.append, done.append)
+        wait_status(qtbot, model, lambda s: not any(n["id"] is not None for n in s["notices"]))
+        assert done == [None] and agent.store.notices() == []
+        assert not any("notice" in text for text in open_menu(tray))
+        assert [n for n in shown if n.kind == "agent-notice"] == popups  # dismissing shows nothing new
+    finally:
+        tray.close()
