@@ -86,7 +86,7 @@ class StatusWindow(QWidget):
         self.state_icon.setPixmap(icons.icon(current).pixmap(32, 32))
         lines = list(view.info) + [f"    {p}" for p in view.projects]
         self.summary.setText("\n".join(lines))
-        self.sync.setText("\n".join(view.sync))
+        self.sync.setText("\n".join(view.sync + ([view.notices] if view.notices else [])))
         self.sync_button.setEnabled(view.can_act and not view.syncing)
 
     def show_notice(self, notice: Notice) -> None:

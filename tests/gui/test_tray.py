@@ -25,6 +25,7 @@ from app.model import AgentModel
 from app.single import SingleInstance
 from app.state import IconState, Notice, SyncState
 from app.tray import TrayApp
+from app.tray_windows import StatusWindow
 from tests.gui.conftest import coding, damage_store, post_heartbeats, screenshot
 from tests.standin import Fault, User
 
@@ -390,6 +391,10 @@ def test_a_store_recovered_from_damage_is_notified_once_and_the_menu_points_to_i
         assert line is not None and line.isVisible() and line.isEnabled()  # readable, not greyed
         with qtbot.waitSignal(tray.dashboard_opened, timeout=10_000):
             line.trigger()
+        window = StatusWindow(tray)  # where there is no tray, the status window says it too
+        window.refresh()
+        assert "1 notice from the agent — see Sync" in window.sync.text()
+        window.deleteLater()
 
         done: list[Any] = []
         model.dismiss_notice(int(stored["id"]), done.append, done.append)
