@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from . import APP_NAME, __version__, useragent
-from .fastjson import dumps_sorted
+from .fastjson import sorted_writer
 
 # Keys Hackatime keeps (hackatime-api.md §4.1); everything else is dropped, as the server does.
 STRING_FIELDS = (
@@ -218,17 +218,23 @@ def _freeze(payload: dict[str, Any]) -> Heartbeat:
     # watcher or an imported file. Not reproduced: the server resolves <<LAST_LANGUAGE>> and
     # <<LAST_BRANCH>> from its own rows of the same project, from every machine, which this
     # device cannot see; such a heartbeat keeps the placeholder in its key. The encoder sorts.
-    try:
-        # orjson writes the json module's bytes for these values (strings, 32-bit integers,
-        # booleans, a finite time) several times faster (agent/fastjson.py).
-        encoded = dumps_sorted(payload)
-        payload_json = encoded.decode("utf-8")
-    except TypeError:  # a lone surrogate, which only the json module writes: refused just below
+    # orjson, once the intake has loaded it, writes the json module's bytes for these values
+    # (strings, 32-bit integers, booleans, a finite time) several times faster (agent/fastjson.py).
+    encoded: bytes | None = None
+    write = sorted_writer()
+    if write is not None:
+        try:
+            encoded = write(payload)
+        except TypeError:  # a lone surrogate, which only the json module writes: refused just below
+            encoded = None
+    if encoded is None:
         payload_json = _encode(payload)
         try:
             encoded = payload_json.encode("utf-8")
         except UnicodeEncodeError:
             raise HeartbeatError(_surrogate_message(payload)) from None
+    else:
+        payload_json = encoded.decode("utf-8")
     if key_needs_context(payload):
         encoded = _encode(as_server_stores(payload)).encode("utf-8")
     key = _md5(encoded, usedforsecurity=False).digest()

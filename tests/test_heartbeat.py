@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agent import fastjson
 from agent.heartbeat import HeartbeatError, encode_payload, normalize, normalize_time, parse_user_agent, user_agent
 
 T = 1755864000.25
@@ -169,6 +172,8 @@ _heartbeat_values = st.fixed_dictionaries(
 def test_a_heartbeats_bytes_are_what_the_json_module_writes(raw: dict[str, Any]) -> None:
     """The payload is written by orjson (agent/fastjson.py): byte for byte what the json module
     writes, or the dedup keys of heartbeats stored before would no longer match."""
+    fastjson.loads(b"0")  # as the intake's first request does: payloads are written by orjson from then on
+    assert fastjson.sorted_writer() is not None
     try:
         hb = normalize(raw, machine="m")
     except HeartbeatError as exc:
@@ -176,3 +181,18 @@ def test_a_heartbeats_bytes_are_what_the_json_module_writes(raw: dict[str, Any])
         return
     assert hb.payload_json == encode_payload(hb.payload)
     assert json.loads(hb.payload_json) == hb.payload
+
+
+def test_a_heartbeat_made_before_any_request_leaves_orjson_unloaded() -> None:
+    """An agent that only watches folders does without orjson's memory: the watcher's heartbeats
+    are written by the json module until the intake has read a request (agent/fastjson.py)."""
+    code = (
+        "import sys; from agent.heartbeat import normalize; "
+        "hb = normalize({'entity': '/p/a.py', 'type': 'file', 'time': 1700000000.5}, machine='m'); "
+        "print('orjson' in sys.modules, hb.payload_json)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split(" ", 1)
+    assert out[0] == "False"
+    fastjson.loads(b"0")
+    same = normalize({"entity": "/p/a.py", "type": "file", "time": 1700000000.5}, machine="m")
+    assert out[1].strip() == same.payload_json  # written by orjson now, by the json module there
