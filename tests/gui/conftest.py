@@ -226,11 +226,15 @@ def coding(project: str, minutes: int, *, end: float | None = None, language: st
     ]
 
 
-def damage_store(data_dir: Path) -> None:
-    """A store file that is no database any more (a disk fault, an interrupted copy): the agent
-    started on it moves it aside, starts a fresh one and stores a notice saying so."""
+def agent_on_damaged_store(make_agent: Callable[..., Any], data_dir: Path) -> tuple[Any, dict[str, Any]]:
+    """A real agent started on a store file that is no database any more (a disk fault, an
+    interrupted copy): it moves the file aside, starts a fresh store and stores one notice saying
+    so. The agent and that notice."""
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / STORE_FILE).write_bytes(b"\xde\xad\xbe\xef" * 1024)
+    agent = make_agent(data_dir)
+    [stored] = agent.store.notices()
+    return agent, stored
 
 
 def wait_exposed(qtbot: Any, widget: QWidget, timeout: int = 5000) -> None:

@@ -23,7 +23,7 @@ from app.model import AgentModel
 from app.windows import WindowContext
 from app.windows.host import WindowHost
 from tests.conftest import API_KEY
-from tests.gui.conftest import coding, damage_store, local_midnight, post_heartbeats, screenshot, wait_exposed
+from tests.gui.conftest import agent_on_damaged_store, coding, local_midnight, post_heartbeats, screenshot, wait_exposed
 from tests.standin import Fault
 
 
@@ -425,9 +425,7 @@ def test_the_sync_tab_lists_the_agents_notices_and_dismisses_them(
     make_agent: Callable[..., Any], make_model: Callable[..., AgentModel], tmp_path: Path, qtbot: Any
 ) -> None:
     data_dir = tmp_path / "damaged"
-    damage_store(data_dir)
-    agent = make_agent(data_dir)
-    [stored] = agent.store.notices()
+    agent, stored = agent_on_damaged_store(make_agent, data_dir)
     model = make_model(data_dir)
     model.start()
     context = WindowContext(model=model, data_dir=data_dir, log_dir=tmp_path / "logs", config_dir=tmp_path)

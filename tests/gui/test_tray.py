@@ -26,7 +26,7 @@ from app.single import SingleInstance
 from app.state import IconState, Notice, SyncState
 from app.tray import TrayApp
 from app.tray_windows import StatusWindow
-from tests.gui.conftest import coding, damage_store, post_heartbeats, screenshot
+from tests.gui.conftest import agent_on_damaged_store, coding, post_heartbeats, screenshot
 from tests.standin import Fault, User
 
 
@@ -367,9 +367,7 @@ def test_a_store_recovered_from_damage_is_notified_once_and_the_menu_points_to_i
     make_agent: Callable[..., Any], make_model: Callable[..., AgentModel], tmp_path: Path, qtbot: Any
 ) -> None:
     data_dir = tmp_path / "damaged"
-    damage_store(data_dir)
-    agent = make_agent(data_dir)
-    [stored] = agent.store.notices()
+    agent, stored = agent_on_damaged_store(make_agent, data_dir)
     assert "damaged" in stored["message"]
     model = make_model(data_dir)
     tray = TrayApp(model, tray_wait_s=3600, open_url=[].append)
