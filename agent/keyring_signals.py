@@ -11,7 +11,8 @@ KWallet's folder named after our service. Reading the key itself stays the child
 work (``agent.secrets.keyring_call_in_child``).
 
 Its thread blocks on the bus socket (no timer, no CPU while nothing happens). This module
-imports jeepney, a pure-Python D-Bus library (about 0.2 MiB in the agent), and is imported only
+imports jeepney, a pure-Python D-Bus library (0.34 MiB of the 0.38 MiB it adds to the agent, as
+bench/bench_keyring_signals.py measures), and is imported only
 when the keyring's backend is one of these and a session bus is there to hear it on
 (``agent.key_watch``).
 """
