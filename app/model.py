@@ -147,8 +147,8 @@ class AgentModel(QObject):
         seq = status.get("seq")
         if isinstance(seq, int) and self._seq is None:
             # Only the first status seeds the long-poll; after that only the poll's own
-            # answers move it on. A status can carry a seq newer than its content (the
-            # agent reads seq last), and trusting it would swallow the next change.
+            # answers move it on. The agent reads seq before the figures, so a change
+            # while the status was built makes the poll answer at once rather than vanish.
             self._seq = seq
         self._poll()
         for notice in self._tracker.on_status(status, now):

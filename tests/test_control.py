@@ -65,6 +65,24 @@ def test_events_long_poll_wakes_on_a_new_heartbeat(agent: Agent, control: httpx.
     assert answer["seq"] > seq
 
 
+def test_a_change_while_the_status_is_built_still_wakes_the_long_poll(
+    agent: Agent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A 401 settling between the status's figures and its seq once left the tray on "uploading"
+    # for good: the status said seq N over figures from before change N, and the poll waited
+    # for N + 1. Here a change lands mid-build, the way a settle on the delivery thread does.
+    store = agent.store
+    read = store.last_received_at
+
+    def a_change_lands_meanwhile() -> float | None:
+        agent.changed()
+        return read()
+
+    monkeypatch.setattr(store, "last_received_at", a_change_lands_meanwhile)
+    seq = agent.status()["seq"]
+    assert agent.wait_for_change(seq, 0) > seq  # the poll after this status answers at once
+
+
 def test_dead_letters_retry_and_discard(agent: Agent, control: httpx.Client, standin: HackatimeStandin) -> None:
     standin.inject(Fault.BAD_REQUEST_400, times=3)  # 2 → 1 → 1: both items end up dead
     post_beats(agent, [{"time": T0, "entity": "/a.py"}, {"time": T0 + 1, "entity": "/b.py"}])

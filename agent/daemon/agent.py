@@ -354,6 +354,10 @@ class Agent(DeliveryLoop, AccountControl, SignInControl, CaptureControl, StatsJo
         return outbox.backoff_remaining() if outbox is not None and outbox.destination == destination else 0.0
 
     def status(self) -> Status:
+        # The seq first: a status then never claims a change its figures do not hold yet. Read
+        # last, a settle landing mid-build (a 401 just after the claim) would carry its seq on
+        # figures from before it, and a tray polling "after" that seq would never hear of it.
+        seq = self._seq
         status = build_status(
             self.store, self.config, key=self.keys.current(), clock=self.clock, backoff=self._backoff_remaining
         )
@@ -366,7 +370,7 @@ class Agent(DeliveryLoop, AccountControl, SignInControl, CaptureControl, StatsJo
         status["paused_until"] = None if self.tracking() else self.paused_until
         status["recording"] = bool(last and self.clock() - last < RECORDING_WINDOW and self.tracking())
         status["last_heartbeat_at"] = last
-        status["seq"] = self._seq
+        status["seq"] = seq
         status["watch"] = self.watched()
         status["import_run"] = self.import_run()["run"]
         status["notifications"] = bool(AppSettings(self.config.config_dir / SETTINGS_FILE).get("notifications"))
