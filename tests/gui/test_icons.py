@@ -35,7 +35,11 @@ def test_shipped_png_matches_the_drawing(qapp: Any, state: IconState) -> None:
     shipped = QImage(str(RESOURCES / f"tray-{state.name}.png"))
     assert not shipped.isNull(), "run: python -m app.icons resources/icons"
     drawn = icons.render(state, 64).toImage().convertToFormat(shipped.format())
-    assert shipped == drawn
+    assert (drawn.size(), drawn.format()) == (shipped.size(), shipped.format())
+    # Qt's raster engine rounds antialiased edges by one step differently on some CPUs (its
+    # AVX-512 paths): within 2 of 255 per channel is the same drawing; a changed one moves far more.
+    differs = [abs(a - b) for a, b in zip(bytes(shipped.constBits()), bytes(drawn.constBits()), strict=True)]
+    assert max(differs) <= 2, f"{sum(d > 2 for d in differs)} channel values differ, by up to {max(differs)}"
 
 
 PANELS = {"light": QColor("#f2f2f2"), "dark": QColor("#2b2d30")}
