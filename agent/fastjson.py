@@ -1,4 +1,4 @@
-"""orjson for the intake's hot path: request bodies read, heartbeat payloads written.
+"""orjson for the hot paths: request bodies read, heartbeat payloads written (intake and import).
 
 It reads and writes JSON several times faster than the json module, which was a fifth of the
 agent's CPU per heartbeat. What it is given here it writes byte for byte as the json module
@@ -21,11 +21,14 @@ def loads(data: bytes) -> Any:
     return _orjson().loads(data)
 
 
-def sorted_writer() -> Callable[[Any], bytes] | None:
-    """orjson's compact UTF-8 writer with sorted keys once :func:`loads` has loaded orjson, else
+def sorted_writer(*, load: bool = False) -> Callable[[Any], bytes] | None:
+    """orjson's compact UTF-8 writer with sorted keys once :func:`loads` has loaded orjson (or
+    ``load``: an import, which writes a payload for each of up to millions of heartbeats), else
     None (the caller writes with the json module, the same bytes). It raises TypeError for what
     orjson does not write (a lone surrogate, an integer beyond 64 bits); NaN and infinities it
     writes as null: never give it those."""
+    if load:
+        _orjson()
     return _writer
 
 
