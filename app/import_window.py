@@ -287,11 +287,8 @@ def summary_text(run: C.ImportProgress) -> str:
         text = f"The file breaks off: {run['problem']}."
     else:
         text = f"Not imported: {run['problem']}."
-    if run["upload"] and run["upload_heartbeats"] and run["upload_seconds"] is not None:
-        text += (
-            f" Uploading {run['upload_heartbeats']:,} imported heartbeats takes about "
-            f"{duration(run['upload_seconds'])} at Hackatime's limits; heartbeats you make now go first."
-        )
+    # How long the upload takes is the line under this one (``_show_upload``): it counts down
+    # from the agent's status, where a figure here would only repeat it, then go stale.
     if run["errors"]:
         first = run["errors"][0]
         text += f" First problem: heartbeat {first['heartbeat']:,}: {first['error']}."

@@ -15,6 +15,7 @@ from app.import_window import ImportWindow
 from app.model import AgentModel
 from app.windows import WINDOWS
 from tests.exports import exported, write_export
+from tests.standin import Fault
 
 DAILY = Path(__file__).resolve().parents[1] / "data" / "wakatime-daily-totals-export.json"
 
@@ -41,14 +42,30 @@ def test_choose_a_file_watch_it_import_and_read_the_summary(
     summary = window.summary.text()
     assert summary.startswith("Done: 12,000 new heartbeats from a WakaTime heartbeats export")
     assert window.bar.value() == 1000 and "12,000 heartbeats" in window.line.text()
-    # How long the upload takes at Hackatime's limits (the stand-in may already be receiving them).
-    assert "Uploading 12,000 imported heartbeats takes about" in summary and "at Hackatime's limits" in summary
+    # How long the upload takes is said under it, counting down (the stand-in may already have them all).
+    qtbot.waitUntil(lambda: bool(window.upload.text()), timeout=30_000)
+    assert window.upload.text().endswith(("at Hackatime's limits. Heartbeats you make now go first.", "to upload."))
     assert window.choose.isEnabled() and not window.cancel.isEnabled()
     for progress in seen:  # every progress shown while reading had rate and bytes
         assert progress["state"] == "reading" and progress["bytes_read"] <= progress["bytes_total"]
     # The summary's extra lines made the window taller instead of running over their neighbours.
     qtbot.waitUntil(lambda: all(lb.height() >= lb.heightForWidth(lb.width()) for lb in wrapped_labels(window)))
     assert_no_overlap(window)
+
+
+def test_the_summary_says_how_long_the_upload_takes_once(
+    qtbot: QtBot, model: AgentModel, agent: Any, standin: Any, tmp_path: Path
+) -> None:
+    # Hackatime turns the uploads away for an hour: the imported history stays waiting.
+    standin.inject(Fault.RATE_LIMITED_429, times=1000, retry_after=3600)
+    path = write_export(tmp_path / "wakatime.json.gz", "wakatime", exported("wakatime", 3_000), gz=True)
+    window = open_window(qtbot, model, path)
+    with qtbot.waitSignal(window.finished, timeout=120_000):
+        qtbot.mouseClick(window.choose, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "3,000 imported heartbeats are still to upload" in window.upload.text(), timeout=30_000)
+    shown = " ".join(lb.text() for lb in wrapped_labels(window))
+    assert shown.count("at Hackatime's limits") == 1 and shown.count("go first") == 1, shown
+    assert window.summary.text().startswith("Done: 3,000 new heartbeats")
 
 
 def wrapped_labels(window: ImportWindow) -> list[QLabel]:
