@@ -43,6 +43,7 @@ TOP_BREAKDOWN = 5
 # Heatmap levels in hours: none, under 30 min, under 1 h, under 2 h, under 4 h, more.
 HEAT_BOUNDS = (0.0, 1e-6, 0.5, 1.0, 2.0, 4.0, 24.0)
 UNSPLIT = "Not yet split by project"
+UNKNOWN = "Unknown"  # a group with no name (machine, editor, language, system)
 SHORT_TITLES = {"Operating systems": "Systems"}
 HEAT_LEGEND = ("none", "< 30 min", "< 1 h", "< 2 h", "< 4 h", "4 h +")
 
@@ -483,8 +484,15 @@ def _clip(name: str, width: int = 18) -> str:
 
 
 def _pairs(items: Sequence[Mapping[str, Any]]) -> list[tuple[str, float]]:
-    pairs = [(str(i.get("name") or "(unknown)"), float(i.get("total_seconds") or 0)) for i in items]
+    pairs = [(_group_name(i.get("name")), float(i.get("total_seconds") or 0)) for i in items]
     return [pair for pair in pairs if pair[1] > 0]
+
+
+def _group_name(name: Any) -> str:
+    """A group's name as shown. The agent names a blank machine or language "unknown", as the
+    server does, but a blank editor or system "Unknown": shown as the latter, beside them."""
+    text = str(name or UNKNOWN)
+    return UNKNOWN if text == "unknown" else text
 
 
 def _colour(p: ChartPalette, i: int, name: str) -> str:
