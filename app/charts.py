@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from PySide6.QtGui import QColor, QPalette, QShowEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
@@ -386,12 +386,28 @@ class BreakdownChart(Chart):
 class HeatmapChart(Chart):
     """A year of daily totals as a calendar: weeks left to right, Monday on top."""
 
+    # Around the calendar, in points: the day names, the months above, the legend below.
+    MARGINS: ClassVar[dict[str, float]] = {"left": 28, "right": 6, "top": 18, "bottom": 24}
+
     def __init__(self, palette: ChartPalette, parent: QWidget | None = None) -> None:
         super().__init__(palette, min_height=150, parent=parent)
         self.end: dt.date | None = None
         self.start: dt.date | None = None
         self.grid: np.ndarray = np.full((7, 53), np.nan)  # hours; NaN outside the year shown
         self.totals: dict[dt.date, float] = {}
+        # As tall as the calendar is at the width it gets (its days are square): at a fixed
+        # height a narrow window showed an empty band between the legend and the summary.
+        policy = QSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        policy.setHeightForWidth(True)
+        self.setSizePolicy(policy)
+
+    def heightForWidth(self, width: int) -> int:
+        m = self.MARGINS
+        points = 72 * self.device_pixel_ratio / self.figure.dpi  # per pixel of this widget
+        rows, weeks = self.grid.shape
+        calendar = (width * points - m["left"] - m["right"]) * rows / weeks
+        height = round((calendar + m["top"] + m["bottom"]) / points) + 1
+        return max(self.minimumHeight(), min(self.maximumHeight(), height))
 
     def cell(self, day: dt.date) -> tuple[int, int]:
         """(row, column) of a day in :attr:`grid`."""
@@ -410,7 +426,9 @@ class HeatmapChart(Chart):
         first = end - dt.timedelta(days=364)
         self.start = first - dt.timedelta(days=first.weekday())  # the Monday of the first column
         weeks = (end - self.start).days // 7 + 1
-        self.grid = np.full((7, weeks), np.nan)
+        columns, self.grid = self.grid.shape[1], np.full((7, weeks), np.nan)
+        if weeks != columns:
+            self.updateGeometry()  # a year spans 53 or 54 columns: the height follows
         day = first
         while day <= end:
             r, c = self.cell(day)
@@ -463,7 +481,7 @@ class HeatmapChart(Chart):
 
     def _layout(self) -> None:
         if self.start is not None and self.figure.axes:
-            self._place(self.figure.axes[0], left=28, right=6, top=18, bottom=24)
+            self._place(self.figure.axes[0], **self.MARGINS)
 
     def summary(self) -> dict[str, Any]:
         """The year in four numbers, shown under the calendar."""

@@ -1,10 +1,13 @@
-"""How the dashboard's figures read: names of groups with no name."""
+"""How the dashboard's figures read and fit: names of groups with no name, and the year's calendar at each width."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 from typing import Any
+
+import pytest
+from PySide6.QtWidgets import QApplication
 
 from agent import contract as C
 from app.dashboard import DashboardWindow
@@ -46,3 +49,27 @@ def test_a_machine_with_no_name_reads_unknown_as_editors_and_systems_do(
     assert [t.get_text() for t in systems.get_yticklabels()] == ["Linux"]
     assert "Unknown" in [t.get_text() for t in machines_ax.get_yticklabels()]
     assert "unknown" not in [t.get_text() for t in machines_ax.get_yticklabels()]
+
+
+@pytest.mark.parametrize("size", [(860, 640), (1366, 768)])
+def test_the_year_calendar_is_as_tall_as_it_is_drawn(
+    history: None, model: AgentModel, host: WindowHost, qtbot: Any, qapp: QApplication, size: tuple[int, int]
+) -> None:
+    """No empty band between the calendar's legend and the summary under it, at any width."""
+    window = open_dashboard(host, qtbot, *size)
+    window.tabs.setCurrentWidget(window.heatmap.parentWidget())
+    heat = window.heatmap
+    qtbot.waitUntil(lambda: heat.start is not None and heat.isVisible(), timeout=10_000)
+
+    def gaps() -> tuple[float, float]:
+        """Pixels from the legend to the canvas's bottom, and the calendar's width short of what it is given."""
+        heat.draw()  # the calendar's square days and its legend as they are drawn at this size
+        ax = heat.figure.axes[0]
+        legend = ax.get_legend().get_window_extent()
+        given, drawn = ax.get_position(original=True).width, ax.get_position(original=False).width
+        return legend.y0 / heat.device_pixel_ratio, (given - drawn) * heat.width()
+
+    qtbot.waitUntil(lambda: gaps()[0] < 16, timeout=5000)
+    below, short = gaps()
+    assert below >= 0 and short <= 2  # the calendar keeps the whole width given to it, and nothing under it is cut
+    assert window.year_summary.geometry().top() - heat.geometry().bottom() <= 12
