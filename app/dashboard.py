@@ -540,6 +540,17 @@ class DashboardWindow(QMainWindow):
                 for chart in (self.week_chart, self.languages_chart, self.breakdown_chart, self.heatmap):
                     chart.set_palette(palette)
 
+    def show_tab(self, name: str) -> bool:
+        """Bring the tab titled ``name`` (any case: "sync") to the front; False when there is none.
+
+        The window process calls it for a request naming a page (the tray's notices line
+        asks for the Sync tab, where the notices are listed and dismissed)."""
+        for index in range(self.tabs.count()):
+            if self.tabs.tabText(index).casefold() == name.casefold():
+                self.tabs.setCurrentIndex(index)
+                return True
+        return False
+
     @contained
     def _tab_changed(self, index: int) -> None:
         if self.tabs.widget(index) is self.dead_table.parentWidget():

@@ -65,6 +65,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--window", choices=sorted(WINDOWS), help="show this window (in the running window process, if any)"
     )
+    parser.add_argument("--page", help="with --window: show this page of it (the dashboard's tabs: sync, year, ...)")
     parser.add_argument("--version", action=_ShowVersion, help="show the version and exit")
     # Set-up commands: each does its job and exits without starting the tray.
     parser.add_argument("--autostart", choices=("on", "off"), help="start Hackatime Desktop at login, or stop")

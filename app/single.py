@@ -8,7 +8,8 @@ running window process to show that window, and the tray asks the window process
 the same way.
 
 The protocol is one line per request and one line per answer, UTF-8:
-``open NAME`` is answered with ``opened NAME`` once that window is shown,
+``open NAME`` (or ``open NAME PAGE``, the window process only) is answered with
+``opened NAME`` (``opened NAME PAGE``) once that window is shown,
 ``close NAME`` with ``closed NAME``, anything else with ``error TEXT``.
 """
 

@@ -174,8 +174,8 @@ class TrayApp(QObject):
         ]
         menu.addSeparator()
         self._sync = [self._action(menu, "", f"sync-{i}", self.open_dashboard) for i in range(SYNC_SLOTS)]
-        # The agent's notices are listed, and dismissed, on the dashboard's Sync tab.
-        self._notices = self._action(menu, "", "agent-notices", self.open_dashboard)
+        # The agent's notices are listed, and dismissed, on the dashboard's Sync tab: the line opens it there.
+        self._notices = self._action(menu, "", "agent-notices", lambda: self.open_dashboard(page="sync"))
         self._retry = self._action(menu, "Retry starting the agent", "agent-retry", self.retry_agent)
         self._port = self._action(menu, "Use another port…", "agent-port", self.choose_port)
         self._sync_now = self._action(menu, "Sync now", "sync-now", self.model.sync_now)
@@ -304,12 +304,13 @@ class TrayApp(QObject):
         if self.supervisor is not None and self.port_dialog is not None:
             self.supervisor.use_port(self.port_dialog.port())
 
-    def open_dashboard(self) -> None:
-        self.open_window("dashboard")
+    def open_dashboard(self, page: str | None = None) -> None:
+        """``page``: the tab to show ("sync"); None leaves an open dashboard on the tab it shows."""
+        self.open_window("dashboard", page)
         self.dashboard_opened.emit()
 
-    def open_window(self, name: str) -> None:
-        self.windows.open(name)
+    def open_window(self, name: str, page: str | None = None) -> None:
+        self.windows.open(name, page)
 
     def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         # A click opens the dashboard, the menu is on the right button. On macOS a click

@@ -11,6 +11,8 @@ A window may offer a ``ready`` signal and an ``is_ready()`` method: the window
 process then answers "opened" only once it shows its figures (the dashboard does).
 A window may offer an ``open_window`` signal carrying another window's name: the
 window process then shows that one too (the welcome window opens the settings).
+A window with pages may offer ``show_tab(name) -> bool``: a request naming a page
+(``--page sync``, ``open dashboard sync``) then shows the window at that page.
 Closing a window hides it; the window process keeps it for the next request until
 its keep-alive runs out.
 """

@@ -1,4 +1,4 @@
-"""The window process: ``hackatime-desktop --window NAME``.
+"""The window process: ``hackatime-desktop --window NAME [--page PAGE]``.
 
 The tray runs for weeks and must stay small, so every window (and the charts
 library the dashboard needs) lives here instead: a process started on demand,
@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QEvent, QObject, QThreadPool, QTimer, Signal
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QTabWidget, QWidget
 
 from agent.settings import AppSettings
 from app import process
@@ -57,19 +57,24 @@ class WindowHost(QObject):
         self._idle_check.timeout.connect(self._check_idle)
 
     def handle(self, request: str, reply: Reply) -> None:
-        """A request from another process (app.single): ``open NAME`` or ``close NAME``."""
-        verb, _, name = request.partition(" ")
-        if name not in WINDOWS or verb not in ("open", "close"):
+        """A request from another process (app.single): ``open NAME [PAGE]`` or ``close NAME``.
+
+        "open" is answered with what it asked, page and all, so the asker can tell its requests apart."""
+        verb, _, asked = request.partition(" ")
+        name, _, page = asked.partition(" ")
+        if name not in WINDOWS or verb not in ("open", "close") or (page and verb != "open"):
             reply(f"error unknown request {request[:40]!r}")
         elif verb == "open":
-            self.open(name, lambda: reply(f"opened {name}"))
+            self.open(name, lambda: reply(f"opened {asked}"), page=page or None)
         else:
             window = self.windows.get(name)
             if window is not None:
                 window.close()  # as its close button does: hidden, kept for the keep-alive
             reply(f"closed {name}")
 
-    def open(self, name: str, when_shown: Callable[[], None] | None = None) -> QWidget:
+    def open(self, name: str, when_shown: Callable[[], None] | None = None, *, page: str | None = None) -> QWidget:
+        """Show the window ``name``, built on first request; ``page``: bring that page of it to the front
+        (a window with pages offers ``show_tab``); None leaves it on the page it shows."""
         window = self.windows.get(name)
         if window is None:
             window = WINDOWS[name].factory(self.context)
@@ -78,6 +83,11 @@ class WindowHost(QObject):
             wants = getattr(window, "open_window", None)
             if wants is not None:
                 wants.connect(self.open)  # the welcome window opens the settings at the key
+        if page is not None:
+            show_tab = getattr(window, "show_tab", None)
+            # Before it is shown, so that a new window shows that page from its first paint.
+            if show_tab is None or not show_tab(page):
+                log.warning("the %s has no page %r; shown as it is", name, page)
         self.keep_alive.stop()
         window.show()
         if window.isMinimized():
@@ -133,13 +143,15 @@ def _once(signal: object, slot: Callable[[], None]) -> None:
 def report_timing(host: WindowHost) -> None:
     """For bench/bench_tray.py: a JSON line on stdout when a window is shown, and when its charts are drawn."""
 
-    def emit(event: str, name: str) -> None:
+    def emit(event: str, name: str, **extra: object) -> None:
         cpu = time.process_time()  # this process's CPU so far: a figure a busy machine disturbs less than wall time
-        print(json.dumps({"event": event, "window": name, "at": time.time(), "cpu": cpu}), flush=True)
+        print(json.dumps({"event": event, "window": name, "at": time.time(), "cpu": cpu, **extra}), flush=True)
 
     def opened(name: str) -> None:
-        emit("opened", name)
         window = host.windows[name]
+        tabs = window.findChild(QTabWidget)
+        # The page it shows, for the tests that ask for one through a real window process.
+        emit("opened", name, **({"tab": tabs.tabText(tabs.currentIndex()).casefold()} if tabs is not None else {}))
         if not hasattr(window, "charts_ready"):
             return
 
@@ -165,12 +177,14 @@ def keep_alive_seconds(context: WindowContext) -> float:
 def run(args: argparse.Namespace) -> int:
     """The window process's life: hand the request to a running one, or become it."""
     name: str = args.window
+    page: str | None = args.page
+    asked = f"{name} {page}" if page else name
     dirs = process.resolve_dirs(args.data_dir)
     app = process.create_app(windows=True)
     instance = SingleInstance(dirs.data, role="windows")
     if not instance.acquire():
-        answer = instance.ask(f"open {name}")
-        if answer != f"opened {name}":
+        answer = instance.ask(f"open {asked}")
+        if answer != f"opened {asked}":
             print(f"hackatime-desktop: the running window process did not show the {name} ({answer or 'no answer'})")
             return 1
         return 0
@@ -187,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
     if args.timing:
         report_timing(host)
     model.start()  # the first figures are asked for while the window is being built
-    host.open(name)
+    host.open(name, page=page)
     log.info("window process %d started with the %s", os.getpid(), name)
     code = app.exec()
     model.stop()  # aborts the agent calls in flight

@@ -4,6 +4,9 @@ A request goes over the window process's local socket (:mod:`app.single`); when
 nobody listens, the tray starts ``hackatime-desktop --window NAME`` and keeps
 asking until it does. Only one window process is ever started at a time, and
 requests made meanwhile (a double click, the menu) join the one in flight.
+A request may name a page of the window as well (``open dashboard sync``: the
+dashboard at its Sync tab); a new window process is given it on its command line
+too (``--page sync``), so that it shows that page from its first paint.
 
 If the process the tray started ends other than by its own keep-alive — a crash,
 ``kill -9`` — the tray says so once and restarts nothing: the next request starts
@@ -38,10 +41,12 @@ STOP_TIMEOUT_MS = 3000
 ANSWERS = {"opened": "open", "closed": "close"}  # the answer's verb → the request's (app.single)
 
 
-def window_command(name: str, data_dir: Path | None) -> list[str]:
+def window_command(name: str, data_dir: Path | None, page: str | None = None) -> list[str]:
     """How to run the window process from this installation: the same executable as the tray."""
     command = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "app.main"]
     command += ["--window", name]
+    if page:
+        command += ["--page", page]
     # Only an explicit data dir is passed on: naming the default one would make it a
     # self-contained installation, with its settings beside it (agent.dirs.default_dirs).
     if data_dir is not None:
@@ -94,12 +99,17 @@ class WindowLauncher(QObject):
         """A request is on its way: asked and not answered, or waiting for the window process to listen."""
         return bool(self._pending) or self._retry.isActive() or self._socket is not None
 
-    def open(self, name: str) -> None:
-        """Show the window ``name``: in the running window process, else in a new one."""
+    def open(self, name: str, page: str | None = None) -> None:
+        """Show the window ``name``: in the running window process, else in a new one.
+
+        ``page``: one of its pages to bring to the front (the dashboard's "sync"); None leaves
+        it on the page it shows."""
         if name not in WINDOWS:
             raise ValueError(f"no window named {name!r}")
+        if page is not None and (not page or page.split() != [page]):
+            raise ValueError(f"no page named {page!r}")  # one word: requests are space-separated lines
         self._last_asked = name
-        self._ask(f"open {name}")
+        self._ask(f"open {name} {page}" if page else f"open {name}")
 
     def close_window(self, name: str) -> None:
         """Close the window ``name`` if a window process shows it (as its close button does); never starts one."""
@@ -146,8 +156,9 @@ class WindowLauncher(QObject):
         *lines, self._buffer = self._buffer.split(b"\n")
         for raw in lines:
             answer = raw.decode("utf-8", "replace").strip()
-            verb, _, name = answer.partition(" ")
-            request = f"{ANSWERS.get(verb, '')} {name}"
+            verb, _, asked = answer.partition(" ")  # "opened dashboard sync": what was asked, page and all
+            request = f"{ANSWERS.get(verb, '')} {asked}"
+            name = asked.partition(" ")[0]
             if request in self._pending:
                 self._pending.remove(request)
             elif self._pending:
@@ -173,7 +184,7 @@ class WindowLauncher(QObject):
         # Nothing to close in a process that does not run; a window to open starts one.
         if not self.running:
             self._pending = [r for r in self._pending if r.startswith("open ")]
-            if not self._pending or not self._start(self._pending[0].partition(" ")[2]):
+            if not self._pending or not self._start(self._pending[0]):
                 self._pending.clear()
                 return
         self._waited_ms += RETRY_MS
@@ -204,8 +215,10 @@ class WindowLauncher(QObject):
 
     # ---- the process --------------------------------------------------------------------
 
-    def _start(self, name: str) -> bool:
-        command = window_command(name, self.data_dir_arg) + self.extra_args
+    def _start(self, request: str) -> bool:
+        """Start the window process for ``request`` ("open NAME [PAGE]"), which it is also sent once it listens."""
+        name, _, page = request.partition(" ")[2].partition(" ")
+        command = window_command(name, self.data_dir_arg, page or None) + self.extra_args
         self._roll_log()
         proc = QProcess(self)
         proc.setProgram(command[0])

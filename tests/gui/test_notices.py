@@ -1,0 +1,105 @@
+"""The agent's stored notices in the tray: the menu's line leads to the Sync tab.
+
+A store damaged on disk is how the agent comes to store a notice for real
+(conftest.agent_on_damaged_store); the dashboard is shown by a real window process
+started by the tray's launcher, which says the tab it shows in its log (``--timing``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from app.dashboard import DashboardWindow
+from app.model import AgentModel
+from app.tray import TrayApp
+from app.windows.host import WindowHost
+from tests.gui.conftest import agent_on_damaged_store
+from tests.gui.test_tray import open_menu, wait_status
+from tests.gui.test_windows import START_MS, run_app, window_processes
+
+
+def listed(stored: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
+    return lambda status: any(n["id"] == stored["id"] for n in status["notices"])
+
+
+def shown_tab(tray: TrayApp) -> str:
+    """The tab the window process last said its dashboard shows (its ``--timing`` lines in window.log)."""
+    lines = tray.windows.log_path.read_text().splitlines()
+    events = [json.loads(line) for line in lines if line.startswith('{"event"')]
+    tab: str = [e for e in events if e["event"] == "opened" and e["window"] == "dashboard"][-1]["tab"]
+    return tab
+
+
+def test_the_notices_line_opens_the_dashboard_at_its_sync_tab(
+    make_agent: Callable[..., Any], make_model: Callable[..., AgentModel], tmp_path: Path, qtbot: Any
+) -> None:
+    data_dir = tmp_path / "damaged"
+    _, stored = agent_on_damaged_store(make_agent, data_dir)
+    model = make_model(data_dir)
+    model.start()
+    wait_status(qtbot, model, listed(stored))
+    tray = TrayApp(model, tray_wait_s=3600, open_url=[].append)
+    tray.windows.extra_args.append("--timing")  # the window process says which tab it shows
+    try:
+        assert "1 notice from the agent — see Sync" in open_menu(tray)
+        line = tray.find_action("agent-notices")
+        assert line is not None
+
+        # No window process yet: the one started shows the Sync tab, asked on its command line too.
+        with qtbot.waitSignal(tray.windows.opened, timeout=START_MS) as opened:
+            line.trigger()
+        assert opened.args == ["dashboard"]
+        assert shown_tab(tray) == "sync"
+        [pid] = window_processes(data_dir)
+        command = psutil.Process(pid).cmdline()
+        assert command[command.index("--page") + 1] == "sync"
+
+        # Every other way to the dashboard leaves it on the tab it shows.
+        with qtbot.waitSignal(tray.windows.opened, timeout=START_MS):
+            tray.open_dashboard()
+        assert shown_tab(tray) == "sync"
+
+        # A launch from a terminal can name a tab as well; the running window process shows it.
+        other = run_app("--window", "dashboard", "--page", "overview", "--data-dir", str(data_dir))
+        assert other.returncode == 0, other.stdout + other.stderr
+        assert shown_tab(tray) == "overview"
+
+        # The dashboard open at another tab: the line brings it to the Sync tab.
+        with qtbot.waitSignal(tray.windows.opened, timeout=START_MS):
+            line.trigger()
+        assert shown_tab(tray) == "sync"
+        assert window_processes(data_dir) == [pid]
+    finally:
+        tray.close()
+
+
+def test_the_window_process_shows_the_page_asked_for(host: WindowHost, qtbot: Any) -> None:
+    answers: list[str] = []
+    with qtbot.waitSignal(host.opened, timeout=10_000):
+        host.handle("open dashboard", answers.append)
+    window = host.windows["dashboard"]
+    assert isinstance(window, DashboardWindow)
+    assert window.tabs.tabText(window.tabs.currentIndex()) == "Overview"
+    sync_page = window.dead_table.parentWidget()
+
+    with qtbot.waitSignal(host.opened, timeout=10_000):
+        host.handle("open dashboard sync", answers.append)
+    assert window.tabs.currentWidget() is sync_page
+    with qtbot.waitSignal(host.opened, timeout=10_000):
+        host.handle("open dashboard", answers.append)  # the plain request: the tab it shows
+    with qtbot.waitSignal(host.opened, timeout=10_000):
+        host.handle("open dashboard weather", answers.append)  # no such tab: shown as it is
+    assert window.tabs.currentWidget() is sync_page
+    host.handle("close dashboard sync", answers.append)
+    assert answers == [
+        "opened dashboard",
+        "opened dashboard sync",
+        "opened dashboard",
+        "opened dashboard weather",
+        "error unknown request 'close dashboard sync'",
+    ]
