@@ -145,7 +145,7 @@ def start(app: QApplication, args: argparse.Namespace) -> Session | None:
     pool = QThreadPool()
     pool.setMaxThreadCount(POOL_THREADS)
     runner = TaskRunner(pool)
-    model = AgentModel(AgentClient(dirs.data), runner)
+    model = AgentModel(AgentClient(dirs.data), runner, notices_dir=dirs.config)
     supervisor = None
     if not args.no_agent:
         supervisor = AgentSupervisor(

@@ -16,13 +16,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from agent import contract as C
 
-from . import state
+from . import shown_notices, state
 from .client import AgentClient, AgentError, AgentUnavailable, Cancelled
 from .tasks import TaskRunner
 
@@ -49,8 +50,12 @@ class AgentModel(QObject):
         longpoll_s: float = 25.0,
         stats_min_gap_s: float = 5.0,
         notifications: state.NotificationTracker | None = None,
+        notices_dir: Path | None = None,
         parent: QObject | None = None,
     ) -> None:
+        """``notices_dir``: where the tray keeps the agent's notices it has shown, so that a restart
+        does not pop them up again (its config dir); None: for this run only (the window process,
+        which pops up nothing)."""
         super().__init__(parent)
         self.client = client
         self.runner = runner
@@ -67,6 +72,10 @@ class AgentModel(QObject):
         self.status_interval_s = status_interval_s
         self.down_interval_s = down_interval_s
         self._tracker = notifications or state.NotificationTracker()
+        self._notices_dir = notices_dir
+        if notices_dir is not None:
+            self._tracker.shown_notices = shown_notices.load(notices_dir)
+        self._saved_notices = set(self._tracker.shown_notices)
         self._seq: int | None = None
         self._want_status = self._want_stats = False
         self._status_busy = self._stats_busy = self._poll_busy = False
@@ -153,7 +162,15 @@ class AgentModel(QObject):
         self._poll()
         for notice in self._tracker.on_status(status, now):
             self.notice.emit(notice)
+        self._save_shown_notices()
         self.changed.emit()
+
+    def _save_shown_notices(self) -> None:
+        """Written only when it changed: a notice shown or dismissed, a few times a year."""
+        shown = self._tracker.shown_notices
+        if self._notices_dir is not None and shown != self._saved_notices:
+            self._saved_notices = set(shown)
+            shown_notices.save(self._notices_dir, shown)
 
     def _on_status_error(self, exc: BaseException) -> None:
         self._status_busy = False

@@ -678,6 +678,9 @@ def _age(ts: float | None, now: float) -> str:
 # ---- notifications ----------------------------------------------------------------
 
 
+NoticeKey = tuple[int, float]  # a stored notice of the agent: its id and time
+
+
 @dataclass(frozen=True)
 class Notice:
     # "key-rejected" | "back-online" | "goal-reached" | "disk-full" | "agent-notice" | "agent-crashed" | "agent-gave-up"
@@ -702,7 +705,9 @@ class NotificationTracker:
     _catching_up: bool = False
     _goal_seen: dict[str, bool] = field(default_factory=dict)
     _disk_full: bool = False
-    _notice_ids: set[int] = field(default_factory=set)  # stored notices already shown
+    # Stored notices already shown, by id and time: a store recovered from damage numbers its
+    # notices from 1 again. The tray seeds it from the last run (app.shown_notices).
+    shown_notices: set[NoticeKey] = field(default_factory=set)
     _notice_texts: set[str] = field(default_factory=set)  # the configuration's notices already shown (no id)
 
     def on_status(self, status: Status, now: float) -> list[Notice]:
@@ -755,22 +760,29 @@ class NotificationTracker:
         return notices
 
     def _agent_notices(self, status: Status) -> list[Notice]:
-        """A popup per notice the agent lists, once: stored ones once per id (they are listed until
+        """A popup per notice the agent lists, once: stored ones once each (they are listed until
         dismissed), the configuration's once per wording for this run (the agent lists them on every
         status and they have no id). The full disk has its own transition notice below."""
         out: list[Notice] = []
+        listed: set[NoticeKey] = set()
         for item in agent_notices(status):
             ident, message = item.get("id"), str(item.get("message") or "")
             if isinstance(ident, int):
-                if ident in self._notice_ids:
+                when = item.get("time")
+                key = (ident, float(when) if isinstance(when, int | float) else 0.0)
+                listed.add(key)
+                if key in self.shown_notices:
                     continue
-                self._notice_ids.add(ident)
+                self.shown_notices.add(key)
             elif is_disk_notice(item) or not message or message in self._notice_texts:
                 continue
             else:
                 self._notice_texts.add(message)
             level = item.get("level")
             out.append(Notice("agent-notice", notice_title(level), message, warning=level in ("warning", "error")))
+        # Only those the agent still lists: a dismissed one is never listed again, and what the
+        # tray keeps across restarts stays as short as the list.
+        self.shown_notices &= listed
         return out
 
     def on_stats(self, stats: Stats) -> list[Notice]:
