@@ -3,6 +3,7 @@ are not exports or are damaged; cancel, resume and re-import; dedup against live
 
 from __future__ import annotations
 
+import gc
 import gzip
 import itertools
 import json
@@ -445,3 +446,44 @@ def test_a_failure_inside_the_reading_process_crosses_the_pipe(tmp_path: Path) -
     with ReaderProcess(request) as reader, pytest.raises(ReaderFailed, match="ZeroDivisionError"):
         list(reader)
     assert not _children()
+
+
+def test_the_reading_process_runs_two_batches_ahead_of_the_store(tmp_path: Path) -> None:
+    # While this side stores a batch, the child hands over the next two: without that, each
+    # process waited on the other in turn (about 15 % of the import's time).
+    path = write_export(tmp_path / "h.json.gz", "wakatime", exported("wakatime", 3000), gz=True)
+    request = Request(str(path), "days.item.heartbeats.item", 0, UA, batch=500)
+    with ReaderProcess(request) as reader:
+        messages = iter(reader)
+        first = next(messages)  # and then "store" it for as long as the child needs
+        frames = reader._frames
+        with frames._ready:
+            assert frames._ready.wait_for(lambda: len(frames._frames) == frames.AHEAD, timeout=60)
+        rest = list(messages)
+    assert [m[1] for m in [first, *rest]] == [500, 1000, 1500, 2000, 2500, 3000, 3000]
+    assert not _children()
+
+
+def test_the_collector_runs_less_often_only_while_an_import_runs(store: Store, tmp_path: Path) -> None:
+    path = write_export(tmp_path / "h.json.gz", "wakatime", exported("wakatime", 1000), gz=True)
+    before = gc.get_threshold()
+    seen: list[tuple[str, int]] = []
+    run(store, path, batch=500, on_progress=lambda p: seen.append((p.state, gc.get_threshold()[0])))
+    *reading, last = seen
+    assert reading and set(reading) == {("reading", 50_000)} and last == ("done", before[0])
+    assert gc.get_threshold() == before
+
+    def refuse_writes(p: Progress) -> None:
+        store._conn.execute("PRAGMA query_only = ON")
+
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            run(
+                store,
+                write_export(tmp_path / "i.json.gz", "wakatime", exported("wakatime", 1000, start=T0 + 9e6), gz=True),
+                batch=500,
+                on_progress=refuse_writes,
+            )
+    finally:
+        store._conn.execute("PRAGMA query_only = OFF")
+    assert gc.get_threshold() == before

@@ -27,7 +27,7 @@ from agent.store import Store
 
 from .estimate import upload_seconds
 from .formats import Detected, detect
-from .reader import BROKEN, DONE, END, MAX_ERRORS, REFUSED, ReaderProcess, Request, make_rows
+from .reader import BROKEN, DONE, END, MAX_ERRORS, REFUSED, ReaderProcess, Request, fewer_collections, make_rows
 from .rows import Row
 from .source import ImportRefused, Source
 
@@ -129,7 +129,7 @@ class ImportJob:
         p = self.progress
         request = Request(str(self.path), detected.prefix, self._skip, self._default_ua, self.batch)
         state, problem = CANCELLED, None
-        with ReaderProcess(request) as reader:
+        with ReaderProcess(request) as reader, fewer_collections():
             for message in reader:
                 if self.cancel.is_set():
                     break  # the reader is stopped on the way out; nothing after the last batch is kept

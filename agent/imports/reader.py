@@ -28,14 +28,18 @@ the child's next write fails on the closed pipe and it exits.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import marshal
 import os
 import struct
 import subprocess
 import sys
+import threading
 import traceback
 import zlib
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -141,13 +145,28 @@ def make_rows(
     return rows, invalid, errors
 
 
+@contextlib.contextmanager
+def fewer_collections() -> Iterator[None]:
+    """The cyclic garbage collector run every 50,000 new containers instead of every 700, while
+    an import makes millions of them (a dict per parsed heartbeat, a tuple per row), all freed
+    by their reference counts: none is in a cycle. Its passes were 7 % of the reading process's
+    CPU and about 5 % of the storing one's."""
+    before = gc.get_threshold()
+    gc.set_threshold(50_000, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 def child_main() -> int:
     """The reading process: one request on stdin, frames on stdout until END or FAILED."""
     out = sys.stdout.buffer
     try:
         request = Request(**json.loads(sys.stdin.buffer.readline()))
-        for message in messages(request):
-            _send(out, message)
+        with fewer_collections():
+            for message in messages(request):
+                _send(out, message)
     except BrokenPipeError:
         return 1  # the importing process is gone or stopped reading: nobody to tell
     except BaseException:  # every failure crosses the pipe, said in full
@@ -197,20 +216,17 @@ class ReaderProcess:
             self.close()
             raise
 
+        assert self._proc.stdout is not None
+        self._frames = _Prefetch(self._proc.stdout)
+
     @property
     def pid(self) -> int:
         return self._proc.pid
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
-        stream = self._proc.stdout
-        assert stream is not None
         while True:
-            head = stream.read(_LENGTH.size)
-            if len(head) < _LENGTH.size:
-                raise ReaderFailed(self._died())
-            (size,) = _LENGTH.unpack(head)
-            data = stream.read(size)
-            if len(data) < size:
+            data = self._frames.next()
+            if data is None:
                 raise ReaderFailed(self._died())
             message = marshal.loads(data)
             if message[0] == FAILED:
@@ -230,6 +246,9 @@ class ReaderProcess:
         if self._proc.poll() is None:
             self._proc.kill()
         self._proc.wait()
+        frames = getattr(self, "_frames", None)
+        if frames is not None:
+            frames.close()  # the child is gone, so its pipe is at an end: the thread ends now
         for stream in (self._proc.stdin, self._proc.stdout, self._proc.stderr):
             if stream is not None:
                 stream.close()
@@ -239,6 +258,63 @@ class ReaderProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Prefetch:
+    """The child's frames read on a thread of their own, up to ``AHEAD`` ahead of the caller.
+
+    Without it the child could hand over its next batch only once the caller had stored the
+    last one and come back to read: each process waited on the other in turn, and the import
+    ran at about 85 % of what its busier process could do alone. Reading a pipe releases the
+    GIL, so the thread costs the storing side almost nothing."""
+
+    AHEAD = 2  # frames held (each a batch: about 2 MB), so peak memory grows by about 4 MB
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._frames: deque[bytes | None] = deque()  # None: the stream ended (or broke) there
+        self._ready = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="import-reader-frames", daemon=True)
+        self._thread.start()
+
+    def next(self) -> bytes | None:
+        """The next frame's bytes; None once the child's output ends without a whole frame."""
+        with self._ready:
+            self._ready.wait_for(lambda: bool(self._frames))
+            frame = self._frames.popleft()
+            if frame is None:
+                self._frames.append(None)  # asked again, it ends again
+            self._ready.notify_all()
+            return frame
+
+    def _run(self) -> None:
+        try:
+            while (frame := self._read_frame()) is not None:
+                with self._ready:
+                    self._ready.wait_for(lambda: len(self._frames) < self.AHEAD or self._closed)
+                    if self._closed:
+                        return
+                    self._frames.append(frame)
+                    self._ready.notify_all()
+        finally:  # however the reading ended, the caller hears it ended (then asks the child why)
+            with self._ready:
+                self._frames.append(None)
+                self._ready.notify_all()
+
+    def _read_frame(self) -> bytes | None:
+        head = self._stream.read(_LENGTH.size)
+        if len(head) < _LENGTH.size:
+            return None
+        (size,) = _LENGTH.unpack(head)
+        data = self._stream.read(size)
+        return data if len(data) == size else None
+
+    def close(self) -> None:
+        with self._ready:
+            self._closed = True
+            self._ready.notify_all()
+        self._thread.join()
 
 
 def _child_command() -> list[str]:
