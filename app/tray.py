@@ -352,6 +352,8 @@ class TrayApp(QObject):
             pass  # the menu holds its actions (Retry, another port); the click just dismisses it
         elif notice.kind == "window-crashed":
             self.open_url(QUrl.fromLocalFile(str(self.windows.log_path)))
+        elif notice.kind == "agent-notice":
+            self.open_dashboard("sync")  # where the agent's notices are listed and dismissed
         else:
             self.open_dashboard()
 

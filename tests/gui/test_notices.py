@@ -80,6 +80,16 @@ def test_the_notices_line_opens_the_dashboard_at_its_sync_tab(
         with qtbot.waitSignal(tray.windows.opened, timeout=START_MS):
             line.trigger()
         assert shown_tab(tray) == "sync"
+
+        # So does a click on the notice's own balloon.
+        assert run_app("--window", "dashboard", "--page", "overview", "--data-dir", str(data_dir)).returncode == 0
+        assert shown_tab(tray) == "overview"
+        tray.icon.show()  # offscreen: "shown" without a tray, so notices go to balloons
+        tray.notify(Notice("agent-notice", "Hackatime Desktop", stored["message"]))
+        with qtbot.waitSignal(tray.windows.opened, timeout=START_MS):
+            tray.icon.messageClicked.emit()
+        tray.icon.hide()
+        assert shown_tab(tray) == "sync"
         assert window_processes(data_dir) == [pid]
     finally:
         tray.close()
