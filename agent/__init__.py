@@ -10,8 +10,8 @@ __all__ = ["APP_NAME", "__version__"]
 
 
 def __getattr__(name: str) -> str:
-    # ``__version__`` is looked up on first use (agent.version reads the package metadata),
-    # so that importing agent.contract alone loads nothing else of the agent.
+    # ``__version__`` is looked up on first use, so that importing agent.contract alone
+    # loads nothing else of the agent.
     if name == "__version__":
         from .version import VERSION
 

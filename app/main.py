@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agent import __version__
+
 from .windows import WINDOWS
 
 if TYPE_CHECKING:
@@ -43,20 +45,6 @@ log = logging.getLogger("app")
 POOL_THREADS = 4  # one usually parked in the long-poll; the rest for status, stats and actions
 
 
-class _ShowVersion(argparse.Action):
-    """``--version``: the version is read only when asked for, since reading it loads
-    ``importlib.metadata`` and the email parser behind it, about 2.5 MB the tray would keep."""
-
-    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
-        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
-
-    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
-        from agent import __version__
-
-        print(f"{parser.prog} {__version__}")  # on stdout, as argparse's own version action does
-        parser.exit()
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="hackatime-desktop", description="Hackatime Desktop tray app")
     parser.add_argument("--data-dir", type=Path, help="the agent's data directory (default: the platform's)")
@@ -66,7 +54,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--window", choices=sorted(WINDOWS), help="show this window (in the running window process, if any)"
     )
     parser.add_argument("--page", help="with --window: show this page of it (the dashboard's tabs: sync, year, ...)")
-    parser.add_argument("--version", action=_ShowVersion, help="show the version and exit")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     # Set-up commands: each does its job and exits without starting the tray.
     parser.add_argument("--autostart", choices=("on", "off"), help="start Hackatime Desktop at login, or stop")
     parser.add_argument("--install-desktop", action="store_true", help="add it to this user's application menu")

@@ -7,8 +7,8 @@ from typing import Any
 
 from PySide6.QtCore import QUrl
 
+from agent.version import VERSION
 from app.tray import TrayApp
-from tests.test_version import pyproject_version
 
 
 def test_about_shows_the_version_and_the_licences(tray: TrayApp, qtbot: Any) -> None:
@@ -17,7 +17,7 @@ def test_about_shows_the_version_and_the_licences(tray: TrayApp, qtbot: Any) -> 
     about.trigger()
     box = tray.about_box
     qtbot.waitUntil(box.isVisible, timeout=5000)
-    assert f"Hackatime Desktop {pyproject_version()}" in box.text()
+    assert f"Hackatime Desktop {VERSION}" in box.text()
     link = box.text().split("<a href='", 1)[1].split("'", 1)[0]
     licences = Path(QUrl(link).toLocalFile())
     assert (licences / "LGPL-3.0.txt").is_file()  # Qt's licence, which the bundle must carry

@@ -265,7 +265,7 @@ NOT_IN_THE_TRAY = (
     "ssl",  # OpenSSL, ~3 MB: the control client speaks plain HTTP on loopback (app.client)
     "_hashlib",  # OpenSSL again (app.single names its socket with zlib checksums)
     "http.client",
-    "importlib.metadata",  # and the email parser behind it: the version is read when shown
+    "importlib.metadata",  # and the email parser behind it: the version is a constant (agent.version)
     "zoneinfo",  # and sysconfig: the dashboard's dates only
     "agent.config",  # the wakatime.cfg parser and keyring helpers: agent.dirs finds the dirs
     "app.first_run",  # the welcome window: app.first_run_marker says whether it is due
