@@ -21,14 +21,19 @@ def loads(data: bytes) -> Any:
     return _orjson().loads(data)
 
 
-def sorted_writer(*, load: bool = False) -> Callable[[Any], bytes] | None:
-    """orjson's compact UTF-8 writer with sorted keys once :func:`loads` has loaded orjson (or
-    ``load``: an import, which writes a payload for each of up to millions of heartbeats), else
+def sorted_writer() -> Callable[[Any], bytes] | None:
+    """orjson's compact UTF-8 writer with sorted keys once :func:`loads` has loaded orjson, else
     None (the caller writes with the json module, the same bytes). It raises TypeError for what
     orjson does not write (a lone surrogate, an integer beyond 64 bits); NaN and infinities it
     writes as null: never give it those."""
-    if load:
-        _orjson()
+    return _writer
+
+
+def load_sorted_writer() -> Callable[[Any], bytes]:
+    """The same writer, orjson loaded now if it was not yet: for an import, which writes a
+    payload for each of up to millions of heartbeats."""
+    _orjson()
+    assert _writer is not None  # set by _orjson
     return _writer
 
 

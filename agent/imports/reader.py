@@ -208,6 +208,8 @@ class ReaderProcess:
             start_new_session=os.name == "posix",
             creationflags=_CREATION_FLAGS,
         )
+        assert self._proc.stdout is not None
+        self._frames = _Prefetch(self._proc.stdout)
         try:
             assert self._proc.stdin is not None
             self._proc.stdin.write(json.dumps(asdict(request)).encode() + b"\n")
@@ -215,9 +217,6 @@ class ReaderProcess:
         except BaseException:
             self.close()
             raise
-
-        assert self._proc.stdout is not None
-        self._frames = _Prefetch(self._proc.stdout)
 
     @property
     def pid(self) -> int:
@@ -246,9 +245,7 @@ class ReaderProcess:
         if self._proc.poll() is None:
             self._proc.kill()
         self._proc.wait()
-        frames = getattr(self, "_frames", None)
-        if frames is not None:
-            frames.close()  # the child is gone, so its pipe is at an end: the thread ends now
+        self._frames.close()  # the child is gone, so its pipe is at an end: the thread ends now
         for stream in (self._proc.stdin, self._proc.stdout, self._proc.stderr):
             if stream is not None:
                 stream.close()

@@ -22,7 +22,6 @@ from agent.heartbeat import (
     TIME_MAX,
     TIME_MIN,
     Heartbeat,
-    encode_payload,
     key_needs_context,
     normalize,
     parse_user_agent,
@@ -45,9 +44,9 @@ _TYPES: dict[str, Any] = {
 }
 _INT_MIN, _INT_MAX = -(2**31), 2**31
 _NUL = b"\\u0000"  # how the encoder writes a NUL character inside a string
-# orjson writes a payload's bytes as encode_payload would, several times faster: making the row
+# orjson writes a payload's bytes as agent.heartbeat.encode_payload would, several times faster: making the row
 # is the largest cost per imported heartbeat, and the payload's JSON was half of it.
-_write = fastjson.sorted_writer(load=True)
+_write = fastjson.load_sorted_writer()
 
 
 def row_of(hb: Heartbeat) -> Row:
@@ -130,8 +129,8 @@ def _usual(raw: dict[str, Any], default_user_agent: str) -> Row | None:
     if key_needs_context(p):
         return None  # a key with the server's inferred language or a placeholder: normalize's rules
     try:
-        encoded = _write(p) if _write is not None else encode_payload(p).encode("utf-8")
-    except (TypeError, UnicodeEncodeError):
+        encoded = _write(p)
+    except TypeError:
         return None  # a lone surrogate: normalize says which field
     # A payload this short holds no string over MAX_STRING; a NUL needs stripping first.
     if len(encoded) > MAX_STRING or _NUL in encoded:
