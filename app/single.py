@@ -31,6 +31,18 @@ Reply = Callable[[str], None]
 CONNECT_RETRY_MS = 50
 
 
+def request_line(verb: str, name: str, page: str | None = None) -> str:
+    """One line of the protocol above: ``open dashboard``, ``open dashboard sync``, ``opened …``."""
+    return f"{verb} {name} {page}" if page else f"{verb} {name}"
+
+
+def split_line(line: str) -> tuple[str, str, str | None]:
+    """A line of the protocol as (verb, name, page or None): the inverse of :func:`request_line`."""
+    verb, _, rest = line.partition(" ")
+    name, _, page = rest.partition(" ")
+    return verb, name, page or None
+
+
 def server_name(data_dir: Path, role: str) -> str:
     """The local socket's name: per user and data dir, so two users or two installations never meet."""
     # Two checksums, not a cryptographic hash: the name only has to differ between installations

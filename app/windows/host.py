@@ -26,7 +26,7 @@ from agent.settings import AppSettings
 from app import process
 from app.client import AgentClient
 from app.model import AgentModel
-from app.single import Reply, SingleInstance
+from app.single import Reply, SingleInstance, request_line, split_line
 from app.tasks import TaskRunner
 from app.windows import WINDOWS, WindowContext
 
@@ -60,17 +60,16 @@ class WindowHost(QObject):
         """A request from another process (app.single): ``open NAME [PAGE]`` or ``close NAME``.
 
         "open" is answered with what it asked, page and all, so the asker can tell its requests apart."""
-        verb, _, asked = request.partition(" ")
-        name, _, page = asked.partition(" ")
+        verb, name, page = split_line(request)
         if name not in WINDOWS or verb not in ("open", "close") or (page and verb != "open"):
             reply(f"error unknown request {request[:40]!r}")
         elif verb == "open":
-            self.open(name, lambda: reply(f"opened {asked}"), page=page or None)
+            self.open(name, lambda: reply(request_line("opened", name, page)), page=page)
         else:
             window = self.windows.get(name)
             if window is not None:
                 window.close()  # as its close button does: hidden, kept for the keep-alive
-            reply(f"closed {name}")
+            reply(request_line("closed", name))
 
     def open(self, name: str, when_shown: Callable[[], None] | None = None, *, page: str | None = None) -> QWidget:
         """Show the window ``name``, built on first request; ``page``: bring that page of it to the front
@@ -178,13 +177,12 @@ def run(args: argparse.Namespace) -> int:
     """The window process's life: hand the request to a running one, or become it."""
     name: str = args.window
     page: str | None = args.page
-    asked = f"{name} {page}" if page else name
     dirs = process.resolve_dirs(args.data_dir)
     app = process.create_app(windows=True)
     instance = SingleInstance(dirs.data, role="windows")
     if not instance.acquire():
-        answer = instance.ask(f"open {asked}")
-        if answer != f"opened {asked}":
+        answer = instance.ask(request_line("open", name, page))
+        if answer != request_line("opened", name, page):
             print(f"hackatime-desktop: the running window process did not show the {name} ({answer or 'no answer'})")
             return 1
         return 0

@@ -27,7 +27,7 @@ from PySide6.QtCore import QIODevice, QObject, QProcess, QTimer, Signal
 from PySide6.QtNetwork import QLocalSocket
 
 from app import APP_TITLE
-from app.single import server_name
+from app.single import request_line, server_name, split_line
 from app.state import Notice
 from app.windows import WINDOWS
 
@@ -109,13 +109,13 @@ class WindowLauncher(QObject):
         if page is not None and (not page or page.split() != [page]):
             raise ValueError(f"no page named {page!r}")  # one word: requests are space-separated lines
         self._last_asked = name
-        self._ask(f"open {name} {page}" if page else f"open {name}")
+        self._ask(request_line("open", name, page))
 
     def close_window(self, name: str) -> None:
         """Close the window ``name`` if a window process shows it (as its close button does); never starts one."""
         if name not in WINDOWS:
             raise ValueError(f"no window named {name!r}")
-        self._ask(f"close {name}")
+        self._ask(request_line("close", name))
 
     def _ask(self, request: str) -> None:
         if request in self._pending and not self._connected:
@@ -156,9 +156,8 @@ class WindowLauncher(QObject):
         *lines, self._buffer = self._buffer.split(b"\n")
         for raw in lines:
             answer = raw.decode("utf-8", "replace").strip()
-            verb, _, asked = answer.partition(" ")  # "opened dashboard sync": what was asked, page and all
-            request = f"{ANSWERS.get(verb, '')} {asked}"
-            name = asked.partition(" ")[0]
+            verb, name, page = split_line(answer)  # "opened dashboard sync": what was asked, page and all
+            request = request_line(ANSWERS.get(verb, ""), name, page)
             if request in self._pending:
                 self._pending.remove(request)
             elif self._pending:
@@ -217,8 +216,8 @@ class WindowLauncher(QObject):
 
     def _start(self, request: str) -> bool:
         """Start the window process for ``request`` ("open NAME [PAGE]"), which it is also sent once it listens."""
-        name, _, page = request.partition(" ")[2].partition(" ")
-        command = window_command(name, self.data_dir_arg, page or None) + self.extra_args
+        _, name, page = split_line(request)
+        command = window_command(name, self.data_dir_arg, page) + self.extra_args
         self._roll_log()
         proc = QProcess(self)
         proc.setProgram(command[0])
