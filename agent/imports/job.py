@@ -27,7 +27,7 @@ from agent.store import Store
 
 from .estimate import upload_seconds
 from .formats import Detected, detect
-from .reader import BROKEN, DONE, END, MAX_ERRORS, REFUSED, ReaderProcess, Request, fewer_collections, make_rows
+from .reader import BROKEN, DONE, MAX_ERRORS, REFUSED, ReaderProcess, Request, fewer_collections
 from .rows import Row
 from .source import ImportRefused, Source
 
@@ -130,19 +130,16 @@ class ImportJob:
         request = Request(str(self.path), detected.prefix, self._skip, self._default_ua, self.batch)
         state, problem = CANCELLED, None
         with ReaderProcess(request) as reader, fewer_collections():
-            for message in reader:
+            for batch in reader:
                 if self.cancel.is_set():
                     break  # the reader is stopped on the way out; nothing after the last batch is kept
-                read, file_bytes, rows, invalid, errors, raws, places = message[1:8]
-                if raws:  # parsed heartbeats the reader left for this side to make rows of
-                    rows, invalid, errors = make_rows(raws, places, read, self._default_ua)
-                for index, byte, error in errors:
+                for index, byte, error in batch.errors:
                     if len(p.errors) < MAX_ERRORS:
                         p.errors.append({"heartbeat": index, "near_byte": byte, "error": error})
-                p.invalid += invalid
-                self._store(rows, read, file_bytes)
-                if message[0] == END:
-                    state, problem = message[8:10]
+                p.invalid += batch.invalid
+                self._store(batch.rows, batch.read, batch.file_bytes)
+                if batch.state is not None:
+                    state, problem = batch.state, batch.problem
         if state == BROKEN:
             kept = "nothing before it was a whole heartbeat"
             if p.read:

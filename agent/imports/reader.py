@@ -1,25 +1,30 @@
 """Reading an export in a process of its own: the child decompresses and parses the file and
 hands the importing process its heartbeats in batches over a pipe, while the importing process
 stores the batch before (SQL stays with the store). One process cannot keep up: per heartbeat,
-parsing costs about what storing costs, and making the row (checks, payload, key) as much as
-both; a thread would share the one GIL with the store's Python. So the work is split: the child
-makes the rows of SHARE batches in every SHARE_OF (``rows.row``), and sends the others as parsed
-heartbeats for the importing process to make (``make_rows``, the same code), which balances
-the two processes' CPU (bench/bench_import.py prints each one's).
+parsing (orjson's runs, ``runs.py``) costs about 3 µs, making the row (checks, payload, key)
+8 µs and storing it 9 µs; a thread would share the one GIL with the store's Python.
 
-The child takes one request on stdin (a JSON object) and answers with frames on stdout: an
-8-byte length, then a ``marshal``'d message. Rows and parsed heartbeats hold only marshal's
-own types, and marshal writes a batch of rows several times faster than pickle; the child is
-the same interpreter (``sys.executable``), so both sides agree on the format.
+So the rows are made on whichever side has time. The child parses every batch; it makes the
+batch's rows itself while the importing side has work queued, and hands the batch over as JSON
+text (orjson writes it in well under a microsecond a heartbeat, and reads it back as fast)
+when that side is about to run out: ``make_rows`` is the same code on both sides. The importing
+side writes one byte back for each batch it has stored, which is how the child knows; the
+balance then holds on any machine, however the costs of parsing, rows and SQLite compare there.
 
-Messages, each a tuple: ``(BATCH, read, file_bytes, rows, invalid, errors, raws, places)``
+The child takes one request on stdin (a JSON line), then those bytes; it answers with frames on
+stdout: an 8-byte length, then a ``marshal``'d message. Rows hold only marshal's own types, and
+marshal writes a batch of rows several times faster than pickle; the child is the same
+interpreter (``sys.executable``), so both sides agree on the format.
+
+Messages, each a tuple: ``(BATCH, read, file_bytes, rows, invalid, errors, text, places)``
 after every ``batch`` heartbeats taken from the file, with either the batch's rows (and its
-invalid count and errors) or its parsed heartbeats (``raws``) and where in the JSON each was
+invalid count and errors) or its heartbeats as JSON ``text`` and where in the JSON each was
 (``places``); both are empty while a resumed import skips what an earlier run stored. Then
 one ``(END, …, state, problem)`` with the last rows and how the file ended; or ``(FAILED,
 traceback)`` when the child itself failed. A child that ends without END or FAILED (killed,
 crashed) is an error too. ``errors`` are ``(heartbeat, near_byte, message)``, the first
-``MAX_ERRORS`` the child met.
+``MAX_ERRORS`` the child met. The importing side makes the rows of a text before it passes the
+batch on (``ReaderProcess``), so what an import stores is a ``Batch`` of rows either way.
 
 The child is killed and reaped whenever the importing side stops early (cancelled, a store
 failure, any exception): none outlives its import. Should the importing process die instead,
@@ -40,25 +45,21 @@ import threading
 import traceback
 import zlib
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from . import IMPORT_READER_ARG
+from .rows import Row
 
 BATCH, END, FAILED = "batch", "end", "failed"
 # Final states of a read, as the job names them.
 DONE, BROKEN, REFUSED = "done", "broken", "refused"
 MAX_ERRORS = 10  # errors with their positions sent to the job (it keeps the first ten)
-# The child makes the rows of SHARE batches in every SHARE_OF and sends the rest as parsed
-# heartbeats for the importing process to make. Under callgrind, per heartbeat: parsing 61k
-# instructions, making its row 91k (measured before orjson wrote its payload, which took a
-# row from 11 to 8 µs), marshalling the row there and back 8k; a parsed heartbeat (a dict
-# with fresh keys) costs marshal several times a row. Making half the rows on each side is
-# what balances the two processes' CPU in bench/bench_import.py (14.7 and 14.3 µs per
-# heartbeat with orjson).
-SHARE, SHARE_OF = 1, 2
+# The child hands a batch over while fewer than this many it sent are still to be stored: the
+# importing side is then storing its last one and would wait for the next.
+HAND_OVER_BELOW = 2
 _LENGTH = struct.Struct("<Q")
 # Windows: no console window for the child, and Ctrl-C goes to the importing side alone.
 _CREATION_FLAGS = getattr(subprocess, "CREATE_NO_WINDOW", 0) | getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
@@ -72,6 +73,19 @@ class Request:
     skip: int  # heartbeats an earlier run of this file stored: counted, not made into rows
     default_user_agent: str
     batch: int
+    hand_over_below: int = HAND_OVER_BELOW  # 0: the child makes every row (tests set the split)
+
+
+class Batch(NamedTuple):
+    """What the importing side stores: one message of the child's, its rows made."""
+
+    read: int  # heartbeats taken from the file through this batch
+    file_bytes: int
+    rows: list[Row]
+    invalid: int
+    errors: list[tuple[int, int, str]]
+    state: str | None = None  # the last batch's: how the file ended (DONE, BROKEN, REFUSED)
+    problem: str | None = None
 
 
 class ReaderFailed(RuntimeError):
@@ -81,46 +95,109 @@ class ReaderFailed(RuntimeError):
 # ---- the child ---------------------------------------------------------------------------------
 
 
-def messages(request: Request, *, share: int = SHARE) -> Iterator[tuple[Any, ...]]:
-    """What the child sends for ``request``, in order; the last one is END. The child makes
-    the rows of ``share`` batches in every ``SHARE_OF``; the others go as parsed heartbeats."""
+def messages(request: Request, hand_over: Callable[[], bool] = lambda: False) -> Iterator[tuple[Any, ...]]:
+    """What the child sends for ``request``, in order; the last one is END. A batch goes as
+    JSON text for the importing side to make the rows of when ``hand_over()`` says so."""
     import ijson
 
-    from .source import ImportRefused, Source
+    from .source import ImportRefused
 
     default_ua, every, skip = request.default_user_agent, request.batch, request.skip
-    with Source(Path(request.path)) as source:
-        stream = source.stream
-        raws: list[Any] = []
-        places: list[int] = []  # where in the JSON each heartbeat was (near, the chunk read by then)
-        told = sent = 0  # errors told this run; batches sent
-        count = 0  # heartbeats taken from the file so far (each a row, invalid, or skipped)
-        state, problem = DONE, None
-        try:
-            for raw in ijson.items(stream, request.prefix, use_float=True):
-                count += 1
+    heartbeats = Heartbeats(request)
+    batch: list[Any] = []  # this batch's heartbeats, after any skipped
+    places: list[int] = []  # where in the JSON each one ended (about: the end of its run)
+    told = 0  # errors told this run
+    count = 0  # heartbeats taken from the file so far (each a row, invalid, or skipped)
+    state, problem = DONE, None
+    try:
+        for items, place in heartbeats:
+            at = 0
+            while at < len(items):
+                take = min(len(items) - at, every - count % every)
+                first, count = count, count + take
                 if count > skip:
-                    raws.append(raw)
-                    places.append(stream.count)
+                    kept = at + max(0, skip - first)
+                    batch += items[kept : at + take]
+                    places += [place] * (at + take - kept)
+                at += take
                 if count % every == 0:
-                    if sent % SHARE_OF < share:
-                        rows, invalid, errors = make_rows(raws, places, count, default_ua, MAX_ERRORS - told)
-                        told += len(errors)
-                        yield BATCH, count, source.file_bytes, rows, invalid, errors, [], []
-                    else:
-                        yield BATCH, count, source.file_bytes, [], 0, [], raws, places
-                    sent += 1
-                    raws, places = [], []
-        except ijson.JSONError as exc:
-            state, problem = BROKEN, f"the JSON is not valid near byte {source.json_bytes:,}: {_first_line(exc)}"
-        except (EOFError, zlib.error, OSError) as exc:
-            where = f"byte {source.file_bytes:,} of {source.size:,}"
-            state, problem = BROKEN, f"the {source.kind} file breaks off at {where}: {_first_line(exc)}"
-        except ImportRefused as exc:  # a decompression bomb or deep nesting, met while reading
-            state, problem = REFUSED, str(exc)
-        # Every heartbeat yielded before a break is whole: they go with the last message.
-        rows, invalid, errors = make_rows(raws, places, count, default_ua, MAX_ERRORS - told)
-        yield END, count, source.file_bytes, rows, invalid, errors, [], [], state, problem
+                    message, told = _batch(batch, places, count, heartbeats, default_ua, told, hand_over)
+                    yield message
+                    batch, places = [], []
+    except ijson.JSONError as exc:
+        near = heartbeats.source.json_bytes
+        state, problem = BROKEN, f"the JSON is not valid near byte {near:,}: {_first_line(exc)}"
+    except (EOFError, zlib.error, OSError) as exc:
+        source = heartbeats.source
+        where = f"byte {source.file_bytes:,} of {source.size:,}"
+        state, problem = BROKEN, f"the {source.kind} file breaks off at {where}: {_first_line(exc)}"
+    except ImportRefused as exc:  # a decompression bomb or deep nesting, met while reading
+        state, problem = REFUSED, str(exc)
+    finally:
+        heartbeats.close()
+    # Every heartbeat taken before a break is whole: they go with the last message, made here.
+    rows, invalid, errors = make_rows(batch, places, count, default_ua, MAX_ERRORS - told)
+    yield END, count, heartbeats.source.file_bytes, rows, invalid, errors, b"", [], state, problem
+
+
+def _batch(
+    batch: list[Any],
+    places: list[int],
+    count: int,
+    heartbeats: Heartbeats,
+    default_ua: str,
+    told: int,
+    hand_over: Callable[[], bool],
+) -> tuple[tuple[Any, ...], int]:
+    """A BATCH message, and the errors told through it."""
+    file_bytes = heartbeats.source.file_bytes
+    if batch and hand_over():
+        try:
+            import orjson
+
+            return (BATCH, count, file_bytes, [], 0, [], orjson.dumps(batch), places), told
+        except TypeError:
+            pass  # what orjson does not write (an integer past 64 bits from ijson): made here
+    rows, invalid, errors = make_rows(batch, places, count, default_ua, MAX_ERRORS - told)
+    return (BATCH, count, file_bytes, rows, invalid, errors, b"", []), told + len(errors)
+
+
+class Heartbeats:
+    """The heartbeats of the request's file as runs ``(heartbeats, json_byte)``: orjson's runs,
+    and where those meet a shape they do not read (see runs.py), ijson's one by one from the
+    same heartbeat on, reading the file again from its start. ``source`` is the file as read
+    now; ``fell_back`` says why ijson took over, if it did."""
+
+    def __init__(self, request: Request) -> None:
+        from .source import Source
+
+        self._request = request
+        self.source = Source(Path(request.path), nesting=False)  # orjson refuses deep nesting itself
+        self.fell_back: str | None = None
+
+    def __iter__(self) -> Iterator[tuple[list[Any], int]]:
+        import ijson
+
+        from .runs import Unexpected, runs
+        from .source import Source
+
+        prefix, taken = self._request.prefix, 0
+        try:
+            for items, place in runs(self.source.stream, prefix):
+                taken += len(items)
+                yield items, place
+            return
+        except Unexpected as exc:
+            self.fell_back = str(exc)
+        self.source.close()
+        self.source = Source(Path(self._request.path))
+        stream = self.source.stream
+        for seen, raw in enumerate(ijson.items(stream, prefix, use_float=True), 1):
+            if seen > taken:
+                yield [raw], stream.count
+
+    def close(self) -> None:
+        self.source.close()
 
 
 def make_rows(
@@ -164,9 +241,11 @@ def child_main() -> int:
     out = sys.stdout.buffer
     try:
         request = Request(**json.loads(sys.stdin.buffer.readline()))
+        backlog = _Backlog(sys.stdin.buffer, request.hand_over_below)
         with fewer_collections():
-            for message in messages(request):
+            for message in messages(request, backlog.hand_over):
                 _send(out, message)
+                backlog.sent += 1
     except BrokenPipeError:
         return 1  # the importing process is gone or stopped reading: nobody to tell
     except BaseException:  # every failure crosses the pipe, said in full
@@ -176,6 +255,27 @@ def child_main() -> int:
             pass  # the importing process is gone
         return 1
     return 0
+
+
+class _Backlog:
+    """Batches sent and not yet stored, from the byte the importing side writes back for each
+    one it stored (read on a thread, so the child never waits for them)."""
+
+    def __init__(self, stored: IO[bytes], below: int) -> None:
+        self.sent = 0
+        self.stored = 0
+        self._below = below
+        self._acks = stored
+        threading.Thread(target=self._count, name="import-stored", daemon=True).start()
+
+    def hand_over(self) -> bool:
+        return self.sent - self.stored < self._below
+
+    def _count(self) -> None:
+        read = getattr(self._acks, "read1", self._acks.read)
+        with contextlib.suppress(OSError, ValueError):  # the importing side is gone: nothing to count
+            while data := read(4096):
+                self.stored += len(data)
 
 
 def _send(out: IO[bytes], message: tuple[Any, ...]) -> None:
@@ -210,10 +310,11 @@ class ReaderProcess:
         )
         assert self._proc.stdout is not None
         self._frames = _Prefetch(self._proc.stdout)
+        self._default_ua = request.default_user_agent
         try:
             assert self._proc.stdin is not None
             self._proc.stdin.write(json.dumps(asdict(request)).encode() + b"\n")
-            self._proc.stdin.close()
+            self._proc.stdin.flush()  # and left open: a byte follows for each batch stored
         except BaseException:
             self.close()
             raise
@@ -222,7 +323,9 @@ class ReaderProcess:
     def pid(self) -> int:
         return self._proc.pid
 
-    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+    def __iter__(self) -> Iterator[Batch]:
+        """The batches, rows made, through the last; the child hears of each one stored when
+        the caller asks for the next."""
         while True:
             data = self._frames.next()
             if data is None:
@@ -230,9 +333,28 @@ class ReaderProcess:
             message = marshal.loads(data)
             if message[0] == FAILED:
                 raise ReaderFailed(f"the import's reading process failed:\n{message[1]}")
-            yield message
+            read, file_bytes, rows, invalid, errors, text, places = message[1:8]
+            if text:  # handed over: this side makes the rows
+                import orjson
+
+                rows, invalid, errors = make_rows(orjson.loads(text), places, read, self._default_ua)
             if message[0] == END:
+                yield Batch(read, file_bytes, rows, invalid, errors, *message[8:10])
                 return
+            yield Batch(read, file_bytes, rows, invalid, errors)
+            self._stored()
+
+    def _stored(self) -> None:
+        """One byte to the child: a batch is stored (and this side is ready for more)."""
+        stdin = self._proc.stdin
+        if stdin is None or stdin.closed:
+            return
+        try:
+            stdin.write(b"\x01")
+            stdin.flush()
+        except OSError:  # the child has ended (its last batch is already sent): nobody to tell
+            with contextlib.suppress(OSError):
+                stdin.close()  # which tries the write again, and fails again
 
     def _died(self) -> str:
         code = self._proc.wait()
@@ -248,7 +370,8 @@ class ReaderProcess:
         self._frames.close()  # the child is gone, so its pipe is at an end: the thread ends now
         for stream in (self._proc.stdin, self._proc.stdout, self._proc.stderr):
             if stream is not None:
-                stream.close()
+                with contextlib.suppress(OSError):  # a byte for the child still unwritten: it is gone
+                    stream.close()
 
     def __enter__(self) -> ReaderProcess:
         return self
