@@ -99,13 +99,18 @@ class TrayApp(QObject):
         self._tray_timer = QTimer(self)
         self._tray_timer.timeout.connect(self._look_for_tray)
 
-        model.changed.connect(self._update)
-        model.notice.connect(self.notify)
-        model.action_failed.connect(lambda text: self.notify(Notice("action-failed", APP_TITLE, text, warning=True)))
+        # Every connection to the model and the supervisor, which outlive a closed tray: close()
+        # undoes them, else a change announced after it reaches a menu already deleted.
+        self._connections = [
+            (model.changed, self._update),
+            (model.notice, self.notify),
+            (model.action_failed, self._action_failed),
+        ]
         if supervisor is not None:
-            supervisor.notice.connect(self.notify)
-            supervisor.problem_changed.connect(self._update)
+            self._connections += [(supervisor.notice, self.notify), (supervisor.problem_changed, self._update)]
             model.availability_changed.connect(supervisor.agent_answers)
+        for signal, slot in self._connections:
+            signal.connect(slot)
         self._build_menu()
         self._update()
 
@@ -143,6 +148,9 @@ class TrayApp(QObject):
     def agent_problem(self) -> str | None:
         """What keeps the agent from running, in a sentence; None when nothing does (or nobody supervises it)."""
         return self.supervisor.problem if self.supervisor is not None else None
+
+    def _action_failed(self, text: str) -> None:
+        self.notify(Notice("action-failed", APP_TITLE, text, warning=True))
 
     def _update(self) -> None:
         current = self.model.icon_state()
@@ -364,6 +372,8 @@ class TrayApp(QObject):
         if self._closed:
             return
         self._closed = True
+        for signal, slot in self._connections:
+            signal.disconnect(slot)
         self._tray_timer.stop()
         self.icon.hide()
         self.windows.close()

@@ -363,6 +363,20 @@ def test_closing_twice_is_closing_once(model: AgentModel) -> None:
     assert not tray.icon.isVisible()
 
 
+def test_a_closed_tray_no_longer_hears_the_model(model: AgentModel, qtbot: Any) -> None:
+    """The model outlives the tray (a restart, quitting): what it announces after the tray is
+    closed must not reach the tray's deleted menu (it did, as an error in the event loop)."""
+    tray = TrayApp(model, tray_wait_s=3600)
+    shown: list[Notice] = []
+    tray.notified.connect(shown.append)
+    tray.close()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)  # the menu is gone now
+    model.changed.emit()
+    model.notice.emit(Notice("late", "Hackatime", "after the tray closed"))
+    model.action_failed.emit("after the tray closed")
+    assert shown == []
+
+
 def test_a_store_recovered_from_damage_is_notified_once_and_the_menu_points_to_it(
     make_agent: Callable[..., Any], make_model: Callable[..., AgentModel], tmp_path: Path, qtbot: Any
 ) -> None:
