@@ -5,9 +5,10 @@ Each figure comes from its own child process, so each peak RSS is that run's alo
 * ``json.load``: decompress and load the whole file, count the heartbeats (the baseline);
 * import: ``ImportJob`` into a fresh store (synchronous=FULL, as the agent runs it), upload
   queued, checkpoint per batch: what ``hackatime-agent import FILE`` does. It runs as two
-  processes (the reader parses and builds rows, the importing process stores them): its CPU
-  per heartbeat is given for each and in sum, its peak RSS is the two processes' peaks added,
-  read when the import ends; the rollup fold that follows (local stats) is timed after it, apart;
+  processes (the reader parses every batch, the importing process stores them, and each makes
+  the rows of the batches it has time for): its CPU per heartbeat is given for each and in sum,
+  its peak RSS is the two processes' peaks added, read when the import ends; the rollup fold
+  that follows (local stats) is timed after it, apart;
 * the same import of a 200,000-heartbeat file, for "memory stays flat".
 
     .venv/bin/python bench/bench_import.py [--heartbeats 1000000] [--small 200000] [--runs 3] [--keep DIR]

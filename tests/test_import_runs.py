@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.imports import runs as runs_module
-from agent.imports.reader import Heartbeats, Request
+from agent.imports.reader import Heartbeats, Request, messages
 from agent.imports.runs import Unexpected, runs
 from tests.exports import FORMATS, UA, exported, heartbeat, write_export
 
@@ -179,3 +179,30 @@ def test_exports_as_written_are_read_without_ijson(tmp_path: Path, fmt: str, lay
     finally:
         read.close()
     assert read.fell_back is None
+
+
+@pytest.mark.parametrize("hand_over", [False, True], ids=["rows-made-here", "handed-over"])
+def test_batches_cut_runs_at_exact_counts_and_skip_what_was_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hand_over: bool
+) -> None:
+    # Runs of a few dozen heartbeats (small windows) against batches of 500, resumed at 1,234:
+    # every batch ends at a multiple of 500 of the file's heartbeats, and holds exactly those
+    # after the 1,234th, whichever side makes their rows.
+    monkeypatch.setattr(runs_module, "READ", 9000)
+    path = write_export(tmp_path / "h.json", "wakatime", exported("wakatime", 3100), per_day=70)
+    request = Request(str(path), DAYS, 1234, UA, batch=500)
+    sent = list(messages(request, lambda: hand_over))
+    assert [m[0] for m in sent] == ["batch"] * 6 + ["end"]
+    assert [m[1] for m in sent] == [500, 1000, 1500, 2000, 2500, 3000, 3100]
+    times: list[float] = []
+    for kind, _, _, rows, invalid, errors, text, places, *_ in sent:
+        assert invalid == 0 and errors == []
+        if text:
+            assert kind == "batch" and rows == []
+            handed = json.loads(text)
+            assert len(places) == len(handed) and places == sorted(places)
+            times += [h["time"] for h in handed]
+        else:
+            times += [r[0] for r in rows]
+    assert times == [heartbeat(i)["time"] for i in range(1234, 3100)]
+    assert all(bool(m[6]) == hand_over for m in sent[2:-1])  # the first two were all skipped: nothing to hand
