@@ -199,6 +199,37 @@ def _check_window(work: Path, data_dir: Path, env: dict[str, str]) -> str:
     return f"the dashboard (--window) drew its charts in {time.monotonic() - started:.1f} s"
 
 
+def _check_import(work: Path) -> str:
+    """An export imported by the agent executable, whose reading process is the same executable
+    started again (a bundle runs no ``python -c``): kept local, so nothing waits to upload."""
+    import gzip
+
+    home, data = work / "import-home", work / "import-data"
+    home.mkdir()
+    start = time.time() - 86400
+    heartbeats = [
+        {"entity": f"/smoke/m{i}.py", "type": "file", "time": start + 60 * i, "project": "smoke", "language": "Python"}
+        for i in range(3)
+    ]
+    export = work / "export.json.gz"
+    export.write_bytes(gzip.compress(json.dumps({"days": [{"date": "d", "heartbeats": heartbeats}]}).encode()))
+    done = subprocess.run(
+        _agent_command(data, "import", str(export), "--json", "--no-upload"),
+        env=_agent_env(home, str(uuid.uuid4())),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"hackatime-agent import failed ({done.returncode}): {done.stderr.strip()[-300:]}")
+    summary = json.loads(done.stdout)
+    if (summary["format"], summary["read"], summary["imported"]) != ("wakatime", 3, 3):
+        raise RuntimeError(f"the import of 3 heartbeats said {done.stdout.strip()[:300]}")
+    return "3 heartbeats read by the reading process and stored"
+
+
 def _check_version() -> str:
     from agent import __version__
 
@@ -223,6 +254,7 @@ def run() -> int:
             ("qt", _check_qt),
             ("version", _check_version),
             ("agent", lambda: _check_agent(Path(tmp))),
+            ("import", lambda: _check_import(Path(tmp))),
             ("chart", _check_chart),
         ]
         for name, check in checks:

@@ -17,7 +17,8 @@ def test_smoke_passes_without_a_display_and_touches_nothing_of_the_users(_isolat
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    assert [line.split(":", 1)[0] for line in lines[:-1]] == ["ok   qt", "ok   version", "ok   agent", "ok   chart"]
+    checks = [line.split(":", 1)[0] for line in lines[:-1]]
+    assert checks == ["ok   qt", "ok   version", "ok   agent", "ok   import", "ok   chart"]
     assert json.loads(lines[-1]) == {"smoke": "passed", "failed": 0}
     assert "drew its charts" in lines[2]
     assert sorted(p.name for p in _isolated_home.iterdir()) == []  # all of it in a temporary folder
