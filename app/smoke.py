@@ -73,6 +73,21 @@ def _agent_command(data_dir: Path | None, *args: str) -> list[str]:
     return [*default_command(data_dir)[:-1], *args]  # default_command ends with "run"
 
 
+def _run_agent(
+    data_dir: Path, env: dict[str, str], *args: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """One command of this installation's agent, to its end; its output captured."""
+    return subprocess.run(
+        _agent_command(data_dir, *args),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
+    )
+
+
 def _agent_env(home: Path, key: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WAKATIME_", "HACKATIME_"))}
     env["WAKATIME_HOME"] = str(home)
@@ -146,15 +161,7 @@ def _check_agent(work: Path) -> str:
     if code not in (0, -15) and sys.platform != "win32":
         raise RuntimeError(f"the agent exited with status {code} when asked to stop")
     # The store, read back by the agent executable's own `status` (no agent runs now).
-    done = subprocess.run(
-        _agent_command(data, "status", "--json"),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
-    )
+    done = _run_agent(data, env, "status", "--json")
     if done.returncode != 0:
         raise RuntimeError(f"hackatime-agent status failed ({done.returncode}): {done.stderr.strip()[-300:]}")
     destinations = json.loads(done.stdout)["destinations"]
@@ -213,15 +220,7 @@ def _check_import(work: Path) -> str:
     ]
     export = work / "export.json.gz"
     export.write_bytes(gzip.compress(json.dumps({"days": [{"date": "d", "heartbeats": heartbeats}]}).encode()))
-    done = subprocess.run(
-        _agent_command(data, "import", str(export), "--json", "--no-upload"),
-        env=_agent_env(home, str(uuid.uuid4())),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
-    )
+    done = _run_agent(data, _agent_env(home, str(uuid.uuid4())), "import", str(export), "--json", "--no-upload")
     if done.returncode != 0:
         raise RuntimeError(f"hackatime-agent import failed ({done.returncode}): {done.stderr.strip()[-300:]}")
     summary = json.loads(done.stdout)
