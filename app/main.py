@@ -77,7 +77,8 @@ class Session:
     supervisor: AgentSupervisor | None
     instance: SingleInstance
     keep_alive: tuple[object, ...]
-    waiting: list[tuple[str, Reply]] = field(default_factory=list)  # later launches waiting for their window
+    # Later launches waiting for their window: its name, the page asked for, and how to answer.
+    waiting: list[tuple[str, str | None, Reply]] = field(default_factory=list)
 
     @property
     def windows(self) -> WindowLauncher:
@@ -85,17 +86,22 @@ class Session:
 
     def request(self, line: str, reply: Reply) -> None:
         """A later ``hackatime-desktop`` launch asks for a window (app.single): answered once it is shown."""
-        verb, _, name = line.partition(" ")
+        from .single import split_line
+
+        verb, name, page = split_line(line)
         if verb != "open" or name not in WINDOWS:
             reply(f"error unknown request {line[:40]!r}")
             return
-        self.waiting.append((name, reply))
-        self.tray.open_window(name)
+        self.waiting.append((name, page, reply))
+        self.tray.open_window(name, page)
 
     def window_opened(self, name: str) -> None:
+        from .single import request_line
+
         for entry in [w for w in self.waiting if w[0] == name]:
             self.waiting.remove(entry)
-            entry[1](f"opened {name}")
+            _, page, reply = entry
+            reply(request_line("opened", name, page))
 
     def stop(self) -> None:
         # Abort the agent calls in flight (the long-poll included) so the pool drains at once.
@@ -114,7 +120,7 @@ def start(app: QApplication, args: argparse.Namespace) -> Session | None:
     from . import process
     from .client import AgentClient
     from .model import AgentModel
-    from .single import SingleInstance
+    from .single import SingleInstance, request_line
     from .supervisor import AgentSupervisor, default_command, settings_file
     from .tasks import TaskRunner
     from .tray import TrayApp
@@ -123,8 +129,8 @@ def start(app: QApplication, args: argparse.Namespace) -> Session | None:
     dirs = process.resolve_dirs(args.data_dir)
     instance = SingleInstance(dirs.data, role="tray")
     if not instance.acquire():
-        answer = instance.ask("open dashboard")
-        shown = answer == "opened dashboard"
+        answer = instance.ask(request_line("open", "dashboard"))
+        shown = answer == request_line("opened", "dashboard")
         print(f"hackatime-desktop is already running{'; its dashboard was brought forward' if shown else ''}.")
         return None
     process.log_to_file(dirs.logs / "tray.log")

@@ -15,11 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, QPoint
+from PySide6.QtCore import QEvent, QObject, QPoint, QThreadPool
 from PySide6.QtWidgets import QApplication, QLabel, QSystemTrayIcon
 from pytestqt.exceptions import TimeoutError as WaitTimeout
 
 from agent.delivery.pacing import Backoff
+from app import main as app_main
 from app import state
 from app.model import AgentModel
 from app.single import SingleInstance
@@ -256,6 +257,23 @@ def test_second_instance_brings_the_first_forward(tmp_path: Path, qtbot: Any) ->
     third = SingleInstance(tmp_path)
     assert third.acquire()
     third.release()
+
+
+def test_a_later_launch_is_answered_once_its_window_and_page_are_shown(
+    model: AgentModel, tray: TrayApp, tmp_path: Path, qtbot: Any
+) -> None:
+    # What the first tray does with a later launch's request line: the window process shows the
+    # window (at the page asked for), and only then is the waiting launch answered.
+    session = app_main.Session(
+        QApplication.instance(), QThreadPool(), model.runner, model, tray, None, SingleInstance(tmp_path), ()
+    )  # type: ignore[arg-type]
+    tray.windows.opened.connect(session.window_opened)
+    answers: list[str] = []
+    with qtbot.waitSignal(tray.windows.opened, timeout=60_000):
+        session.request("open dashboard sync", answers.append)
+    assert answers == ["opened dashboard sync"] and session.waiting == []
+    session.request("open nowhere", answers.append)
+    assert answers[-1] == "error unknown request 'open nowhere'"
 
 
 # What the tray process must not load, for its memory (issue #13's 80 MiB): each stays resident for weeks.
