@@ -9,6 +9,7 @@ the window manager shows, whichever process draws it.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -122,6 +123,33 @@ def grab_screen(name: str) -> Path:
     return path
 
 
+def window_events(tray: TrayApp) -> list[str]:
+    """What the window process said so far (its ``--timing`` lines in window.log): opened, charts."""
+    lines = tray.windows.log_path.read_text().splitlines() if tray.windows.log_path.exists() else []
+    return [json.loads(line)["event"] for line in lines if line.startswith('{"event"')]
+
+
+def grab_settled_screen(name: str, qtbot: Any, still_s: float = 1.0) -> Path:
+    """The screen once it has not changed for ``still_s``: what a window process has just
+    painted reaches the X server a few hundred milliseconds later (its requests are flushed
+    when its event loop comes round), and two quick grabs can both predate it."""
+    grabs: list[tuple[float, bytes]] = []
+
+    def settled() -> bool:
+        shot = subprocess.run(["import", "-window", "root", "png:-"], capture_output=True, check=True).stdout
+        now = time.monotonic()
+        if grabs and grabs[-1][1] != shot:
+            grabs.clear()  # it changed: the stillness starts again from this grab
+        grabs.append((now, shot))
+        return now - grabs[0][0] >= still_s
+
+    qtbot.waitUntil(settled, timeout=30_000)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    path.write_bytes(grabs[-1][1])
+    return path
+
+
 @pytest.mark.tray
 def test_a_person_opens_the_menu_reads_it_and_opens_the_dashboard(
     history: None, agent: Any, model: AgentModel, qtbot: Any
@@ -133,6 +161,7 @@ def test_a_person_opens_the_menu_reads_it_and_opens_the_dashboard(
     qtbot.waitUntil(lambda: bool(model.status and model.status["destinations"][0]["sent"] == 26), timeout=10_000)
 
     tray = TrayApp(model)
+    tray.windows.extra_args.append("--timing")  # the window process says when its charts are drawn
     tray.start()
     screen = QGuiApplication.primaryScreen().geometry()
 
@@ -179,6 +208,7 @@ def test_a_person_opens_the_menu_reads_it_and_opens_the_dashboard(
     window = int(managed_window(DASHBOARD_TITLE) or "0", 16)
     qtbot.waitUntil(lambda: viewable(window), timeout=10_000)
     assert tray.windows.running  # shown by the window process the tray started, not by the tray
-    grab_screen("real-tray-dashboard")
+    qtbot.waitUntil(lambda: "charts" in window_events(tray), timeout=30_000)  # a shot of what a person reads
+    grab_settled_screen("real-tray-dashboard", qtbot)
     tray.close()
     assert not tray.windows.running
