@@ -140,6 +140,8 @@ class ImportJob:
                 self._store(batch.rows, batch.read, batch.file_bytes)
                 if batch.state is not None:
                     state, problem = batch.state, batch.problem
+            # How the reading process shared the work (bench/bench_import.py's figures, in the log).
+            log.debug("import of %s: this side made the rows of %d batches", self.path, reader.handed_over)
         if state == BROKEN:
             kept = "nothing before it was a whole heartbeat"
             if p.read:

@@ -311,6 +311,7 @@ class ReaderProcess:
         assert self._proc.stdout is not None
         self._frames = _Prefetch(self._proc.stdout)
         self._default_ua = request.default_user_agent
+        self.handed_over = 0  # batches whose rows this side made
         try:
             assert self._proc.stdin is not None
             self._proc.stdin.write(json.dumps(asdict(request)).encode() + b"\n")
@@ -335,6 +336,7 @@ class ReaderProcess:
                 raise ReaderFailed(f"the import's reading process failed:\n{message[1]}")
             read, file_bytes, rows, invalid, errors, text, places = message[1:8]
             if text:  # handed over: this side makes the rows
+                self.handed_over += 1
                 import orjson
 
                 rows, invalid, errors = make_rows(orjson.loads(text), places, read, self._default_ua)
