@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import orjson
@@ -79,44 +79,37 @@ class _Walk:
 
     def _object(self, path: list[str]) -> Iterator[Run]:
         """The members of an object whose ``{`` was read; heartbeats from the one ``path`` names."""
-        if self._next() == ord("}"):
-            self._pos += 1
-            return
-        while True:
-            key = self._key()
-            self._expect(b":")
-            if key == path[0]:
-                self._expect(b"[")
-                if len(path) == 2:
-                    yield from self._heartbeats()
-                else:
-                    yield from self._objects(path[2:])
-            else:
-                self._skip_value()
-            if self._after_member(b"}"):
-                return
+        return self._members(b"}", lambda: self._member(path))
 
-    def _objects(self, path: list[str]) -> Iterator[Run]:
-        """A list of objects (the days) whose ``[`` was read."""
-        if self._next() == ord("]"):
-            self._pos += 1
+    def _member(self, path: list[str]) -> Iterator[Run]:
+        key = self._key()
+        self._expect(b":")
+        if key != path[0]:
+            self._skip_value()
             return
-        while True:
-            self._expect(b"{")
-            yield from self._object(path)
-            if self._after_member(b"]"):
-                return
+        self._expect(b"[")
+        if len(path) == 2:
+            yield from self._members(b"]", self._heartbeat_run)
+        else:  # a list of objects (the days)
+            yield from self._members(b"]", lambda: self._element_object(path[2:]))
 
-    def _heartbeats(self) -> Iterator[Run]:
-        """The heartbeats of a list whose ``[`` was read, in runs."""
-        if self._next() == ord("]"):
+    def _element_object(self, path: list[str]) -> Iterator[Run]:
+        self._expect(b"{")
+        yield from self._object(path)
+
+    def _heartbeat_run(self) -> Iterator[Run]:
+        items, end = self._run()
+        self._pos = end
+        yield items, self._base + end
+
+    def _members(self, closer: bytes, member: Callable[[], Iterator[Run]]) -> Iterator[Run]:
+        """The members of an object or list whose opening bracket was read, to its ``closer``."""
+        if self._next() == closer[0]:
             self._pos += 1
             return
         while True:
-            items, end = self._run()
-            self._pos = end
-            yield items, self._base + end
-            if self._after_member(b"]"):
+            yield from member()
+            if self._after_member(closer):
                 return
 
     def _after_member(self, closer: bytes) -> bool:
