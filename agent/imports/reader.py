@@ -50,8 +50,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
+import ijson
+import orjson
+
+from agent.heartbeat import HeartbeatError
+
 from . import IMPORT_READER_ARG
-from .rows import Row
+from .rows import Row, row
+from .runs import Unexpected, runs
+from .source import ImportRefused, Source
 
 BATCH, END, FAILED = "batch", "end", "failed"
 # Final states of a read, as the job names them.
@@ -98,10 +105,6 @@ class ReaderFailed(RuntimeError):
 def messages(request: Request, hand_over: Callable[[], bool] = lambda: False) -> Iterator[tuple[Any, ...]]:
     """What the child sends for ``request``, in order; the last one is END. A batch goes as
     JSON text for the importing side to make the rows of when ``hand_over()`` says so."""
-    import ijson
-
-    from .source import ImportRefused
-
     default_ua, every, skip = request.default_user_agent, request.batch, request.skip
     heartbeats = Heartbeats(request)
     batch: list[Any] = []  # this batch's heartbeats, after any skipped
@@ -153,8 +156,6 @@ def _batch(
     file_bytes = heartbeats.source.file_bytes
     if batch and hand_over():
         try:
-            import orjson
-
             return (BATCH, count, file_bytes, [], 0, [], orjson.dumps(batch), places), told
         except TypeError:
             pass  # what orjson does not write (an integer past 64 bits from ijson): made here
@@ -169,18 +170,11 @@ class Heartbeats:
     now; ``fell_back`` says why ijson took over, if it did."""
 
     def __init__(self, request: Request) -> None:
-        from .source import Source
-
         self._request = request
         self.source = Source(Path(request.path), nesting=False)  # orjson refuses deep nesting itself
         self.fell_back: str | None = None
 
     def __iter__(self) -> Iterator[tuple[list[Any], int]]:
-        import ijson
-
-        from .runs import Unexpected, runs
-        from .source import Source
-
         prefix, taken = self._request.prefix, 0
         try:
             for items, place in runs(self.source.stream, prefix):
@@ -205,10 +199,6 @@ def make_rows(
 ) -> tuple[list[Any], int, list[tuple[int, int, str]]]:
     """The rows of consecutive heartbeats (the last is heartbeat number ``last`` of the file),
     how many were invalid, and the first ``tell`` errors: (heartbeat, near_byte, message)."""
-    from agent.heartbeat import HeartbeatError
-
-    from .rows import row
-
     rows = []
     errors: list[tuple[int, int, str]] = []
     invalid = 0
@@ -337,8 +327,6 @@ class ReaderProcess:
             read, file_bytes, rows, invalid, errors, text, places = message[1:8]
             if text:  # handed over: this side makes the rows
                 self.handed_over += 1
-                import orjson
-
                 rows, invalid, errors = make_rows(orjson.loads(text), places, read, self._default_ua)
             if message[0] == END:
                 yield Batch(read, file_bytes, rows, invalid, errors, *message[8:10])
