@@ -40,6 +40,7 @@ TRAY_LATE_POLL_MS = 5000  # after the status window opened: still look for a tra
 MESSAGE_MS = 8000
 INFO_SLOTS = 3  # today, goal, streak
 SYNC_SLOTS = 6  # a line per destination plus what needs attention; more would not be read
+NOTICES_PAGE = "sync"  # the dashboard's tab where the agent's notices are listed and dismissed
 
 PAUSE_LABELS = {
     PauseChoice.HALF_HOUR: "For 30 minutes",
@@ -183,7 +184,7 @@ class TrayApp(QObject):
         menu.addSeparator()
         self._sync = [self._action(menu, "", f"sync-{i}", self.open_dashboard) for i in range(SYNC_SLOTS)]
         # The agent's notices are listed, and dismissed, on the dashboard's Sync tab: the line opens it there.
-        self._notices = self._action(menu, "", "agent-notices", lambda: self.open_dashboard(page="sync"))
+        self._notices = self._action(menu, "", "agent-notices", lambda: self.open_dashboard(NOTICES_PAGE))
         self._retry = self._action(menu, "Retry starting the agent", "agent-retry", self.retry_agent)
         self._port = self._action(menu, "Use another port…", "agent-port", self.choose_port)
         self._sync_now = self._action(menu, "Sync now", "sync-now", self.model.sync_now)
@@ -361,7 +362,7 @@ class TrayApp(QObject):
         elif notice.kind == "window-crashed":
             self.open_url(QUrl.fromLocalFile(str(self.windows.log_path)))
         elif notice.kind == "agent-notice":
-            self.open_dashboard("sync")  # where the agent's notices are listed and dismissed
+            self.open_dashboard(NOTICES_PAGE)
         else:
             self.open_dashboard()
 
