@@ -207,7 +207,7 @@ class AgentSupervisor(QObject):
         self.gave_up = False
         self.policy = RestartPolicy(self.policy.max_restarts, self.policy.window_s)
         self.problem_changed.emit()
-        if not self.running:
+        if self.proc is None:  # polled once, by _reap, for the reason ensure_running gives
             self._start()
 
     def port(self) -> int:
@@ -239,8 +239,11 @@ class AgentSupervisor(QObject):
 
     def ensure_running(self) -> None:
         """Called when the agent cannot be reached: start one, or restart it if the policy allows."""
-        self._reap()  # the model may notice a death before the exit watcher does
-        if self.running or self.gave_up or self.refusal is not None:
+        # The model may notice a death before the exit watcher does. The child is polled once:
+        # if it is still alive here, its watcher reports its exit later. Asking again (``running``)
+        # could see it die in between and start another agent with the exit still unrecorded.
+        self._reap()
+        if self.proc is not None or self.gave_up or self.refusal is not None:
             return
         if self._last_exit in REFUSALS:
             self._refused(REFUSALS[self._last_exit])

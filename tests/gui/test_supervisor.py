@@ -56,6 +56,38 @@ def test_a_crashing_agent_is_restarted_three_times_then_left_alone(tmp_path: Pat
     assert sup.starts == 4
 
 
+def test_an_agent_dying_while_the_tray_checks_on_it_is_reported_as_crashed(tmp_path: Path, qtbot: Any) -> None:
+    """The model hears the agent's sockets close before the kernel has its exit code: the
+    supervisor's first look finds it alive, and it dies right after. That death is still a
+    crash with its code, noticed once, and the dead child is reaped (CI saw "stopped")."""
+    wait = "import signal; signal.pause()"
+    sup = AgentSupervisor(tmp_path / "logs", [sys.executable, "-c", wait], agent_available=lambda: False)
+    with qtbot.waitSignal(sup.started, timeout=5000):
+        sup.ensure_running()
+    first = sup.proc
+    assert first is not None
+    real_poll = first.poll
+
+    def alive_then_killed() -> int | None:
+        code = real_poll()  # alive: this is the look that finds it running
+        first.poll = real_poll  # type: ignore[method-assign]
+        os.kill(first.pid, signal.SIGKILL)
+        os.waitid(os.P_PID, first.pid, os.WEXITED | os.WNOWAIT)  # dead, exit code ready, not reaped
+        return code
+
+    first.poll = alive_then_killed  # type: ignore[method-assign]
+    notices: list[Notice] = []
+    sup.notice.connect(notices.append)
+    try:
+        with qtbot.waitSignal(sup.started, timeout=5000):
+            sup.ensure_running()  # as the model calls it: the agent stopped answering
+        assert [n.kind for n in notices] == ["agent-crashed"]
+        assert "crashed (exit code -9)" in notices[0].message
+        assert first.returncode == -9 and sup.proc is not first and sup.starts == 2
+    finally:
+        sup.terminate()
+
+
 def test_the_agent_outlives_a_detached_tray(tmp_path: Path, qtbot: Any) -> None:
     wait = "import signal; signal.pause()"
     sup = AgentSupervisor(tmp_path / "logs", [sys.executable, "-c", wait])
