@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import logging
 import marshal
 import os
 import struct
@@ -68,6 +69,9 @@ MAX_ERRORS = 10  # errors with their positions sent to the job (it keeps the fir
 # importing side is then storing its last one and would wait for the next.
 HAND_OVER_BELOW = 2
 _LENGTH = struct.Struct("<Q")
+EXIT_WAIT_S = 10.0  # a child that sent its last frame is given this long to exit by itself
+
+log = logging.getLogger(__name__)
 # Windows: no console window for the child, and Ctrl-C goes to the importing side alone.
 _CREATION_FLAGS = getattr(subprocess, "CREATE_NO_WINDOW", 0) | getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
 _CHILD_CODE = "import sys; from agent.imports.reader import child_main; sys.exit(child_main())"
@@ -229,9 +233,13 @@ def fewer_collections() -> Iterator[None]:
 def child_main() -> int:
     """The reading process: one request on stdin, frames on stdout until END or FAILED."""
     out = sys.stdout.buffer
+    # Unbuffered: the acks are read on a daemon thread, and a buffered reader's lock held by it
+    # when the process exits aborts the interpreter ("could not acquire lock for <stdin> at
+    # interpreter shutdown"). Its readline takes a byte at a time, so no ack is read ahead.
+    stdin = open(sys.stdin.fileno(), "rb", buffering=0, closefd=False)  # noqa: SIM115 - lives as long as the process
     try:
-        request = Request(**json.loads(sys.stdin.buffer.readline()))
-        backlog = _Backlog(sys.stdin.buffer, request.hand_over_below)
+        request = Request(**json.loads(stdin.readline()))
+        backlog = _Backlog(stdin, request.hand_over_below)
         with fewer_collections():
             for message in messages(request, backlog.hand_over):
                 _send(out, message)
@@ -262,9 +270,8 @@ class _Backlog:
         return self.sent - self.stored < self._below
 
     def _count(self) -> None:
-        read = getattr(self._acks, "read1", self._acks.read)
         with contextlib.suppress(OSError, ValueError):  # the importing side is gone: nothing to count
-            while data := read(4096):
+            while data := self._acks.read(4096):
                 self.stored += len(data)
 
 
@@ -283,8 +290,9 @@ def _first_line(exc: BaseException) -> str:
 
 
 class ReaderProcess:
-    """The child for one request: iterate for its messages; ``close`` kills and reaps it
-    (whatever state it is in). Use as a context manager."""
+    """The child for one request: iterate for its messages; ``close`` reaps it, whatever state
+    it is in: a child that sent its last batch is let exit by itself (``exit_code`` tells how it
+    did), any other is killed. Use as a context manager."""
 
     def __init__(self, request: Request) -> None:
         self._proc = subprocess.Popen(
@@ -302,6 +310,8 @@ class ReaderProcess:
         self._frames = _Prefetch(self._proc.stdout)
         self._default_ua = request.default_user_agent
         self.handed_over = 0  # batches whose rows this side made
+        self.exit_code: int | None = None  # once closed; 0 for a child that finished its request
+        self._ended = False  # the child sent its last frame
         try:
             assert self._proc.stdin is not None
             self._proc.stdin.write(json.dumps(asdict(request)).encode() + b"\n")
@@ -329,6 +339,7 @@ class ReaderProcess:
                 self.handed_over += 1
                 rows, invalid, errors = make_rows(orjson.loads(text), places, read, self._default_ua)
             if message[0] == END:
+                self._ended = True
                 yield Batch(read, file_bytes, rows, invalid, errors, *message[8:10])
                 return
             yield Batch(read, file_bytes, rows, invalid, errors)
@@ -354,9 +365,22 @@ class ReaderProcess:
         )
 
     def close(self) -> None:
+        if self._ended:  # it exits by itself once its stdin ends; how it exits is worth knowing
+            with contextlib.suppress(OSError):
+                if self._proc.stdin is not None:
+                    self._proc.stdin.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(EXIT_WAIT_S)
         if self._proc.poll() is None:
             self._proc.kill()
-        self._proc.wait()
+        self.exit_code = self._proc.wait()
+        if self._ended and self.exit_code != 0:
+            said = self._proc.stderr.read().decode(errors="replace").strip() if self._proc.stderr else ""
+            log.warning(
+                "the import's reading process exited with code %s after its last batch: %s",
+                self.exit_code,
+                said[-2000:],
+            )
         self._frames.close()  # the child is gone, so its pipe is at an end: the thread ends now
         for stream in (self._proc.stdin, self._proc.stdout, self._proc.stderr):
             if stream is not None:
