@@ -17,6 +17,7 @@ Budget (issue 15): import heartbeats/s ≥ 0.7 × json.load's, peak RSS ≤ 150 
 of the 200,000-heartbeat import. Medians of --runs runs. The machine may be shared: the ratio is
 the figure to compare (wall clock: the import's two processes work at once on two cores), both
 sides measured in the same run, alternately; the load average is printed beside each run.
+Without --keep, the files are made in a temporary folder that is removed at the end.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -104,8 +106,7 @@ def measure(mode: str, path: Path, scratch: Path) -> dict[str, Any]:
     )
     if done.returncode != 0:
         raise SystemExit(f"{mode} run failed:\n{done.stderr}")
-    for stale in work.glob("store.db*"):
-        stale.unlink()
+    shutil.rmtree(work)  # its store: a kept folder holds only the generated files
     result: dict[str, Any] = json.loads(done.stdout)
     result["rate"] = result["heartbeats"] / result["seconds"]
     for key in ("cpu", "writer_cpu", "reader_cpu"):  # CPU per heartbeat: steadier on a shared machine
@@ -140,6 +141,15 @@ def main() -> int:
 
     scratch = args.keep or Path(tempfile.mkdtemp(prefix="bench-import-"))
     scratch.mkdir(parents=True, exist_ok=True)
+    try:
+        return report(args, scratch)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(scratch)
+
+
+def report(args: argparse.Namespace, scratch: Path) -> int:
+    """Generate the files (unless kept), measure ``args.runs`` times, print the figures and verdicts."""
     big = generate(scratch / f"wakatime-{args.heartbeats}.json.gz", args.heartbeats)
     small = generate(scratch / f"wakatime-{args.small}.json.gz", args.small)
 
