@@ -97,16 +97,15 @@ def child(mode: str, path: Path, work: Path) -> dict[str, Any]:
 
 
 def measure(mode: str, path: Path, scratch: Path) -> dict[str, Any]:
-    work = Path(tempfile.mkdtemp(dir=scratch))
-    done = subprocess.run(
-        [sys.executable, __file__, "--child", mode, str(path), str(work)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    with tempfile.TemporaryDirectory(dir=scratch) as work:  # its store: a kept folder keeps only the files
+        done = subprocess.run(
+            [sys.executable, __file__, "--child", mode, str(path), work],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     if done.returncode != 0:
         raise SystemExit(f"{mode} run failed:\n{done.stderr}")
-    shutil.rmtree(work)  # its store: a kept folder holds only the generated files
     result: dict[str, Any] = json.loads(done.stdout)
     result["rate"] = result["heartbeats"] / result["seconds"]
     for key in ("cpu", "writer_cpu", "reader_cpu"):  # CPU per heartbeat: steadier on a shared machine

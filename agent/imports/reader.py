@@ -359,10 +359,14 @@ class ReaderProcess:
 
     def _died(self) -> str:
         code = self._proc.wait()
-        said = self._proc.stderr.read().decode(errors="replace").strip() if self._proc.stderr else ""
+        said = self._said()
         return f"the import's reading process ended without finishing (exit code {code})" + (
-            f": {said[-2000:]}" if said else ""
+            f": {said}" if said else ""
         )
+
+    def _said(self) -> str:
+        """The end of what the exited child wrote to stderr (a traceback, a fatal error)."""
+        return self._proc.stderr.read().decode(errors="replace").strip()[-2000:] if self._proc.stderr else ""
 
     def close(self) -> None:
         if self._ended:  # it exits by itself once its stdin ends; how it exits is worth knowing
@@ -375,11 +379,10 @@ class ReaderProcess:
             self._proc.kill()
         self.exit_code = self._proc.wait()
         if self._ended and self.exit_code != 0:
-            said = self._proc.stderr.read().decode(errors="replace").strip() if self._proc.stderr else ""
             log.warning(
                 "the import's reading process exited with code %s after its last batch: %s",
                 self.exit_code,
-                said[-2000:],
+                self._said(),
             )
         self._frames.close()  # the child is gone, so its pipe is at an end: the thread ends now
         for stream in (self._proc.stdin, self._proc.stdout, self._proc.stderr):
