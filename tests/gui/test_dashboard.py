@@ -302,22 +302,27 @@ def test_dark_follows_the_colour_scheme_hint_live(
 
 @pytest.mark.parametrize("size", [(800, 560), (860, 640), (1350, 690)])
 def test_the_dashboard_is_usable_on_small_screens(
-    busy_week: dict[str, Any], dashboard: DashboardWindow, qapp: QApplication, size: tuple[int, int]
+    busy_week: dict[str, Any], dashboard: DashboardWindow, qtbot: Any, size: tuple[int, int]
 ) -> None:
-    """800×560 up: the window can be that small, and every chart keeps room for its bars and titles."""
+    """800×560 up: the window can be that small, and every chart keeps room for its bars and titles.
+
+    Each check waits for the layout to settle, as a person looks once it has: the model
+    refreshes while the test runs ("updated just now" becomes "2 s old"), and a caption that
+    changed a moment ago has its new height only once its layout request is handled.
+    """
     dashboard.resize(*size)
-    qapp.processEvents()
-    assert (dashboard.width(), dashboard.height()) == size  # nothing in the layout forces it larger
-    breakdown = dashboard.breakdown_chart
-    width_px = breakdown.figure.get_size_inches()[0] * breakdown.figure.dpi
-    for ax, text in zip(breakdown.figure.axes, breakdown._titles, strict=True):
-        assert ax.get_position().width * width_px > 40  # the bars have room
-        assert text.get_text() in ("Editors", "Machines", "Operating systems", "Systems")  # whole words, not clipped
-    assert dashboard.week_chart.height() >= dashboard.week_chart.minimumHeight() > 0
-    # No text cut off: every label shown has the room its text needs (wrapped ones their lines' height).
-    for tab in range(dashboard.tabs.count()):
-        dashboard.tabs.setCurrentIndex(tab)
-        qapp.processEvents()
+
+    def fits() -> None:
+        assert (dashboard.width(), dashboard.height()) == size  # nothing in the layout forces it larger
+        breakdown = dashboard.breakdown_chart
+        width_px = breakdown.figure.get_size_inches()[0] * breakdown.figure.dpi
+        for ax, text in zip(breakdown.figure.axes, breakdown._titles, strict=True):
+            assert ax.get_position().width * width_px > 40  # the bars have room
+            assert text.get_text() in ("Editors", "Machines", "Operating systems", "Systems")  # whole words
+        assert dashboard.week_chart.height() >= dashboard.week_chart.minimumHeight() > 0
+
+    def no_text_cut_off() -> None:
+        """Every label shown has the room its text needs (a wrapped one its lines' height)."""
         for label in dashboard.findChildren(QLabel):
             if not label.isVisible() or not label.text():
                 continue
@@ -325,13 +330,20 @@ def test_the_dashboard_is_usable_on_small_screens(
                 assert label.height() >= label.heightForWidth(label.width()), (size, label.objectName(), label.text())
             else:
                 assert label.width() >= label.sizeHint().width(), (size, label.objectName(), label.text())
-    # The Projects table: the languages get as much room as the names (a name is elided, not the languages).
+
+    def projects_in_view() -> None:
+        """The languages get as much room as the names (a name is elided, not the languages)."""
+        header = dashboard.projects_table.horizontalHeader()
+        assert header.sectionSize(2) >= header.sectionSize(0) - 2 > 0  # equal shares, give or take a pixel
+        columns = sum(header.sectionSize(c) for c in range(4))
+        assert columns <= dashboard.projects_table.viewport().width() + 1  # all in view, no sideways scrolling
+
+    qtbot.waitUntil(fits, timeout=5000)
+    for tab in range(dashboard.tabs.count()):
+        dashboard.tabs.setCurrentIndex(tab)
+        qtbot.waitUntil(no_text_cut_off, timeout=5000)
     dashboard.tabs.setCurrentIndex(1)
-    qapp.processEvents()
-    header = dashboard.projects_table.horizontalHeader()
-    assert header.sectionSize(2) >= header.sectionSize(0) - 2 > 0  # equal shares, give or take a pixel
-    columns = sum(header.sectionSize(c) for c in range(4))
-    assert columns <= dashboard.projects_table.viewport().width() + 1  # all in view, no sideways scrolling
+    qtbot.waitUntil(projects_in_view, timeout=5000)
 
 
 @pytest.fixture
