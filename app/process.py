@@ -67,8 +67,10 @@ def create_app(*, windows: bool = False) -> QApplication:
     from PySide6.QtWidgets import QApplication
 
     from . import icons
+    from .collector import MainThreadCollector
 
     app = QApplication(sys.argv[:1])
+    MainThreadCollector(app)  # cycles of Qt objects freed on this thread only (see app.collector)
     app.setApplicationName(APP_ID)
     if not windows:
         # Qt appends the display name to every window title ("Hackatime — Dashboard — Hackatime"):

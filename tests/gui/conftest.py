@@ -15,6 +15,7 @@ if not TRAY_RUN:
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
 import datetime as dt  # noqa: E402 - the platform must be chosen before Qt is loaded
+import gc  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import time  # noqa: E402
@@ -29,6 +30,7 @@ from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from agent.contract import STORE_FILE  # noqa: E402
 from app.client import AgentClient  # noqa: E402
+from app.collector import MainThreadCollector  # noqa: E402
 from app.model import AgentModel  # noqa: E402
 from app.tasks import TaskRunner  # noqa: E402
 from app.tray import TrayApp  # noqa: E402
@@ -68,6 +70,19 @@ def _no_app_errors(request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixt
         return
     errors = [r for r in caplog.get_records("call") if r.levelno >= logging.ERROR and r.name.startswith("app")]
     assert not errors, "the app logged errors:\n" + "\n".join(caplog.text.splitlines()[-40:])
+
+
+@pytest.fixture(scope="package", autouse=True)
+def collector(qapp: QApplication) -> Iterator[MainThreadCollector]:
+    """As in the app's processes (app.collector): cycles are collected on the GUI thread only.
+
+    Without it a pool thread, the in-process agent's or the stand-in's threads collected
+    closed trays' menus and closed dashboards' charts, freeing Qt objects off their thread.
+    """
+    collector = MainThreadCollector(qapp)
+    yield collector
+    collector.stop()
+    gc.collect()
 
 
 @pytest.fixture

@@ -292,11 +292,12 @@ NOT_IN_THE_TRAY = (
 
 def test_the_tray_starts_without_matplotlib(tmp_path: Path) -> None:
     """The real entry point, as a process: icon first, charts never imported on the way, no sources kept,
-    and nothing loaded that only the windows or the agent need."""
+    nothing loaded that only the windows or the agent need, and cycles collected on the GUI thread only."""
     code = (
         "import sys, runpy; sys.argv = ['hackatime-desktop', '--data-dir', sys.argv[1], '--no-agent', "
         "'--quit-after-start'];\n"
         "from app.main import main; rc = main();\n"
+        "import gc; assert not gc.isenabled(), 'automatic collection left on: it frees Qt objects on any thread'\n"
         f"loaded = [m for m in {NOT_IN_THE_TRAY!r} if m in sys.modules]\n"
         "assert not loaded, f'the tray loaded {loaded}'\n"
         "import linecache; assert not linecache.cache, 'module sources kept in memory (app.binding)'; sys.exit(rc)"
