@@ -101,17 +101,19 @@ class TrayApp(QObject):
         self._tray_timer.timeout.connect(self._look_for_tray)
 
         # Every connection to the model and the supervisor, which outlive a closed tray: close()
-        # undoes them, else a change announced after it reaches a menu already deleted.
+        # undoes them, else a change announced after it reaches a menu already deleted. Kept by
+        # the slots' names: bound methods kept here would hold the tray in a reference cycle,
+        # left to the cyclic collector rather than freed with its last reference.
         self._connections = [
-            (model.changed, self._update),
-            (model.notice, self.notify),
-            (model.action_failed, self._action_failed),
+            (model.changed, "_update"),
+            (model.notice, "notify"),
+            (model.action_failed, "_action_failed"),
         ]
         if supervisor is not None:
-            self._connections += [(supervisor.notice, self.notify), (supervisor.problem_changed, self._update)]
+            self._connections += [(supervisor.notice, "notify"), (supervisor.problem_changed, "_update")]
             model.availability_changed.connect(supervisor.agent_answers)
         for signal, slot in self._connections:
-            signal.connect(slot)
+            signal.connect(getattr(self, slot))
         self._build_menu()
         self._update()
 
@@ -374,7 +376,7 @@ class TrayApp(QObject):
             return
         self._closed = True
         for signal, slot in self._connections:
-            signal.disconnect(slot)
+            signal.disconnect(getattr(self, slot))
         self._tray_timer.stop()
         self.icon.hide()
         self.windows.close()

@@ -8,9 +8,11 @@ tooltip are read back from the Qt objects.
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -394,6 +396,26 @@ def test_a_closed_tray_no_longer_hears_the_model(model: AgentModel, qtbot: Any) 
     model.notice.emit(Notice("late", "Hackatime", "after the tray closed"))
     model.action_failed.emit("after the tray closed")
     assert shown == []
+
+
+def test_a_closed_tray_goes_with_its_last_reference(model: AgentModel) -> None:
+    """Not left in a reference cycle, where only the cyclic collector frees it (app.collector):
+    the trays closed in this file once piled up there, menus, icons and timers with them."""
+    gc.collect()  # what earlier tests left in cycles (a dashboard's charts) is not this test's
+    tray = TrayApp(model, tray_wait_s=3600)
+    tray.close()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)  # the menu's deleteLater
+    gone = weakref.ref(tray)
+    del tray
+    gc.set_debug(gc.DEBUG_SAVEALL)  # what the collector would free, kept to be looked at
+    try:
+        gc.collect()
+        in_cycles = [type(o).__name__ for o in gc.garbage if isinstance(o, QObject)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert in_cycles == []
+    assert gone() is None
 
 
 def test_a_store_recovered_from_damage_is_notified_once_and_the_menu_points_to_it(
