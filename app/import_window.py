@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from agent import contract as C
-from agent.imports.report import duration, progress_line
+from agent.imports.report import progress_line, upload_time
 
 from .client import AgentError
 from .model import AgentModel
@@ -199,8 +199,8 @@ class ImportWindow(QWidget):
     def _show_upload(self, waiting: C.HistoryUpload | None) -> None:
         if waiting:
             self.upload.setText(
-                f"{waiting['pending']:,} imported heartbeats are still to upload: about "
-                f"{duration(waiting['seconds'])} at Hackatime's limits. Heartbeats you make now go first."
+                f"{waiting['pending']:,} imported heartbeats are still to upload: "
+                f"{upload_time(waiting['seconds'])} at Hackatime's limits. Heartbeats you make now go first."
             )
         elif self.run is not None and self.run["state"] != READING:
             self.upload.setText("" if not self.run["upload"] else "Nothing imported is waiting to upload.")
@@ -226,8 +226,8 @@ class ImportWindow(QWidget):
         self.upload_held.setEnabled(True)
         if answer["queued"]:
             self._held_note = (
-                f"Queued {answer['queued']:,} imported heartbeats for upload: about "
-                f"{duration(answer['upload_seconds'])} at Hackatime's limits. Heartbeats you make now go first."
+                f"Queued {answer['queued']:,} imported heartbeats for upload: "
+                f"{upload_time(answer['upload_seconds'])} at Hackatime's limits. Heartbeats you make now go first."
             )
         self._show_held(0)
         self.held_queued.emit(answer)

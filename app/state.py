@@ -69,6 +69,14 @@ def format_duration(seconds: float | None) -> str:
     return " ".join(parts)
 
 
+def format_roughly(seconds: float, *, estimate: bool = False) -> str:
+    """An amount that may be below a minute, where "0 mins" would read as nothing: "under 1 min";
+    an ``estimate`` of a minute or more says "about"."""
+    if seconds < 60:
+        return "under 1 min"
+    return f"about {format_duration(seconds)}" if estimate else format_duration(seconds)
+
+
 def format_short(seconds: float | None) -> str:
     """A compact duration for chart labels and table cells: "3h 12m", "45m"."""
     if seconds is None:
@@ -477,7 +485,8 @@ def import_lines(status: Status) -> list[str]:
     waiting = status.get("history_upload")
     if waiting:
         return [
-            f"Uploading imported history: {waiting['pending']:,} left · about {format_duration(waiting['seconds'])}"
+            f"Uploading imported history: {waiting['pending']:,} left · "
+            f"{format_roughly(waiting['seconds'], estimate=True)}"
         ]
     return []
 
@@ -655,7 +664,7 @@ def source_caption(
     if source == "server+local":
         if unsynced_seconds is None:  # a list or a chart: no one amount to name
             return f"From Hackatime ({_age(fetched_at, now)}) · with this computer's newer work"
-        amount = "under 1 min" if unsynced_seconds < 60 else format_duration(unsynced_seconds)
+        amount = format_roughly(unsynced_seconds)
         how = "not yet synced" if pending else "synced since then"
         return f"From Hackatime ({_age(fetched_at, now)}) · includes {amount} {how}"
     if source == "local+server":

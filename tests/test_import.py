@@ -22,6 +22,7 @@ from agent.heartbeat import normalize
 from agent.imports import upload_seconds
 from agent.imports.job import ImportJob, Progress
 from agent.imports.reader import ReaderFailed, ReaderProcess, Request
+from agent.imports.report import upload_time
 from agent.store import HISTORY, Store
 from tests.exports import FORMATS, T0, UA, UA_ID, exported, heartbeat, write_export
 
@@ -100,6 +101,12 @@ def test_upload_estimate_follows_hackatimes_limits() -> None:
     # 10,000 requests of 100 at 97 % of 10,000 an hour, after the bucket's 200: about an hour.
     assert 3600 < upload_seconds(1_000_000) < 3800
     assert upload_seconds(100) == 0.0
+
+
+def test_an_upload_the_limits_allow_at_once_is_said_as_under_a_minute() -> None:
+    # The pacing figure of a small upload is 0 s: "takes about 0 s" read as already done.
+    assert upload_time(upload_seconds(500)) == "under a minute"
+    assert upload_time(upload_seconds(1_000_000)) == "about 61 min"
 
 
 # ---- refusals and damage -----------------------------------------------------------------------

@@ -20,6 +20,12 @@ def duration(seconds: float) -> str:
     return f"{days} days {hours} h" if hours else f"{days} days"
 
 
+def upload_time(seconds: float) -> str:
+    """An upload estimate: "under a minute" when the rate limits allow it at once (the pacing
+    figure is then 0 s, but the requests still take their time), else "about 1 h 5 min"."""
+    return "under a minute" if seconds < 60 else f"about {duration(seconds)}"
+
+
 def _mb(n: int) -> str:
     return f"{n / 1e6:,.1f} MB"
 
@@ -57,7 +63,7 @@ def summary(p: ImportProgress, *, agent_running: bool) -> list[str]:
     elif p["upload_heartbeats"] and p["upload_seconds"] is not None:
         who = "the agent is uploading them" if agent_running else "the agent uploads them while it runs"
         lines.append(
-            f"uploading {p['upload_heartbeats']:,} imported heartbeats takes about {duration(p['upload_seconds'])} "
+            f"uploading {p['upload_heartbeats']:,} imported heartbeats takes {upload_time(p['upload_seconds'])} "
             f"at Hackatime's limits; {who}, live heartbeats first"
         )
     return lines
@@ -69,6 +75,6 @@ def held_summary(answer: HeldUploadAnswer, *, agent_running: bool) -> str:
         return "no imported history is kept local (or no server is set up yet): nothing to upload"
     who = "the agent is uploading them" if agent_running else "the agent uploads them while it runs"
     return (
-        f"queued {answer['queued']:,} imported heartbeats kept local; uploading them takes about "
-        f"{duration(answer['upload_seconds'])} at Hackatime's limits; {who}, live heartbeats first"
+        f"queued {answer['queued']:,} imported heartbeats kept local; uploading them takes "
+        f"{upload_time(answer['upload_seconds'])} at Hackatime's limits; {who}, live heartbeats first"
     )

@@ -139,6 +139,8 @@ def test_the_tray_menu_says_how_the_import_and_its_upload_go() -> None:
     assert state.import_lines({"import_run": reading}) == ["Importing history: 25 % · 12,345 heartbeats read"]  # type: ignore[typeddict-item]
     waiting: Any = {"import_run": {**reading, "state": "done"}, "history_upload": {"pending": 900_000, "seconds": 3400}}
     assert state.import_lines(waiting) == ["Uploading imported history: 900,000 left · about 56 mins"]
+    small = {**waiting, "history_upload": {"pending": 500, "seconds": 0.0}}
+    assert state.import_lines(small) == ["Uploading imported history: 500 left · under 1 min"]
     assert state.import_lines({**waiting, "history_upload": None}) == []
 
 
@@ -160,5 +162,5 @@ def test_history_kept_local_is_offered_for_upload_and_queued_by_the_button(
     # A status fetched before the click may still show them held; the next one no longer does.
     qtbot.waitUntil(lambda: model.status is not None and model.status.get("history_held") == 0, timeout=30_000)
     assert not window.upload_held.isVisible()
-    assert window.held.text().startswith("Queued 200 imported heartbeats for upload: about")
+    assert window.held.text().startswith("Queued 200 imported heartbeats for upload: under a minute")
     qtbot.waitUntil(lambda: agent.store.counts("hackatime").sent == 200, timeout=60_000)  # and they go up
