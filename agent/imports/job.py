@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent import heap
 from agent.contract import DESTINATION
 from agent.heartbeat import user_agent
 from agent.store import Store
@@ -129,6 +130,7 @@ class ImportJob:
         p = self.progress
         request = Request(str(self.path), detected.prefix, self._skip, self._default_ua, self.batch)
         state, problem = CANCELLED, None
+        heap.fixed_mmap_threshold()  # so this process's memory stays flat however long the file
         with ReaderProcess(request) as reader, fewer_collections():
             for batch in reader:
                 if self.cancel.is_set():
