@@ -46,8 +46,8 @@ def fixed_mmap_threshold() -> bool:
     rest of the process's life; True where that was set (glibc).
 
     glibc starts there, but raises the threshold to the size of each mapped block freed, so
-    after the first few an import's 256 KiB reads and its batches come from the heap, which
-    fragments between them and grows with the file: the storing process peaked at 62 MB
-    after 200,000 heartbeats, 67-70 after a million and 75 after three million; with the
-    threshold fixed, at 59, 61 and 61."""
+    after the first few an import's batches come from the heap, which fragments between them
+    and grows with the file: the storing process peaked at 62 MB after 200,000 heartbeats,
+    67-70 after a million and 75 after three million; with the threshold fixed, at 59, 61
+    and 61."""
     return bool(_mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) if _mallopt is not None else False

@@ -130,7 +130,11 @@ class ImportJob:
         p = self.progress
         request = Request(str(self.path), detected.prefix, self._skip, self._default_ua, self.batch)
         state, problem = CANCELLED, None
-        heap.fixed_mmap_threshold()  # so this process's memory stays flat however long the file
+        # So this process's memory stays flat however long the file. Not in the reading process:
+        # its memory stayed flat without it (53 MB at 200,000 heartbeats and at 3 million), and
+        # there every 256 KiB read became a mapping of its own: 550,000 more page faults per
+        # million heartbeats, and the import about 5 % slower.
+        heap.fixed_mmap_threshold()
         with ReaderProcess(request) as reader, fewer_collections():
             for batch in reader:
                 if self.cancel.is_set():

@@ -54,7 +54,6 @@ from typing import IO, Any, NamedTuple
 import ijson
 import orjson
 
-from agent import heap
 from agent.heartbeat import HeartbeatError
 
 from . import IMPORT_READER_ARG
@@ -241,7 +240,6 @@ def child_main() -> int:
     try:
         request = Request(**json.loads(stdin.readline()))
         backlog = _Backlog(stdin, request.hand_over_below)
-        heap.fixed_mmap_threshold()  # its 256 KiB reads would otherwise fragment a growing heap
         with fewer_collections():
             for message in messages(request, backlog.hand_over):
                 _send(out, message)
