@@ -3,7 +3,7 @@
 After a big transient allocation — walking 20,000 folders, closing a window full of
 charts — glibc's malloc keeps the freed pages for reuse, fragmented, and resident
 memory keeps counting them; ``malloc_trim`` returns them. A long stream of large buffers
-(an import's reads and batches) is the other case: see ``fixed_mmap_threshold``.
+(the batches an import stores) is the other case: see ``fixed_mmap_threshold``.
 Elsewhere (macOS, Windows, musl) there is nothing to call and nothing to do.
 """
 
